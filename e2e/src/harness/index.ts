@@ -1,0 +1,11 @@
+export { eventually } from './eventually.js';
+export { freePort } from './free-port.js';
+export {
+  type GitServer,
+  type GitServerOptions,
+  type GitWorkdir,
+  startGitServer,
+  writeFiles,
+} from './git-server.js';
+export { NATS_SERVER_BIN, type NatsServer, type NatsServerOptions, startNatsServer } from './nats.js';
+export { ManagedProcess, type StartOptions, startProcess } from './process.js';

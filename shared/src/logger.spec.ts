@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { createLogger, redactSecretValue, redactUrl } from './logger.js';
+
+test('secret-bearing fields never reach the log', async () => {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const log = createLogger({ name: 't', destination });
+  log.info(
+    {
+      token: 'tok-123',
+      nats: { seed: 'SUABC', jwt: 'eyJ' },
+      req: { headers: { authorization: 'Bearer xyz' } },
+      ok: 'visible',
+    },
+    'hello',
+  );
+  await new Promise((r) => setImmediate(r));
+  const out = lines.join('');
+  for (const secret of ['tok-123', 'SUABC', 'eyJ', 'Bearer xyz'])
+    assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
+  assert.ok(out.includes('visible'));
+});
+
+test('URL userinfo and secret values are redacted', () => {
+  assert.equal(redactUrl('https://user:pw@git.example/repo.git'), 'https://git.example/repo.git');
+  assert.equal(redactUrl('http://git.example/repo.git'), 'http://git.example/repo.git');
+  const shown = redactSecretValue('hunter2');
+  assert.ok(!shown.includes('hunter2'));
+  assert.equal(shown, redactSecretValue('hunter2'));
+});
