@@ -1,0 +1,360 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../harness/eventually.js';
+import { startProcess } from '../harness/process.js';
+import type { Json } from './json.js';
+import { type KubeServer, startKubeServer } from './server.js';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('real kubectl against the test API server', () => {
+  let server: KubeServer;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  const kubectl = (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> =>
+    new Promise((resolve) => {
+      execFile('kubectl', args, { env: { ...env, ...extraEnv }, timeout: 60_000 }, (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+
+  /** Runs kubectl and fails the test with its stderr when it fails. */
+  const ok = async (args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<string> => {
+    const r = await kubectl(args, extraEnv);
+    assert.equal(r.code, 0, `kubectl ${args.join(' ')} failed:\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+
+  const getJson = async (args: string[]): Promise<Json> => JSON.parse(await ok([...args, '-o', 'json']));
+
+  const write = (name: string, text: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  const deployment = (name: string, image: string, replicas = 2) => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+  labels: {app: ${name}}
+spec:
+  replicas: ${replicas}
+  selector:
+    matchLabels: {app: ${name}}
+  template:
+    metadata:
+      labels: {app: ${name}}
+    spec:
+      containers:
+      - name: app
+        image: ${image}
+        ports:
+        - containerPort: 8080
+        env:
+        - {name: MODE, value: one}
+`;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'kubectl-spec-'));
+    server = await startKubeServer({ readyDelayMs: 200 });
+    const kubeconfig = join(dir, 'kubeconfig');
+    server.writeKubeconfig(kubeconfig);
+    env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: join(dir, 'cache'), HOME: dir };
+  });
+
+  after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('kubectl apply --server-side creates a Deployment with server defaults, and kubectl wait sees it Available', async () => {
+    const file = write('ssa.yaml', deployment('ssa-web', 'nginx:1.25'));
+    const out = await ok(['apply', '--server-side', '-f', file]);
+    assert.match(out, /deployment.apps\/ssa-web serverside-applied/);
+    await ok(['wait', '--for=condition=Available', 'deployment/ssa-web', '--timeout=30s']);
+    const live = await getJson(['get', 'deployment', 'ssa-web', '--show-managed-fields']);
+    assert.equal(live.spec.strategy.type, 'RollingUpdate');
+    assert.equal(live.spec.revisionHistoryLimit, 10);
+    assert.equal(live.spec.progressDeadlineSeconds, 600);
+    const c = live.spec.template.spec.containers[0];
+    assert.equal(c.imagePullPolicy, 'IfNotPresent');
+    assert.equal(c.terminationMessagePath, '/dev/termination-log');
+    assert.equal(c.ports[0].protocol, 'TCP');
+    assert.equal(live.status.readyReplicas, 2);
+    assert.equal(live.status.observedGeneration, 1);
+    const apply = live.metadata.managedFields.find(
+      (m: Json) => m.manager === 'kubectl' && m.operation === 'Apply',
+    );
+    assert.ok(apply, 'kubectl owns the applied fields');
+    assert.ok(apply.fieldsV1['f:spec']['f:replicas'], 'kubectl owns .spec.replicas');
+  });
+
+  test('client-side kubectl apply stores last-applied, kubectl diff shows a change before the second apply makes it', async () => {
+    const file = write('csa.yaml', deployment('csa-web', 'nginx:1.25'));
+    await ok(['apply', '-f', file]);
+    const first = await getJson(['get', 'deployment', 'csa-web']);
+    assert.ok(
+      first.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'],
+      'last-applied is stored',
+    );
+    const unchanged = await kubectl(['diff', '-f', file]);
+    assert.equal(
+      unchanged.code,
+      0,
+      `no diff expected against an unchanged manifest:\n${unchanged.stdout}${unchanged.stderr}`,
+    );
+    const changed = write('csa2.yaml', deployment('csa-web', 'nginx:1.26'));
+    const diff = await kubectl(['diff', '-f', changed]);
+    assert.equal(diff.code, 1, diff.stderr);
+    assert.match(diff.stdout, /-\s+image: nginx:1\.25/);
+    assert.match(diff.stdout, /\+\s+image: nginx:1\.26/);
+    assert.equal(
+      (await getJson(['get', 'deployment', 'csa-web'])).spec.template.spec.containers[0].image,
+      'nginx:1.25',
+    );
+    await ok(['apply', '-f', changed]);
+    const second = await getJson(['get', 'deployment', 'csa-web']);
+    assert.equal(second.spec.template.spec.containers[0].image, 'nginx:1.26');
+    assert.equal(second.metadata.generation, 2);
+    const again = await ok(['apply', '-f', changed]);
+    assert.match(again, /unchanged/);
+  });
+
+  test('kubectl apply --server-side takes over an object made by client-side apply, and diff --server-side shows the next change', async () => {
+    const file = write('upgrade.yaml', deployment('upgrade-web', 'nginx:1.25'));
+    await ok(['apply', '-f', file]);
+    await ok(['apply', '--server-side', '-f', file]);
+    const live = await getJson(['get', 'deployment', 'upgrade-web', '--show-managed-fields']);
+    const managers = live.metadata.managedFields.map((m: Json) => `${m.manager}/${m.operation}`);
+    assert.ok(managers.includes('kubectl/Apply'), `managers: ${managers}`);
+    assert.ok(!managers.includes('kubectl-client-side-apply/Update'), `managers: ${managers}`);
+    const changed = write('upgrade2.yaml', deployment('upgrade-web', 'nginx:1.25', 4));
+    const diff = await kubectl(['diff', '--server-side', '-f', changed]);
+    assert.equal(diff.code, 1, diff.stderr);
+    assert.match(diff.stdout, /-\s+replicas: 2/);
+    assert.match(diff.stdout, /\+\s+replicas: 4/);
+    await ok(['apply', '--server-side', '-f', changed]);
+    assert.equal((await getJson(['get', 'deployment', 'upgrade-web'])).spec.replicas, 4);
+  });
+
+  test('kubectl get -o yaml prints the object; list and table output work', async () => {
+    write(
+      'cm.yaml',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, labels: {tier: a}}\ndata: {k: v}\n',
+    );
+    await ok(['apply', '-f', join(dir, 'cm.yaml')]);
+    const yaml = await ok(['get', 'configmap', 'plain', '-o', 'yaml']);
+    assert.match(yaml, /kind: ConfigMap/);
+    assert.match(yaml, /resourceVersion: "\d+"/);
+    assert.match(yaml, /uid: [0-9a-f-]{36}/);
+    const table = await ok(['get', 'configmaps', '-l', 'tier in (a,b)']);
+    assert.match(table, /^NAME\s+DATA\s+AGE/m);
+    assert.match(table, /^plain\s+1\s+/m);
+    const none = await ok(['get', 'configmaps', '-l', 'tier=zzz']);
+    assert.doesNotMatch(none, /plain/);
+  });
+
+  test('kubectl patch (strategic, merge, json), scale and label; generation moves on spec changes only', async () => {
+    await ok(['apply', '--server-side', '-f', write('p.yaml', deployment('patch-web', 'nginx:1.25'))]);
+    await ok([
+      'patch',
+      'deployment',
+      'patch-web',
+      '-p',
+      '{"spec":{"template":{"spec":{"containers":[{"name":"app","env":[{"name":"EXTRA","value":"2"}],"ports":[{"containerPort":9090}]}]}}}}',
+    ]);
+    let live = await getJson(['get', 'deployment', 'patch-web']);
+    const c = live.spec.template.spec.containers[0];
+    assert.deepEqual(
+      c.env.map((e: Json) => e.name),
+      ['MODE', 'EXTRA'],
+      'env merged by name',
+    );
+    assert.deepEqual(
+      c.ports.map((p: Json) => p.containerPort),
+      [8080, 9090],
+      'ports merged by containerPort',
+    );
+    assert.equal(live.metadata.generation, 2);
+    await ok(['label', 'deployment', 'patch-web', 'team=blue']);
+    await ok([
+      'patch',
+      'deployment',
+      'patch-web',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"annotations":{"note":"x"}}}',
+    ]);
+    live = await getJson(['get', 'deployment', 'patch-web']);
+    assert.equal(live.metadata.labels.team, 'blue');
+    assert.equal(live.metadata.annotations.note, 'x');
+    assert.equal(live.metadata.generation, 2, 'metadata changes do not bump generation');
+    await ok(['scale', 'deployment', 'patch-web', '--replicas=4']);
+    await ok([
+      'patch',
+      'deployment',
+      'patch-web',
+      '--type=json',
+      '-p',
+      '[{"op":"replace","path":"/spec/revisionHistoryLimit","value":3}]',
+    ]);
+    live = await getJson(['get', 'deployment', 'patch-web']);
+    assert.equal(live.spec.replicas, 4);
+    assert.equal(live.spec.revisionHistoryLimit, 3);
+    assert.equal(live.metadata.generation, 4);
+    await eventually(async () => {
+      const d = await getJson(['get', 'deployment', 'patch-web']);
+      assert.equal(d.status.observedGeneration, 4);
+      assert.equal(d.status.readyReplicas, 4);
+    });
+  });
+
+  test('kubectl edit with KUBE_EDITOR as a script updates the object', async () => {
+    await ok(['apply', '-f', write('e.yaml', deployment('edit-web', 'nginx:1.25'))]);
+    const editor = write('editor.sh', '#!/bin/sh\nsed -i "s/value: one/value: edited/" "$1"\n');
+    chmodSync(editor, 0o755);
+    const out = await ok(['edit', 'deployment', 'edit-web'], { KUBE_EDITOR: editor, EDITOR: editor });
+    assert.match(out, /edited/);
+    const live = await getJson(['get', 'deployment', 'edit-web']);
+    assert.equal(live.spec.template.spec.containers[0].env[0].value, 'edited');
+  });
+
+  test('kubectl get --watch prints a row for each change', async () => {
+    await ok(['create', 'configmap', 'watched', '--from-literal=a=1']);
+    const watch = await startProcess(
+      'kubectl',
+      ['get', 'configmap', 'watched', '--watch', '--request-timeout=60s'],
+      {
+        env,
+        name: 'kubectl watch',
+        ready: /^watched\s+1\s+/m,
+      },
+    );
+    try {
+      await ok(['patch', 'configmap', 'watched', '--type=merge', '-p', '{"data":{"b":"2"}}']);
+      await watch.waitFor(/^watched\s+2\s+/m, 20_000);
+      await ok(['delete', 'configmap', 'watched']);
+      const json = await startProcess(
+        'kubectl',
+        ['get', 'configmaps', '--watch-only', '-o', 'json', '--output-watch-events', '--request-timeout=60s'],
+        { env, name: 'kubectl watch json' },
+      );
+      try {
+        await new Promise((r) => setTimeout(r, 1500));
+        await ok(['create', 'configmap', 'watched-2', '--from-literal=a=1']);
+        await json.waitFor(/"type":\s*"ADDED".*"name":\s*"watched-2"/, 20_000);
+      } finally {
+        await json.stop();
+      }
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('kubectl delete removes the object, and get then reports NotFound in the real server words', async () => {
+    await ok(['create', 'configmap', 'doomed', '--from-literal=a=1']);
+    assert.match(await ok(['delete', 'configmap', 'doomed']), /configmap "doomed" deleted/);
+    const r = await kubectl(['get', 'configmap', 'doomed']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Error from server \(NotFound\): configmaps "doomed" not found/);
+  });
+
+  test('server-side apply by a second manager conflicts on a field the first owns, naming both; --force-conflicts takes it', async () => {
+    const file = write('own.yaml', deployment('owned', 'nginx:1.25', 2));
+    await ok(['apply', '--server-side', '--field-manager=team-a', '-f', file]);
+    const other = write('own-b.yaml', deployment('owned', 'nginx:1.25', 5));
+    const r = await kubectl(['apply', '--server-side', '--field-manager=team-b', '-f', other]);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      /Apply failed with 1 conflict: conflict with "team-a" using apps\/v1: \.spec\.replicas/,
+    );
+    await ok(['apply', '--server-side', '--field-manager=team-b', '--force-conflicts', '-f', other]);
+    const live = await getJson(['get', 'deployment', 'owned', '--show-managed-fields']);
+    assert.equal(live.spec.replicas, 5);
+    const a = live.metadata.managedFields.find((m: Json) => m.manager === 'team-a');
+    assert.equal(a.fieldsV1['f:spec']['f:replicas'], undefined, 'team-a lost .spec.replicas');
+    // same value by both managers is shared ownership, not a conflict
+    await ok([
+      'apply',
+      '--server-side',
+      '--field-manager=team-a',
+      '-f',
+      write('own-a2.yaml', deployment('owned', 'nginx:1.25', 5)),
+    ]);
+  });
+
+  test('a custom resource is refused before its CRD exists and served once the CRD is Established', async () => {
+    const cr = write(
+      'cr.yaml',
+      'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {size: 3}\n',
+    );
+    const before = await kubectl(['apply', '-f', cr]);
+    assert.notEqual(before.code, 0);
+    assert.match(before.stderr, /no matches for kind "Widget" in version "example.com\/v1"/);
+    const crd = write(
+      'crd.yaml',
+      `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+    subresources: {status: {}}
+`,
+    );
+    await ok(['apply', '-f', crd]);
+    await ok(['wait', '--for=condition=Established', 'crd/widgets.example.com', '--timeout=30s']);
+    await ok(['apply', '--server-side', '-f', cr]);
+    await ok(['patch', 'wd', 'w1', '--type=merge', '-p', '{"spec":{"size":4}}']);
+    const live = await getJson(['get', 'widget', 'w1']);
+    assert.equal(live.spec.size, 4);
+    assert.equal(live.metadata.generation, 2);
+    await ok(['delete', 'crd', 'widgets.example.com']);
+    const gone = await kubectl(['get', 'widgets.example.com']);
+    assert.notEqual(gone.code, 0);
+  });
+
+  test('kubectl delete namespace removes everything in it, and creating into a missing namespace is refused', async () => {
+    await ok(['create', 'namespace', 'doomed-ns']);
+    await ok(['create', 'configmap', 'inside', '-n', 'doomed-ns', '--from-literal=a=1']);
+    await ok(['apply', '-n', 'doomed-ns', '-f', write('ns-d.yaml', deployment('inside', 'nginx:1.25'))]);
+    await ok(['delete', 'namespace', 'doomed-ns', '--timeout=60s']);
+    const all = await getJson(['get', 'configmaps,deployments', '--all-namespaces']);
+    assert.equal(all.items.filter((i: Json) => i.metadata.namespace === 'doomed-ns').length, 0);
+    const r = await kubectl(['apply', '-n', 'doomed-ns', '-f', join(dir, 'ns-d.yaml')]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /namespaces "doomed-ns" not found/);
+  });
+
+  test('an image tagged :fail never becomes Available and the Deployment reports ProgressDeadlineExceeded', async () => {
+    await ok(['apply', '--server-side', '-f', write('fail.yaml', deployment('broken', 'nginx:fail'))]);
+    await ok([
+      'wait',
+      '--for=jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=ProgressDeadlineExceeded',
+      'deployment/broken',
+      '--timeout=30s',
+    ]);
+    const r = await kubectl(['wait', '--for=condition=Available', 'deployment/broken', '--timeout=2s']);
+    assert.notEqual(r.code, 0);
+    const live = await getJson(['get', 'deployment', 'broken']);
+    assert.equal(live.status.readyReplicas, undefined);
+  });
+});
