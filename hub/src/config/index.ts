@@ -1,0 +1,7 @@
+export {
+  type EnvironmentConfig,
+  FLEET_CONFIG_FILE,
+  type FleetConfig,
+  parseFleetConfig,
+} from './fleet-config.js';
+export { loadFleetConfig } from './load.js';
