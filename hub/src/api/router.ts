@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FlotillaError, InvalidError } from '@flotilla/shared';
+
+/** What a route handler gets: the parsed request, with body readers that enforce a size limit. */
+export interface ApiRequest {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+  /** Who is calling, for the audit log. */
+  actor: string;
+  json<T = Record<string, unknown>>(): Promise<T>;
+  bytes(): Promise<Uint8Array>;
+}
+
+/** A handler's answer: JSON (default) or raw bytes. */
+export type ApiResponse =
+  | { status?: number; json: unknown }
+  | { status?: number; bytes: Uint8Array; contentType: string; filename?: string };
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** `/api/v1/clusters/:name` style. */
+  path: string;
+  /** Routes are admin-only unless marked public. */
+  public?: boolean;
+  handle(req: ApiRequest): Promise<ApiResponse>;
+}
+
+/** Matches a route pattern against a path, returning its params. */
+export function matchPath(pattern: string, path: string): Record<string, string> | undefined {
+  const p = pattern.split('/');
+  const s = path.split('/');
+  if (p.length !== s.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < p.length; i++) {
+    const seg = p[i]!;
+    if (seg.startsWith(':')) params[seg.slice(1)] = decodeURIComponent(s[i]!);
+    else if (seg !== s[i]) return undefined;
+  }
+  return params;
+}
+
+export async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new FlotillaError('invalid', `request body: larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+export function parseJson<T>(bytes: Uint8Array): T {
+  if (bytes.length === 0) return {} as T;
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch (err) {
+    throw new InvalidError('request body', 'is not valid JSON', { cause: err });
+  }
+}
+
+export function send(res: ServerResponse, response: ApiResponse): void {
+  if ('json' in response) {
+    const body = JSON.stringify(response.json);
+    res.writeHead(response.status ?? 200, { 'content-type': 'application/json' });
+    res.end(body);
+  } else {
+    res.writeHead(response.status ?? 200, {
+      'content-type': response.contentType,
+      ...(response.filename ? { 'content-disposition': `attachment; filename="${response.filename}"` } : {}),
+    });
+    res.end(Buffer.from(response.bytes));
+  }
+}

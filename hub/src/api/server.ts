@@ -1,0 +1,123 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
+import type { Metrics } from '../metrics/metrics.js';
+import { secretMatches } from '../pki/secrets.js';
+import { httpErrorOf } from './http-errors.js';
+import { matchPath, parseJson, type Route, readBody, send } from './router.js';
+
+export interface ApiServerOptions {
+  /** `host:port`; port 0 picks a free one. */
+  listen: string;
+  adminTokenHash: string;
+  routes: Route[];
+  metrics: Metrics;
+  logger: Logger;
+  /** Largest request body (status files can be large). */
+  maxBodyBytes?: number;
+}
+
+export interface ApiServer {
+  /** `http://host:port` actually bound. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The admin HTTP API: JSON under /api/v1 behind the admin bearer token (compared in constant
+ * time), plus /healthz and /metrics. Errors become HTTP statuses in httpErrorOf only.
+ */
+export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
+  const { logger, metrics } = options;
+  const maxBody = options.maxBodyBytes ?? 256 * 1024 * 1024;
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    const method = req.method ?? 'GET';
+    const done = (status: number) => metrics.inc('flotilla_http_requests_total', { code: String(status) });
+    void (async () => {
+      if (url.pathname === '/healthz') {
+        send(res, { json: { ok: true } });
+        return;
+      }
+      if (url.pathname === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(await metrics.render());
+        return;
+      }
+      let route: Route | undefined;
+      let params: Record<string, string> | undefined;
+      let pathKnown = false;
+      for (const r of options.routes) {
+        const m = matchPath(r.path, url.pathname);
+        if (!m) continue;
+        pathKnown = true;
+        if (r.method === method) {
+          route = r;
+          params = m;
+          break;
+        }
+      }
+      if (!route) {
+        const status = pathKnown ? 405 : 404;
+        send(res, {
+          status,
+          json: {
+            error: `${method} ${url.pathname}: ${pathKnown ? 'method not allowed' : 'not found'}`,
+            code: 'not-found',
+          },
+        });
+        done(status);
+        return;
+      }
+      if (!route.public) {
+        const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        if (!auth || !secretMatches(auth, options.adminTokenHash)) {
+          send(res, {
+            status: 401,
+            json: { error: 'admin token missing or wrong', code: 'unauthenticated' },
+          });
+          done(401);
+          return;
+        }
+      }
+      let body: Promise<Uint8Array> | undefined;
+      const bytes = () => (body ??= readBody(req, maxBody));
+      const response = await route.handle({
+        method,
+        path: url.pathname,
+        params: params ?? {},
+        query: url.searchParams,
+        headers: req.headers,
+        actor: 'admin',
+        bytes,
+        json: async <T>() => parseJson<T>(await bytes()),
+      });
+      send(res, response);
+      done(response.status ?? 200);
+    })().catch((err) => {
+      const { status, body } = httpErrorOf(err);
+      if (!(err instanceof FlotillaError))
+        logger.error({ err: errorMessage(err), path: url.pathname }, 'api error');
+      if (!res.headersSent) send(res, { status, json: body });
+      else res.destroy();
+      done(status);
+    });
+  });
+  const sep = options.listen.lastIndexOf(':');
+  const host = options.listen.slice(0, sep).replace(/^\[|\]$/g, '');
+  const port = Number(options.listen.slice(sep + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

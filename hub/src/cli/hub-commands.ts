@@ -1,0 +1,109 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createLogger, errorMessage } from '@flotilla/shared';
+import { startHub } from '../hub.js';
+import { initDataDir } from '../pki/init.js';
+import { rotateSigningKey } from '../pki/signing-keys.js';
+import { parseDuration } from '../util/duration.js';
+import { CliError } from './client.js';
+import type { CliEnv, CliIo } from './run.js';
+
+/** `flotilla hub init`: creates the data dir idempotently; the admin token appears only the first time. */
+export async function hubInit(
+  dataDir: string,
+  tlsSans: string[],
+): Promise<{ dataDir: string; adminToken: string | null; caHash: string; natsConfig: string }> {
+  const identity = await initDataDir(dataDir, { tlsSans });
+  return {
+    dataDir: identity.dataDir,
+    adminToken: identity.newAdminToken ?? null,
+    caHash: identity.tls.caHash,
+    natsConfig: identity.natsConfigPath,
+  };
+}
+
+/** `flotilla hub rotate-key --data-dir D`: a running hub on that dir picks the new key up at once. */
+export function hubRotateKeyOffline(dataDir: string): { keyId: string; keys: string[] } {
+  const ring = rotateSigningKey(resolve(dataDir));
+  return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
+}
+
+interface StartCtx {
+  parse(options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>): {
+    values: Record<string, unknown>;
+    positionals: string[];
+  };
+  env: CliEnv;
+  io: CliIo;
+}
+
+/**
+ * `flotilla hub start`: runs the hub in the foreground until SIGTERM or SIGINT, then stops
+ * everything cleanly. When serving, writes the ready file and logs `hub ready`.
+ */
+export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
+  const { values } = parse({
+    'data-dir': { type: 'string' },
+    nats: { type: 'string', multiple: true },
+    repo: { type: 'string' },
+    'repo-username': { type: 'string' },
+    'repo-password': { type: 'string' },
+    'repo-token': { type: 'string' },
+    database: { type: 'string' },
+    http: { type: 'string' },
+    grpc: { type: 'string' },
+    advertise: { type: 'string' },
+    poll: { type: 'string' },
+    'heartbeat-window': { type: 'string' },
+    'agent-nats-url': { type: 'string', multiple: true },
+    'tls-san': { type: 'string', multiple: true },
+    'ready-file': { type: 'string' },
+    'log-level': { type: 'string' },
+  });
+  const nats = values.nats as string[] | undefined;
+  if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
+  if (!values.repo) throw new CliError('hub start: --repo URL is required', 2);
+  const logger = createLogger({ name: 'hub', level: (values['log-level'] as string) ?? 'info' });
+  const password = (values['repo-password'] as string | undefined) ?? env.repoPassword;
+  const token = (values['repo-token'] as string | undefined) ?? env.repoToken;
+  const hub = await startHub({
+    dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
+    nats,
+    repo: {
+      url: values.repo as string,
+      ...(values['repo-username'] ? { username: values['repo-username'] as string } : {}),
+      ...(password ? { password } : {}),
+      ...(token ? { token } : {}),
+    },
+    ...(values.database ? { database: values.database as string } : {}),
+    ...(values.http ? { http: values.http as string } : {}),
+    ...(values.grpc ? { grpc: values.grpc as string } : {}),
+    ...(values.advertise ? { advertise: values.advertise as string } : {}),
+    ...(values.poll ? { pollMs: parseDuration(values.poll as string, '--poll') } : {}),
+    ...(values['heartbeat-window']
+      ? { heartbeatWindowMs: parseDuration(values['heartbeat-window'] as string, '--heartbeat-window') }
+      : {}),
+    agentNats: (values['agent-nats-url'] as string[]) ?? [],
+    tlsSans: (values['tls-san'] as string[]) ?? [],
+    logger,
+  });
+  if (hub.identity.newAdminToken) {
+    io.err(`admin token (shown once, store it now): ${hub.identity.newAdminToken}\n`);
+  }
+  const ready = { http: hub.httpUrl, grpc: hub.grpcAddress, caHash: hub.caHash };
+  if (values['ready-file']) writeFileSync(values['ready-file'] as string, JSON.stringify(ready));
+  logger.info(ready, 'hub ready');
+  await new Promise<void>((resolveStop) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'hub stopping');
+      hub
+        .stop()
+        .catch((err) => logger.error({ err: errorMessage(err) }, 'hub stop failed'))
+        .finally(resolveStop);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  logger.info('hub stopped');
+  return 0;
+}

@@ -1,0 +1,17 @@
+import { runCli } from './run.js';
+
+// The only place the CLI reads the environment.
+const argv = process.argv.slice(2);
+const code = await runCli(
+  argv,
+  {
+    hubUrl: process.env.FLOTILLA_HUB,
+    token: process.env.FLOTILLA_TOKEN,
+    repoPassword: process.env.FLOTILLA_REPO_PASSWORD,
+    repoToken: process.env.FLOTILLA_REPO_TOKEN,
+  },
+  { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+);
+process.exitCode = code;
+// A stopped hub may leave idle handles (database, sockets) behind: do not hang on them.
+if (argv[0] === 'hub' && argv[1] === 'start') setTimeout(() => process.exit(code), 500).unref();

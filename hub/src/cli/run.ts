@@ -1,0 +1,373 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { errorMessage } from '@flotilla/shared';
+import type { AuditEntry } from '../audit/audit.js';
+import type { ClusterListEntry, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
+import { CliError, createHubClient, type HubClient } from './client.js';
+import { ago, labelsText, table } from './format.js';
+import { hubInit, hubRotateKeyOffline, hubStart } from './hub-commands.js';
+
+/** Where the CLI reads its settings from; main.ts fills it from the environment. */
+export interface CliEnv {
+  hubUrl?: string;
+  token?: string;
+  repoPassword?: string;
+  repoToken?: string;
+}
+
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const GLOBAL: Options = {
+  hub: { type: 'string' },
+  output: { type: 'string', short: 'o' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export const USAGE = `flotilla — multi-cluster GitOps hub
+
+  flotilla hub init --data-dir D [--tls-san NAME]… [-o json]
+  flotilla hub start --nats URL --repo URL [--data-dir D] [--repo-username U --repo-password P | --repo-token T]
+                     [--database postgres://…] [--http HOST:PORT] [--grpc HOST:PORT] [--advertise HOST:PORT]
+                     [--poll 30s] [--heartbeat-window 30s] [--agent-nats-url URL]… [--tls-san NAME]… [--ready-file F]
+  flotilla hub rotate-key [--data-dir D]
+  flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
+  flotilla cluster list [-o json]
+  flotilla cluster remove NAME
+  flotilla fleet status [-o json]
+  flotilla fleet drift [--history] [-o json]
+  flotilla sync CLUSTER | --env ENV [-o json]
+  flotilla bundle export --cluster X -o FILE
+  flotilla status import FILE [-o json]
+  flotilla audit [--cluster X] [-o json]
+
+Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN.
+`;
+
+const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status']);
+
+/** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
+export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
+  const words: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith('-') || words.length === (GROUPS.has(words[0] ?? '') ? 2 : 1)) break;
+    words.push(a);
+  }
+  const command = words.join(' ');
+  const rest = argv.slice(words.length);
+  const parse = (options: Options) => {
+    try {
+      return parseArgs({
+        args: rest,
+        options: { ...GLOBAL, ...options },
+        allowPositionals: true,
+        strict: true,
+      });
+    } catch (err) {
+      throw new CliError(`${command || 'flotilla'}: ${errorMessage(err)}`, 2);
+    }
+  };
+  try {
+    if (words.length === 0 || command === 'help') {
+      io.out(USAGE);
+      return words.length === 0 && !argv.includes('--help') && !argv.includes('-h') ? 2 : 0;
+    }
+    const handler = COMMANDS[command];
+    if (!handler) throw new CliError(`unknown command "${command}"; see flotilla --help`, 2);
+    return (await handler({ parse, env, io, client: () => clientFor(env, parse({})) })) ?? 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`flotilla: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.err(`flotilla: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
+
+interface Ctx {
+  parse(options: Options): ReturnType<typeof parseArgs<{ options: Options; allowPositionals: true }>>;
+  env: CliEnv;
+  io: CliIo;
+  client(): HubClient;
+}
+
+function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
+  const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
+  return createHubClient(hub, env.token);
+}
+
+function jsonOutput(values: Record<string, unknown>): boolean {
+  const o = values.output;
+  if (o === undefined) return false;
+  if (o === 'json') return true;
+  throw new CliError(`-o ${String(o)}: only -o json is supported`, 2);
+}
+
+function one(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new CliError(`expected exactly one ${what}`, 2);
+  return positionals[0]!;
+}
+
+function print(io: CliIo, json: boolean, data: unknown, human: () => string): void {
+  io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human());
+}
+
+const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
+  'hub init': async ({ parse, io }) => {
+    const { values } = parse({
+      'data-dir': { type: 'string' },
+      'tls-san': { type: 'string', multiple: true },
+    });
+    const json = jsonOutput(values);
+    const result = await hubInit(
+      (values['data-dir'] as string) ?? '.flotilla/hub',
+      (values['tls-san'] as string[]) ?? [],
+    );
+    print(io, json, result, () =>
+      [
+        `data dir:      ${result.dataDir}`,
+        `CA hash:       ${result.caHash}`,
+        `NATS config:   ${result.natsConfig} (append it to your nats-server config)`,
+        result.adminToken
+          ? `admin token:   ${result.adminToken}\n               (shown once: store it now, e.g. export FLOTILLA_TOKEN=…)`
+          : 'admin token:   already created (it is shown only once)',
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  },
+
+  'hub start': (ctx) => hubStart(ctx),
+
+  'hub rotate-key': async ({ parse, io, env }) => {
+    const { values } = parse({ 'data-dir': { type: 'string' } });
+    const json = jsonOutput(values);
+    const result = values['data-dir']
+      ? hubRotateKeyOffline(values['data-dir'] as string)
+      : await clientFor(env, { values }).json<{ keyId: string; keys: string[] }>(
+          'POST',
+          '/api/v1/hub/rotate-key',
+        );
+    print(
+      io,
+      json,
+      result,
+      () => `new signing key ${result.keyId}; active keys: ${result.keys.join(', ')}\n`,
+    );
+    return 0;
+  },
+
+  'cluster add': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({
+      env: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      ttl: { type: 'string' },
+    });
+    const json = jsonOutput(values);
+    const name = one(positionals, 'cluster NAME');
+    if (!values.env) throw new CliError('cluster add: --env ENV is required', 2);
+    const labels: Record<string, string> = {};
+    for (const l of (values.label as string[]) ?? []) {
+      const eq = l.indexOf('=');
+      if (eq <= 0) throw new CliError(`--label ${l}: expected key=value`, 2);
+      labels[l.slice(0, eq)] = l.slice(eq + 1);
+    }
+    const added = await clientFor(env, { values }).json<{ name: string; token: string; joinCommand: string }>(
+      'POST',
+      '/api/v1/clusters',
+      { name, environment: values.env, labels, ...(values.ttl ? { ttl: values.ttl } : {}) },
+    );
+    print(io, json, added, () =>
+      [
+        `cluster ${added.name} added. Join it (the token works once and expires):`,
+        '',
+        `  ${added.joinCommand}`,
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  },
+
+  'cluster list': async ({ parse, io, env }) => {
+    const { values } = parse({});
+    const json = jsonOutput(values);
+    const data = await clientFor(env, { values }).json<{ clusters: ClusterListEntry[] }>(
+      'GET',
+      '/api/v1/clusters',
+    );
+    print(io, json, data, () =>
+      table(
+        ['NAME', 'ENVIRONMENT', 'LABELS', 'CONNECTED', 'LAST SEEN'],
+        data.clusters.map((c) => [
+          c.name,
+          c.environment,
+          labelsText(c.labels),
+          c.connected ? 'yes' : 'no',
+          ago(c.lastSeen),
+        ]),
+      ),
+    );
+    return 0;
+  },
+
+  'cluster remove': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const name = one(positionals, 'cluster NAME');
+    const data = await clientFor(env, { values }).json<unknown>(
+      'DELETE',
+      `/api/v1/clusters/${encodeURIComponent(name)}`,
+    );
+    print(
+      io,
+      jsonOutput(values),
+      data,
+      () => `cluster ${name} removed; its agent credential and NATS user are revoked\n`,
+    );
+    return 0;
+  },
+
+  'fleet status': async ({ parse, io, env }) => {
+    const { values } = parse({});
+    const json = jsonOutput(values);
+    const data = await clientFor(env, { values }).json<{ clusters: FleetClusterStatus[] }>(
+      'GET',
+      '/api/v1/fleet/status',
+    );
+    print(io, json, data, () =>
+      table(
+        ['CLUSTER', 'ENV', 'REVISION', 'GEN', 'SYNC', 'HEALTH', 'DRIFTED', 'CONNECTED', 'LAST SEEN', 'ERROR'],
+        data.clusters.map((c) => [
+          c.name,
+          c.environment,
+          c.revision?.slice(0, 12),
+          c.generation,
+          c.sync,
+          c.health,
+          c.drifted,
+          c.connected ? 'yes' : 'no',
+          c.reportedVia === 'import' && !c.connected
+            ? `imported, reported ${ago(c.reportedAt)}`
+            : ago(c.lastSeen),
+          c.error,
+        ]),
+      ),
+    );
+    return 0;
+  },
+
+  'fleet drift': async ({ parse, io, env }) => {
+    const { values } = parse({ history: { type: 'boolean' } });
+    const json = jsonOutput(values);
+    const data = await clientFor(env, { values }).json<{ drift: FleetDrift[] }>(
+      'GET',
+      `/api/v1/fleet/drift${values.history ? '?history=true' : ''}`,
+    );
+    print(io, json, data, () =>
+      data.drift.length === 0
+        ? 'no drift\n'
+        : table(
+            [
+              'CLUSTER',
+              'ENV',
+              'OBJECT',
+              'FIELD',
+              'DESIRED',
+              'LIVE',
+              'SINCE',
+              ...(values.history ? ['CLEARED'] : []),
+            ],
+            data.drift.map((d) => [
+              d.cluster,
+              d.environment,
+              `${d.group ? `${d.group}/` : ''}${d.kind} ${d.namespace ? `${d.namespace}/` : ''}${d.name}`,
+              d.field,
+              d.desired,
+              d.live,
+              d.since,
+              ...(values.history ? [d.clearedAt ?? 'open'] : []),
+            ]),
+          ),
+    );
+    return 0;
+  },
+
+  sync: async ({ parse, io, env }) => {
+    const { values, positionals } = parse({ env: { type: 'string' } });
+    const json = jsonOutput(values);
+    if ((positionals.length === 1) === !!values.env || positionals.length > 1)
+      throw new CliError('sync: give a CLUSTER or --env ENV', 2);
+    const data = await clientFor(env, { values }).json<{
+      syncs: { cluster: string; generation: number; delivered: boolean }[];
+    }>('POST', '/api/v1/sync', values.env ? { environment: values.env } : { cluster: positionals[0] });
+    print(io, json, data, () =>
+      table(
+        ['CLUSTER', 'GENERATION', 'DELIVERED'],
+        data.syncs.map((s) => [
+          s.cluster,
+          s.generation,
+          s.delivered ? 'yes' : 'pending (agent not connected)',
+        ]),
+      ),
+    );
+    return 0;
+  },
+
+  'bundle export': async ({ parse, io, env }) => {
+    const { values } = parse({ cluster: { type: 'string' } });
+    if (!values.cluster) throw new CliError('bundle export: --cluster X is required', 2);
+    if (!values.output) throw new CliError('bundle export: -o FILE is required', 2);
+    const bytes = await clientFor(env, { values }).bytes(
+      'GET',
+      `/api/v1/bundles/${encodeURIComponent(values.cluster as string)}/latest`,
+    );
+    writeFileSync(values.output as string, bytes);
+    io.err(`wrote the latest bundle of ${values.cluster} to ${values.output} (${bytes.length} bytes)\n`);
+    return 0;
+  },
+
+  'status import': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const json = jsonOutput(values);
+    const file = one(positionals, 'FILE');
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(readFileSync(file));
+    } catch (err) {
+      throw new CliError(`${file}: ${errorMessage(err)}`);
+    }
+    const data = await clientFor(env, { values }).bytes('POST', '/api/v1/status/import', bytes);
+    const outcome = JSON.parse(new TextDecoder().decode(data)) as {
+      cluster: string;
+      exportedAt: string;
+      stored: number;
+      duplicates: number;
+    };
+    print(
+      io,
+      json,
+      outcome,
+      () =>
+        `cluster ${outcome.cluster}: ${outcome.stored} report(s) stored, ${outcome.duplicates} already known (exported ${outcome.exportedAt})\n`,
+    );
+    return 0;
+  },
+
+  audit: async ({ parse, io, env }) => {
+    const { values } = parse({ cluster: { type: 'string' } });
+    const json = jsonOutput(values);
+    const q = values.cluster ? `?cluster=${encodeURIComponent(values.cluster as string)}` : '';
+    const data = await clientFor(env, { values }).json<{ audit: AuditEntry[] }>('GET', `/api/v1/audit${q}`);
+    print(io, json, data, () =>
+      table(
+        ['TIME', 'ACTION', 'ACTOR', 'CLUSTER', 'OUTCOME', 'DETAIL'],
+        data.audit.map((a) => [a.at, a.action, a.actor, a.cluster, a.outcome, a.detail]),
+      ),
+    );
+    return 0;
+  },
+};

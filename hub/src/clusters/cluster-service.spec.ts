@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createLogger } from '@flotilla/shared';
+import { eq } from 'drizzle-orm';
+import { type AuditLog, createAuditLog } from '../audit/audit.js';
+import type { Database } from '../db/database.js';
+import { bootstrapTokens } from '../db/schema.js';
+import { openTestDatabase, TEST_DATABASE_KINDS } from '../db/testing.js';
+import { loadNatsIdentity } from '../nats/identity.js';
+import { hashSecret } from '../pki/secrets.js';
+import { ensureSigningKeys } from '../pki/signing-keys.js';
+import { type ClusterService, createClusterService } from './cluster-service.js';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const agentKey = () => new Uint8Array(randomBytes(32));
+
+for (const kind of TEST_DATABASE_KINDS) {
+  describe(`cluster registration on ${kind}`, () => {
+    let database: Database;
+    let dir: string;
+    let clusters: ClusterService;
+    let audit: AuditLog;
+    const accountUpdates: string[] = [];
+
+    before(async () => {
+      database = await openTestDatabase(kind);
+      dir = mkdtempSync(join(tmpdir(), 'flotilla-hub-clusters-'));
+      const identity = await loadNatsIdentity(dir);
+      const { ring } = ensureSigningKeys(dir);
+      audit = createAuditLog(database.db);
+      clusters = createClusterService({
+        db: database.db,
+        audit,
+        logger,
+        nats: {
+          identity,
+          dataDir: dir,
+          agentServers: ['nats://127.0.0.1:4222'],
+          updateAccount: async (jwt) => {
+            accountUpdates.push(jwt);
+          },
+        },
+        signingKeys: () => ring,
+        grpcAddress: () => '127.0.0.1:7443',
+        caHash: 'sha256:abc',
+      });
+    });
+    after(async () => {
+      await database?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('cluster add prints a join command and stores only the token hash', async () => {
+      const added = await clusters.add(
+        { name: 'dev-1', environment: 'dev', labels: { region: 'eu' } },
+        'admin',
+      );
+      assert.equal(added.name, 'dev-1');
+      assert.equal(
+        added.joinCommand,
+        `npx flotilla-agent join --hub 127.0.0.1:7443 --token ${added.token} --ca-hash sha256:abc`,
+      );
+      const rows = await database.db
+        .select()
+        .from(bootstrapTokens)
+        .where(eq(bootstrapTokens.cluster, 'dev-1'));
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]!.tokenHash, hashSecret(added.token));
+      assert.ok(!JSON.stringify(rows).includes(added.token));
+      await assert.rejects(clusters.add({ name: 'dev-1', environment: 'dev' }, 'admin'), /already exists/);
+      await assert.rejects(clusters.add({ name: 'Bad.Name', environment: 'dev' }, 'admin'), /DNS-1123/);
+    });
+
+    test('two concurrent Registers with one token: exactly one succeeds, the other is refused and audited', async () => {
+      const { token } = await clusters.add({ name: 'race', environment: 'dev' }, 'admin');
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 4 }, () =>
+          clusters.register({ token, agentPublicKey: agentKey(), agentVersion: 't', peer: 'test' }),
+        ),
+      );
+      const ok = attempts.filter((a) => a.status === 'fulfilled');
+      assert.equal(ok.length, 1);
+      for (const a of attempts.filter((x) => x.status === 'rejected'))
+        assert.match(String((a as PromiseRejectedResult).reason), /invalid, already used or expired/);
+      const reg = (ok[0] as PromiseFulfilledResult<Awaited<ReturnType<ClusterService['register']>>>).value;
+      assert.equal(reg.cluster, 'race');
+      assert.equal(reg.environment, 'dev');
+      assert.equal(reg.nats.inboxPrefix, '_INBOX_AG.race');
+      assert.ok(reg.nats.jwt && reg.nats.seed.startsWith('SU'));
+      assert.equal(reg.hubKeys.length, 1);
+      assert.equal(await clusters.authenticate(reg.agentCredential), 'race');
+      const refused = (await audit.list({ cluster: 'race' })).filter((e) => e.outcome === 'refused');
+      assert.equal(refused.length, 3);
+      assert.ok(refused.every((e) => e.detail === 'token already used'));
+    });
+
+    test('an expired token is refused and audited as expired', async () => {
+      const { token } = await clusters.add({ name: 'late', environment: 'dev', ttlMs: 1 }, 'admin');
+      await new Promise((r) => setTimeout(r, 20));
+      await assert.rejects(
+        clusters.register({ token, agentPublicKey: agentKey(), agentVersion: 't', peer: 'test' }),
+        /invalid, already used or expired/,
+      );
+      const [last] = await audit.list({ cluster: 'late' });
+      assert.equal(last?.detail, 'token expired');
+    });
+
+    test('an unknown token is refused and audited', async () => {
+      await assert.rejects(
+        clusters.register({
+          token: 'flt_join_nope',
+          agentPublicKey: agentKey(),
+          agentVersion: 't',
+          peer: 'test',
+        }),
+        /invalid, already used or expired/,
+      );
+      const entries = await audit.list();
+      assert.ok(entries.some((e) => e.action === 'agent.register' && e.detail === 'unknown token'));
+    });
+
+    test('labels come from the hub only', async () => {
+      const { token } = await clusters.add(
+        { name: 'labelled', environment: 'prod', labels: { tier: 'gold' } },
+        'admin',
+      );
+      const reg = await clusters.register({
+        token,
+        agentPublicKey: agentKey(),
+        agentVersion: 't',
+        peer: 'test',
+      });
+      assert.deepEqual(reg.labels, { tier: 'gold' });
+    });
+
+    test('cluster remove revokes the agent credential and the NATS user, and is audited', async () => {
+      const { token } = await clusters.add({ name: 'gone', environment: 'dev' }, 'admin');
+      const reg = await clusters.register({
+        token,
+        agentPublicKey: agentKey(),
+        agentVersion: 't',
+        peer: 'test',
+      });
+      const before = accountUpdates.length;
+      await clusters.remove('gone', 'admin');
+      assert.equal(await clusters.authenticate(reg.agentCredential), undefined);
+      assert.equal(accountUpdates.length, before + 1);
+      assert.equal(await clusters.get('gone'), undefined);
+      const [last] = await audit.list({ cluster: 'gone' });
+      assert.equal(last?.action, 'cluster.remove');
+      assert.equal(last?.outcome, 'ok');
+      await assert.rejects(clusters.remove('gone', 'admin'), /not found/);
+    });
+  });
+}

@@ -1,0 +1,315 @@
+import { assertClusterName, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { AuditLog } from '../audit/audit.js';
+import type { Db } from '../db/database.js';
+import {
+  agentCredentials,
+  bootstrapTokens,
+  clusterStatus,
+  clusters,
+  drift,
+  pendingSyncs,
+  renderState,
+  resourceStatus,
+  statusReports,
+} from '../db/schema.js';
+import { type AgentNatsUser, mintAgentUser, type NatsIdentity, revokeNatsUser } from '../nats/identity.js';
+import { hashSecret, newSecret } from '../pki/secrets.js';
+import type { SigningKeyRing } from '../pki/signing-keys.js';
+import { publicHubKeys } from '../pki/signing-keys.js';
+
+/** A registered cluster as the hub's DB holds it. */
+export interface Cluster {
+  name: string;
+  environment: string;
+  labels: Record<string, string>;
+  createdAt: Date;
+}
+
+/** What `cluster add` hands to the operator, once: the token is never shown again. */
+export interface AddedCluster {
+  name: string;
+  token: string;
+  joinCommand: string;
+}
+
+/** What a successful Register returns to the agent. */
+export interface Registration {
+  cluster: string;
+  environment: string;
+  labels: Record<string, string>;
+  agentCredential: string;
+  nats: { servers: string[]; jwt: string; seed: string; inboxPrefix: string };
+  hubKeys: { keyId: string; publicKey: Uint8Array }[];
+}
+
+export interface ClusterServiceOptions {
+  db: Db;
+  audit: AuditLog;
+  logger: Logger;
+  nats: {
+    identity: NatsIdentity;
+    /** Where revocations are persisted. */
+    dataDir: string;
+    /** The NATS URLs agents connect to. */
+    agentServers: string[];
+    /** Pushes a re-signed account JWT to the servers (revocation). */
+    updateAccount(accountJwt: string): Promise<void>;
+  };
+  signingKeys: () => SigningKeyRing;
+  /** `HOST:PORT` of the gRPC endpoint as agents reach it. */
+  grpcAddress: () => string;
+  caHash: string;
+  /** Called after a cluster is added, so it is rendered at once. */
+  onAdded?: (cluster: Cluster) => void;
+  /** Called after a cluster is removed, e.g. to close its status stream. */
+  onRemoved?: (cluster: string) => void;
+}
+
+/** Default lifetime of a bootstrap token. */
+export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
+
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+
+/** Refused registration: the agent learns only that, the audit log learns why. */
+export class UnauthenticatedError extends FlotillaError {
+  constructor(message: string) {
+    super('unauthenticated', message);
+    this.name = 'UnauthenticatedError';
+  }
+}
+
+/**
+ * Clusters and their identity: add (with a single-use bootstrap token), list, remove
+ * (revoking the agent credential and NATS user), Register, and agent authentication.
+ * Labels come from here only; an agent can neither set nor change them.
+ */
+export interface ClusterService {
+  add(
+    input: { name: string; environment: string; labels?: Record<string, string>; ttlMs?: number },
+    actor: string,
+  ): Promise<AddedCluster>;
+  list(): Promise<Cluster[]>;
+  get(name: string): Promise<Cluster | undefined>;
+  remove(name: string, actor: string): Promise<void>;
+  register(input: {
+    token: string;
+    agentPublicKey: Uint8Array;
+    agentVersion: string;
+    peer: string;
+  }): Promise<Registration>;
+  /** The cluster an agent credential belongs to, or undefined when unknown or revoked. */
+  authenticate(credential: string): Promise<string | undefined>;
+  /** Agent public keys stored at registration (verify air-gapped status files). */
+  agentKeys(cluster: string): Promise<Uint8Array[]>;
+}
+
+export function createClusterService(options: ClusterServiceOptions): ClusterService {
+  const { db, audit, logger } = options;
+
+  const get = async (name: string): Promise<Cluster | undefined> => {
+    const [row] = await db.select().from(clusters).where(eq(clusters.name, name));
+    return row;
+  };
+
+  return {
+    get,
+    async add(input, actor) {
+      assertClusterName(input.name);
+      assertClusterName(input.environment);
+      const labels = input.labels ?? {};
+      for (const [k, v] of Object.entries(labels)) {
+        if (!LABEL_KEY.test(k)) throw new InvalidError(`label ${k}`, 'is not a valid label key');
+        if (!LABEL_VALUE.test(v))
+          throw new InvalidError(`label ${k}`, `value "${v}" is not a valid label value`);
+      }
+      const ttlMs = input.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
+      if (!(ttlMs > 0)) throw new InvalidError('ttl', 'must be positive');
+      const token = newSecret('flt_join');
+      const inserted = await db.transaction(async (tx) => {
+        const rows = await tx
+          .insert(clusters)
+          .values({ name: input.name, environment: input.environment, labels })
+          .onConflictDoNothing()
+          .returning();
+        if (rows.length === 0) return undefined;
+        await tx.insert(bootstrapTokens).values({
+          tokenHash: hashSecret(token),
+          cluster: input.name,
+          expiresAt: new Date(Date.now() + ttlMs),
+        });
+        return rows[0]!;
+      });
+      if (!inserted) {
+        await audit.record({
+          action: 'cluster.add',
+          actor,
+          cluster: input.name,
+          outcome: 'refused',
+          detail: 'already exists',
+        });
+        throw new FlotillaError('conflict', `cluster ${input.name}: already exists`);
+      }
+      await audit.record({
+        action: 'cluster.add',
+        actor,
+        cluster: input.name,
+        outcome: 'ok',
+        detail: `environment ${input.environment}, token expires in ${Math.round(ttlMs / 1000)}s`,
+      });
+      logger.info({ cluster: input.name, environment: input.environment }, 'cluster added');
+      options.onAdded?.(inserted);
+      return {
+        name: input.name,
+        token,
+        joinCommand: `npx flotilla-agent join --hub ${options.grpcAddress()} --token ${token} --ca-hash ${options.caHash}`,
+      };
+    },
+
+    async list() {
+      return db.select().from(clusters).orderBy(clusters.name);
+    },
+
+    async remove(name, actor) {
+      const cluster = await get(name);
+      if (!cluster) {
+        await audit.record({
+          action: 'cluster.remove',
+          actor,
+          cluster: name,
+          outcome: 'refused',
+          detail: 'not found',
+        });
+        throw new FlotillaError('not-found', `cluster ${name}: not found`);
+      }
+      const creds = await db
+        .update(agentCredentials)
+        .set({ revokedAt: new Date() })
+        .where(and(eq(agentCredentials.cluster, name), isNull(agentCredentials.revokedAt)))
+        .returning({ natsUser: agentCredentials.natsUser });
+      let accountJwt: string | undefined;
+      for (const c of creds)
+        accountJwt = await revokeNatsUser(options.nats.dataDir, options.nats.identity, c.natsUser);
+      await db.transaction(async (tx) => {
+        await tx.delete(bootstrapTokens).where(eq(bootstrapTokens.cluster, name));
+        await tx.delete(clusterStatus).where(eq(clusterStatus.cluster, name));
+        await tx.delete(resourceStatus).where(eq(resourceStatus.cluster, name));
+        await tx.delete(statusReports).where(eq(statusReports.cluster, name));
+        await tx.delete(pendingSyncs).where(eq(pendingSyncs.cluster, name));
+        await tx.delete(renderState).where(eq(renderState.scope, `cluster:${name}`));
+        // Open drift of a removed cluster is closed; its history stays.
+        await tx
+          .update(drift)
+          .set({ clearedAt: new Date() })
+          .where(and(eq(drift.cluster, name), isNull(drift.clearedAt)));
+        await tx.delete(clusters).where(eq(clusters.name, name));
+      });
+      options.onRemoved?.(name);
+      let detail = `revoked ${creds.length} agent credential(s)`;
+      if (accountJwt) {
+        try {
+          await options.nats.updateAccount(accountJwt);
+        } catch (err) {
+          detail += `; NATS revocation not yet pushed: ${String(err)}`;
+          logger.warn(
+            { cluster: name, err: String(err) },
+            'nats revocation not pushed; it is pushed at next start',
+          );
+        }
+      }
+      await audit.record({ action: 'cluster.remove', actor, cluster: name, outcome: 'ok', detail });
+      logger.info({ cluster: name }, 'cluster removed');
+    },
+
+    async register({ token, agentPublicKey, agentVersion, peer }) {
+      const refuse = async (cluster: string | null, why: string): Promise<never> => {
+        await audit.record({
+          action: 'agent.register',
+          actor: `agent@${peer}`,
+          cluster,
+          outcome: 'refused',
+          detail: why,
+        });
+        throw new UnauthenticatedError('bootstrap token is invalid, already used or expired');
+      };
+      if (agentPublicKey.length !== 32) {
+        throw new InvalidError('agent_public_key', 'must be a raw 32-byte ed25519 public key');
+      }
+      const tokenHash = hashSecret(token);
+      // One conditional UPDATE: of two concurrent joins with one token, exactly one gets a row.
+      const [claimed] = await db
+        .update(bootstrapTokens)
+        .set({ usedAt: sql`now()` })
+        .where(
+          and(
+            eq(bootstrapTokens.tokenHash, tokenHash),
+            isNull(bootstrapTokens.usedAt),
+            gt(bootstrapTokens.expiresAt, sql`now()`),
+          ),
+        )
+        .returning({ cluster: bootstrapTokens.cluster });
+      if (!claimed) {
+        const [known] = await db
+          .select()
+          .from(bootstrapTokens)
+          .where(eq(bootstrapTokens.tokenHash, tokenHash));
+        if (!known) return refuse(null, 'unknown token');
+        return refuse(known.cluster, known.usedAt ? 'token already used' : 'token expired');
+      }
+      const cluster = await get(claimed.cluster);
+      if (!cluster) return refuse(claimed.cluster, 'cluster no longer exists');
+      const natsUser: AgentNatsUser = await mintAgentUser(options.nats.identity, cluster.name);
+      const agentCredential = newSecret('flt_agent');
+      await db.insert(agentCredentials).values({
+        credentialHash: hashSecret(agentCredential),
+        cluster: cluster.name,
+        agentPublicKey,
+        natsUser: natsUser.publicKey,
+      });
+      await audit.record({
+        action: 'agent.register',
+        actor: `agent@${peer}`,
+        cluster: cluster.name,
+        outcome: 'ok',
+        detail: `agent ${agentVersion || 'unknown version'}`,
+      });
+      logger.info({ cluster: cluster.name, peer }, 'agent registered');
+      return {
+        cluster: cluster.name,
+        environment: cluster.environment,
+        labels: cluster.labels,
+        agentCredential,
+        nats: {
+          servers: options.nats.agentServers,
+          jwt: natsUser.jwt,
+          seed: natsUser.seed,
+          inboxPrefix: natsUser.inboxPrefix,
+        },
+        hubKeys: publicHubKeys(options.signingKeys()),
+      };
+    },
+
+    async authenticate(credential) {
+      const [row] = await db
+        .select({ cluster: agentCredentials.cluster })
+        .from(agentCredentials)
+        .where(
+          and(
+            eq(agentCredentials.credentialHash, hashSecret(credential)),
+            isNull(agentCredentials.revokedAt),
+          ),
+        );
+      return row?.cluster;
+    },
+
+    async agentKeys(cluster) {
+      const rows = await db
+        .select({ key: agentCredentials.agentPublicKey })
+        .from(agentCredentials)
+        .where(and(eq(agentCredentials.cluster, cluster), isNull(agentCredentials.revokedAt)));
+      return rows.map((r) => r.key);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export * from './cluster-service.js';

@@ -1,0 +1,193 @@
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+/** bytea as a Uint8Array on both PGlite and node-postgres. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  toDriver: (value) => Buffer.from(value),
+  fromDriver: (value) => new Uint8Array(value),
+});
+
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** A registered target; labels are set here only, never by an agent. */
+export const clusters = pgTable('clusters', {
+  name: text('name').primaryKey(),
+  environment: text('environment').notNull(),
+  labels: jsonb('labels').$type<Record<string, string>>().notNull().default({}),
+  createdAt: at('created_at').notNull().defaultNow(),
+});
+
+/** Single-use join tokens, stored only as sha256 hashes. */
+export const bootstrapTokens = pgTable('bootstrap_tokens', {
+  id: serial('id').primaryKey(),
+  tokenHash: text('token_hash').notNull().unique(),
+  cluster: text('cluster').notNull(),
+  expiresAt: at('expires_at').notNull(),
+  usedAt: at('used_at'),
+  createdAt: at('created_at').notNull().defaultNow(),
+});
+
+/** Long-lived agent credentials (hashed), with the agent's key and its NATS user. */
+export const agentCredentials = pgTable(
+  'agent_credentials',
+  {
+    id: serial('id').primaryKey(),
+    credentialHash: text('credential_hash').notNull().unique(),
+    cluster: text('cluster').notNull(),
+    /** Raw 32-byte ed25519 public key of the agent (verifies air-gapped status files). */
+    agentPublicKey: bytea('agent_public_key').notNull(),
+    /** The NATS user public nkey minted for this agent, revoked on removal. */
+    natsUser: text('nats_user').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    revokedAt: at('revoked_at'),
+  },
+  (t) => [index('agent_credentials_cluster').on(t.cluster)],
+);
+
+/** Every bundle ever published; the newest per cluster is what JetStream holds. */
+export const bundles = pgTable(
+  'bundles',
+  {
+    id: serial('id').primaryKey(),
+    cluster: text('cluster').notNull(),
+    generation: integer('generation').notNull(),
+    contentDigest: text('content_digest').notNull(),
+    revision: text('revision').notNull(),
+    envelope: bytea('envelope').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    /** Set once the bundle is on NATS; a bundle stored but not yet published is retried. */
+    publishedAt: at('published_at'),
+  },
+  (t) => [uniqueIndex('bundles_cluster_generation').on(t.cluster, t.generation)],
+);
+
+/**
+ * Render outcome per scope: `config` (flotilla.yaml), `env:<name>` or `cluster:<name>`.
+ * A failing scope keeps its last good revision; the error is shown on its clusters.
+ */
+export const renderState = pgTable('render_state', {
+  scope: text('scope').primaryKey(),
+  lastGoodRevision: text('last_good_revision'),
+  lastError: text('last_error'),
+  errorAt: at('error_at'),
+  updatedAt: at('updated_at').notNull().defaultNow(),
+});
+
+/** Every report an agent sent, idempotent by (cluster, seq). */
+export const statusReports = pgTable(
+  'status_reports',
+  {
+    id: serial('id').primaryKey(),
+    cluster: text('cluster').notNull(),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    kind: text('kind').notNull(),
+    observedAt: at('observed_at'),
+    receivedAt: at('received_at').notNull().defaultNow(),
+    /** `stream` or `import` (air-gapped file). */
+    via: text('via').notNull(),
+    body: jsonb('body').notNull(),
+  },
+  (t) => [uniqueIndex('status_reports_cluster_seq').on(t.cluster, t.seq)],
+);
+
+/** The latest known state of each cluster, from its newest report. */
+export const clusterStatus = pgTable('cluster_status', {
+  cluster: text('cluster').primaryKey(),
+  appliedGeneration: integer('applied_generation'),
+  revision: text('revision'),
+  bundleDigest: text('bundle_digest'),
+  phase: text('phase'),
+  health: text('health'),
+  applyError: text('apply_error'),
+  pendingGeneration: integer('pending_generation'),
+  refusal: text('refusal'),
+  refusedGeneration: integer('refused_generation'),
+  refusedAt: at('refused_at'),
+  /** When the newest status report was observed by the agent. */
+  reportedAt: at('reported_at'),
+  /** `stream` or `import`: an imported status is marked as such. */
+  reportedVia: text('reported_via'),
+  lastSeen: at('last_seen'),
+  lastSeq: bigint('last_seq', { mode: 'number' }),
+});
+
+/** Per-resource status of the newest report. */
+export const resourceStatus = pgTable(
+  'resource_status',
+  {
+    cluster: text('cluster').notNull(),
+    group: text('group').notNull(),
+    version: text('version').notNull(),
+    kind: text('kind').notNull(),
+    namespace: text('namespace').notNull(),
+    name: text('name').notNull(),
+    sync: text('sync').notNull(),
+    health: text('health').notNull(),
+    healthReason: text('health_reason'),
+    error: text('error'),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.group, t.kind, t.namespace, t.name] })],
+);
+
+/** Drift events: open while cleared_at is null, kept as history once cleared. */
+export const drift = pgTable(
+  'drift',
+  {
+    id: serial('id').primaryKey(),
+    cluster: text('cluster').notNull(),
+    group: text('group').notNull(),
+    version: text('version').notNull(),
+    kind: text('kind').notNull(),
+    namespace: text('namespace').notNull(),
+    name: text('name').notNull(),
+    field: text('field').notNull(),
+    desired: text('desired').notNull(),
+    live: text('live').notNull(),
+    since: at('since').notNull(),
+    clearedAt: at('cleared_at'),
+  },
+  (t) => [index('drift_cluster_open').on(t.cluster, t.clearedAt)],
+);
+
+/** Who did what to which cluster, and whether it was allowed. */
+export const auditLog = pgTable('audit_log', {
+  id: serial('id').primaryKey(),
+  at: at('at').notNull().defaultNow(),
+  action: text('action').notNull(),
+  actor: text('actor').notNull(),
+  cluster: text('cluster'),
+  outcome: text('outcome').notNull(),
+  detail: text('detail'),
+});
+
+/** Promotions and rollbacks, as git commits the hub made. */
+export const promotions = pgTable('promotions', {
+  id: serial('id').primaryKey(),
+  at: at('at').notNull().defaultNow(),
+  who: text('who').notNull(),
+  fromEnv: text('from_env').notNull(),
+  toEnv: text('to_env').notNull(),
+  fromRevision: text('from_revision').notNull(),
+  commit: text('commit').notNull(),
+  kind: text('kind').$type<'promote' | 'rollback'>().notNull(),
+});
+
+/** A manual sync asked for and not yet delivered on the cluster's status stream. */
+export const pendingSyncs = pgTable('pending_syncs', {
+  cluster: text('cluster').primaryKey(),
+  generation: integer('generation').notNull(),
+  requestedAt: at('requested_at').notNull().defaultNow(),
+  sentAt: at('sent_at'),
+});

@@ -1,0 +1,173 @@
+import { create } from '@bufbuild/protobuf';
+import {
+  AgentService,
+  addGrpcService,
+  RegisterResponseSchema,
+  type ReportStatusRequest,
+  ReportStatusResponseSchema,
+} from '@flotilla/proto';
+import { AGENT_AUTH_METADATA, errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
+import * as grpc from '@grpc/grpc-js';
+import type { ClusterService } from '../clusters/cluster-service.js';
+import type { ManualSync } from '../manual-sync/manual-sync.js';
+import type { HubTls } from '../pki/tls.js';
+import type { StatusIngest } from '../status/ingest.js';
+import type { AgentStreams } from './agent-streams.js';
+import { toGrpcError } from './errors.js';
+
+export interface GrpcServerOptions {
+  /** `host:port` to listen on; port 0 picks a free one. */
+  listen: string;
+  tls: HubTls;
+  clusters: ClusterService;
+  ingest: StatusIngest;
+  streams: AgentStreams;
+  manualSync: ManualSync;
+  logger: Logger;
+  /** Counts for /metrics. */
+  onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
+}
+
+export interface GrpcServer {
+  /** `host:port` actually bound. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/** The agent credential from `authorization: Bearer <credential>` metadata. */
+function bearer(metadata: grpc.Metadata): string | undefined {
+  const value = metadata.get(AGENT_AUTH_METADATA)[0];
+  const match = /^Bearer\s+(\S+)$/i.exec(typeof value === 'string' ? value : '');
+  return match?.[1];
+}
+
+/**
+ * The hub's gRPC endpoint over TLS: Register (bootstrap token → credentials) and the
+ * ReportStatus stream, on which each report is stored before its Ack is sent. The cluster
+ * a stream speaks for comes from its credential only, never from a report.
+ */
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const { clusters, ingest, streams, logger } = options;
+  const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  addGrpcService(server, AgentService, {
+    register(call, callback) {
+      const peer = call.getPeer();
+      clusters
+        .register({
+          token: call.request.token,
+          agentPublicKey: call.request.agentPublicKey,
+          agentVersion: call.request.agentVersion,
+          peer,
+        })
+        .then((r) =>
+          callback(
+            null,
+            create(RegisterResponseSchema, {
+              cluster: r.cluster,
+              environment: r.environment,
+              labels: r.labels,
+              agentCredential: r.agentCredential,
+              nats: r.nats,
+              hubKeys: r.hubKeys,
+            }),
+          ),
+        )
+        .catch((err) => {
+          if (!(err instanceof FlotillaError))
+            logger.error({ err: errorMessage(err), peer }, 'register failed');
+          callback(toGrpcError(err) as grpc.ServiceError);
+        });
+    },
+
+    reportStatus(call) {
+      const credential = bearer(call.metadata);
+      let cluster: string | undefined;
+      let failed = false;
+      const fail = (err: unknown) => {
+        if (failed) return;
+        failed = true;
+        if (cluster) streams.detach(cluster, call);
+        call.emit('error', toGrpcError(err));
+      };
+      // Reports are handled strictly in order: an Ack{seq} means every report up to seq is stored.
+      let chain: Promise<void> = (async () => {
+        cluster = credential ? await clusters.authenticate(credential) : undefined;
+        if (!cluster) {
+          logger.warn({ peer: call.getPeer() }, 'status stream refused: unknown or revoked agent credential');
+          throw new FlotillaError('unauthenticated', 'agent credential is unknown or revoked');
+        }
+        streams.attach(cluster, call);
+        await ingest.touch(cluster);
+        await options.manualSync.deliverPending(cluster);
+        logger.info({ cluster }, 'agent connected');
+      })();
+      chain.catch(fail);
+      const handle = async (report: ReportStatusRequest) => {
+        if (failed || !cluster) return;
+        try {
+          await ingest.touch(cluster);
+          const outcome = await ingest.ingest(cluster, report, 'stream');
+          options.onReport?.(outcome.stored ? 'stored' : 'duplicate');
+        } catch (err) {
+          options.onReport?.('failed');
+          logger.error(
+            { cluster, err: errorMessage(err) },
+            'status report not stored; the agent will resend it',
+          );
+          throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
+            cause: err,
+          });
+        }
+        if (!failed)
+          call.write(
+            create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: report.seq } } }),
+          );
+      };
+      call.on('data', (report: ReportStatusRequest) => {
+        chain = chain.then(() => handle(report));
+        chain.catch(fail);
+      });
+      call.on('end', () => {
+        void chain
+          .then(() => {
+            if (!failed) call.end();
+          })
+          .catch(() => {});
+      });
+      const gone = () => {
+        if (cluster) {
+          streams.detach(cluster, call);
+          logger.info({ cluster }, 'agent disconnected');
+        }
+      };
+      call.on('cancelled', gone);
+      call.on('close', gone);
+      call.on('error', () => {});
+    },
+  });
+
+  const credentials = grpc.ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: Buffer.from(options.tls.chainPem), private_key: Buffer.from(options.tls.keyPem) }],
+    false,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(options.listen, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const host = options.listen.slice(0, options.listen.lastIndexOf(':'));
+  return {
+    address: `${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        streams.closeAll();
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 3000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

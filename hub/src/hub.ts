@@ -1,0 +1,265 @@
+import { join, resolve } from 'node:path';
+import { errorMessage, type Logger } from '@flotilla/shared';
+import type { Route } from './api/router.js';
+import { adminRoutes } from './api/routes.js';
+import { type ApiServer, startApiServer } from './api/server.js';
+import { type AuditLog, createAuditLog } from './audit/audit.js';
+import { type BundlePublisher, createBundlePublisher } from './bundles/publish-cluster.js';
+import { type ClusterService, createClusterService } from './clusters/cluster-service.js';
+import { type Database, openDatabase } from './db/database.js';
+import { createAgentStreams } from './grpc/agent-streams.js';
+import { type GrpcServer, startGrpcServer } from './grpc/server.js';
+import { createManualSync, type ManualSync } from './manual-sync/manual-sync.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { type BundleBus, createBundleBus } from './nats/bus.js';
+import { type HubIdentity, initDataDir } from './pki/init.js';
+import { createSigningKeyStore } from './pki/signing-keys.js';
+import { createPromotionLog, type PromotionLog } from './promotions/promotion-log.js';
+import { createRenderer, type Renderer } from './render/index.js';
+import { createGitSource, type GitSource } from './source/index.js';
+import { createFleetView, type FleetView } from './status/fleet-view.js';
+import { createStatusImporter } from './status/import.js';
+import { createStatusIngest, type StatusIngest } from './status/ingest.js';
+import { createSyncLoop, type SyncLoop } from './sync-loop/sync-loop.js';
+
+/** How to run a hub. Defaults are applied in parseHubOptions only. */
+export interface HubOptions {
+  /** Keys, TLS, admin token hash, NATS keys, PGlite and git cache. Default `.flotilla/hub`. */
+  dataDir?: string;
+  /** NATS URL(s) the hub publishes to. */
+  nats: string | string[];
+  /** NATS URL(s) handed to agents at Register; default the hub's. */
+  agentNats?: string[];
+  repo: { url: string; username?: string; password?: string; token?: string };
+  /** `postgres://…` uses PostgreSQL; otherwise PGlite in the data dir. */
+  database?: string;
+  /** Admin HTTP API listen address. Default `127.0.0.1:8080`. */
+  http?: string;
+  /** gRPC (agents) listen address. Default `127.0.0.1:7443`. */
+  grpc?: string;
+  /** `HOST:PORT` put in join commands; default the bound gRPC address. */
+  advertise?: string;
+  /** Extra SANs for the gRPC server certificate. */
+  tlsSans?: string[];
+  /** Poll interval in ms; default 30 s. 0 disables polling. */
+  pollMs?: number;
+  /** A cluster silent longer than this (ms) is disconnected; default 30 s. */
+  heartbeatWindowMs?: number;
+  logger: Logger;
+  /** Routes added next to the core ones (promotion, environments…). */
+  extraRoutes?: (hub: HubServices) => Route[];
+}
+
+export type ResolvedHubOptions = Required<Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes'>> &
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes'> & { nats: string[] };
+
+export const HUB_DEFAULTS = {
+  dataDir: '.flotilla/hub',
+  http: '127.0.0.1:8080',
+  grpc: '127.0.0.1:7443',
+  pollMs: 30_000,
+  heartbeatWindowMs: 30_000,
+} as const;
+
+export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
+  const nats = Array.isArray(options.nats) ? options.nats : [options.nats];
+  return {
+    ...options,
+    dataDir: resolve(options.dataDir ?? HUB_DEFAULTS.dataDir),
+    nats,
+    agentNats: options.agentNats?.length ? options.agentNats : nats,
+    http: options.http ?? HUB_DEFAULTS.http,
+    grpc: options.grpc ?? HUB_DEFAULTS.grpc,
+    tlsSans: options.tlsSans ?? [],
+    pollMs: options.pollMs ?? HUB_DEFAULTS.pollMs,
+    heartbeatWindowMs: options.heartbeatWindowMs ?? HUB_DEFAULTS.heartbeatWindowMs,
+  };
+}
+
+/** The running hub's services, for wiring extra features (promotion gates, journeys) on top. */
+export interface HubServices {
+  options: ResolvedHubOptions;
+  identity: HubIdentity;
+  database: Database;
+  audit: AuditLog;
+  source: GitSource;
+  renderer: Renderer;
+  bus: BundleBus;
+  publisher: BundlePublisher;
+  clusters: ClusterService;
+  ingest: StatusIngest;
+  fleet: FleetView;
+  manualSync: ManualSync;
+  syncLoop: SyncLoop;
+  promotions: PromotionLog;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface Hub extends HubServices {
+  httpUrl: string;
+  grpcAddress: string;
+  caHash: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a hub: data dir, database (migrated), NATS, git source, renderer, reconcile loop,
+ * gRPC for agents and the admin HTTP API. Everything it starts, stop() stops, in reverse.
+ */
+export async function startHub(input: HubOptions): Promise<Hub> {
+  const options = parseHubOptions(input);
+  const { logger } = options;
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse())
+      await stop().catch((err) => logger.warn({ err: errorMessage(err) }, 'stop failed'));
+  };
+  try {
+    const identity = await initDataDir(options.dataDir, { tlsSans: options.tlsSans });
+    const keys = createSigningKeyStore(options.dataDir);
+    const database = await openDatabase(
+      options.database ? { url: options.database } : { pgliteDir: join(options.dataDir, 'pglite') },
+    );
+    stops.push(() => database.close());
+    const db = database.db;
+    const metrics = createMetrics();
+    const audit = createAuditLog(db);
+    const bus = await createBundleBus({ servers: options.nats, identity: identity.nats, logger });
+    stops.push(() => bus.close());
+    const source = createGitSource({
+      url: options.repo.url,
+      auth: {
+        ...(options.repo.username ? { username: options.repo.username } : {}),
+        ...(options.repo.password ? { password: options.repo.password } : {}),
+        ...(options.repo.token ? { token: options.repo.token } : {}),
+      },
+      cacheDir: join(options.dataDir, 'git'),
+      logger,
+    });
+    const renderer = createRenderer({ source, workDir: join(options.dataDir, 'render'), logger });
+    const publisher = createBundlePublisher({
+      db,
+      bus: {
+        ...bus,
+        publish: async (c, g, e) => {
+          await bus.publish(c, g, e);
+          metrics.inc('flotilla_bundles_published_total');
+        },
+      },
+      signingKeys: () => keys.ring(),
+      sourceUrl: source.url,
+      logger,
+    });
+    const syncLoop = createSyncLoop({
+      db,
+      source,
+      renderer,
+      publisher,
+      logger,
+      pollMs: options.pollMs,
+      onPass: (pass) => {
+        metrics.inc('flotilla_sync_passes_total', { outcome: pass.error ? 'failed' : 'ok' });
+        const failed = pass.clusters.filter((c) => 'error' in c).length;
+        if (failed > 0) metrics.inc('flotilla_render_errors_total', {}, failed);
+      },
+    });
+    stops.push(() => syncLoop.stop());
+    const streams = createAgentStreams();
+    const ingest = createStatusIngest(db);
+    const manualSync = createManualSync({ db, audit, send: (c, g) => streams.sendSync(c, g) });
+    let grpcAddress = options.advertise ?? options.grpc;
+    const clusters = createClusterService({
+      db,
+      audit,
+      logger,
+      nats: {
+        identity: identity.nats,
+        dataDir: options.dataDir,
+        agentServers: options.agentNats,
+        updateAccount: (jwt) => bus.updateAccount(jwt),
+      },
+      signingKeys: () => keys.ring(),
+      grpcAddress: () => grpcAddress,
+      caHash: identity.tls.caHash,
+      onAdded: () => void syncLoop.trigger('cluster added'),
+      onRemoved: (name) => streams.revoke(name),
+    });
+    const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
+    const statusImport = createStatusImporter({ db, ingest, audit, agentKeys: (c) => clusters.agentKeys(c) });
+    metrics.gauge('flotilla_clusters', 'Registered clusters, by connection state.', async () => {
+      const list = await fleet.clusters();
+      return [
+        { labels: { connected: 'true' }, value: list.filter((c) => c.connected).length },
+        { labels: { connected: 'false' }, value: list.filter((c) => !c.connected).length },
+      ];
+    });
+
+    const grpc: GrpcServer = await startGrpcServer({
+      listen: options.grpc,
+      tls: identity.tls,
+      clusters,
+      ingest,
+      streams,
+      manualSync,
+      logger,
+      onReport: (outcome) => metrics.inc('flotilla_status_reports_total', { outcome }),
+    });
+    stops.push(() => grpc.close());
+    grpcAddress = options.advertise ?? grpc.address;
+
+    const services: HubServices = {
+      options,
+      identity,
+      database,
+      audit,
+      source,
+      renderer,
+      bus,
+      publisher,
+      clusters,
+      ingest,
+      fleet,
+      manualSync,
+      syncLoop,
+      promotions: createPromotionLog(db),
+      metrics,
+      logger,
+    };
+    const routes = [
+      ...adminRoutes({
+        clusters,
+        fleet,
+        manualSync,
+        bundles: publisher,
+        statusImport,
+        audit,
+        sync: syncLoop,
+        async rotateKey() {
+          const ring = keys.rotate();
+          return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
+        },
+      }),
+      ...(options.extraRoutes?.(services) ?? []),
+    ];
+    const api: ApiServer = await startApiServer({
+      listen: options.http,
+      adminTokenHash: identity.adminTokenHash,
+      routes,
+      metrics,
+      logger,
+    });
+    stops.push(() => api.close());
+    syncLoop.start();
+    return {
+      ...services,
+      httpUrl: api.url,
+      grpcAddress: grpc.address,
+      caHash: identity.tls.caHash,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,117 @@
+import type { Logger } from '@flotilla/shared';
+import {
+  BUNDLE_STREAM,
+  bundleChunkSubject,
+  bundleSubject,
+  FlotillaError,
+  notifySubject,
+  packForTransport,
+} from '@flotilla/shared';
+import {
+  connect,
+  DiscardPolicy,
+  jwtAuthenticator,
+  type NatsConnection,
+  RetentionPolicy,
+  StorageType,
+} from 'nats';
+import { mintHubUser, mintSystemUser, type NatsIdentity } from './identity.js';
+
+/** Where bundles go: the hub's only write path into NATS. */
+export interface BundleBus {
+  /** Publishes an envelope as the cluster's latest bundle: chunks, then head, then notify. */
+  publish(cluster: string, generation: number, envelope: Uint8Array): Promise<void>;
+  /** Pushes a re-signed account JWT (e.g. with a revocation) to the servers. */
+  updateAccount(accountJwt: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BundleBusOptions {
+  servers: string | string[];
+  identity: NatsIdentity;
+  logger: Logger;
+  /** Chunk size for transport; the shared default fits any server's max_payload. */
+  chunkSize?: number;
+}
+
+/**
+ * Connects to NATS as the hub user and makes sure the BUNDLES stream exists, keeping only
+ * the newest message per subject, with direct get so agents read without consumers.
+ */
+export async function createBundleBus(options: BundleBusOptions): Promise<BundleBus> {
+  const { identity, logger } = options;
+  const hubUser = await mintHubUser(identity);
+  const sysUser = await mintSystemUser(identity);
+  const servers = options.servers;
+  let nc: NatsConnection;
+  let sys: NatsConnection;
+  try {
+    nc = await connect({
+      servers,
+      name: 'flotilla-hub',
+      authenticator: jwtAuthenticator(hubUser.jwt, hubUser.seed),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+    sys = await connect({
+      servers,
+      name: 'flotilla-hub-sys',
+      authenticator: jwtAuthenticator(sysUser.jwt, sysUser.seed),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+  } catch (err) {
+    throw new FlotillaError('unavailable', `nats ${String(servers)}: cannot connect: ${String(err)}`, {
+      cause: err,
+    });
+  }
+  const bus: BundleBus = {
+    async publish(cluster, generation, envelope) {
+      const js = nc.jetstream();
+      const { head, chunks } = packForTransport(envelope, { cluster, generation }, options.chunkSize);
+      for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
+      await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
+      nc.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
+      await nc.flush();
+      logger.info({ cluster, generation, chunks: chunks.length, bytes: head.size }, 'bundle published');
+    },
+    async updateAccount(accountJwt) {
+      const reply = await sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(accountJwt), {
+        timeout: 10_000,
+      });
+      const answer = JSON.parse(new TextDecoder().decode(reply.data)) as { error?: { description?: string } };
+      if (answer.error) {
+        throw new FlotillaError('unavailable', `nats: account update refused: ${answer.error.description}`);
+      }
+    },
+    async close() {
+      await Promise.allSettled([nc.drain(), sys.drain()]);
+    },
+  };
+  await ensureBundleStream(nc);
+  // The servers may hold an older account JWT (e.g. without the latest revocations).
+  await bus.updateAccount(identity.accountJwt).catch((err) => {
+    logger.warn({ err: String(err) }, 'nats: could not push the account JWT');
+  });
+  return bus;
+}
+
+async function ensureBundleStream(nc: NatsConnection): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  const config = {
+    name: BUNDLE_STREAM,
+    subjects: ['bundles.>'],
+    max_msgs_per_subject: 1,
+    allow_direct: true,
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+  };
+  try {
+    await jsm.streams.info(BUNDLE_STREAM);
+    await jsm.streams.update(BUNDLE_STREAM, config);
+  } catch (err) {
+    if (!/stream not found/i.test(String(err))) throw err;
+    await jsm.streams.add(config);
+  }
+}

@@ -1,0 +1,4 @@
+export * from './init.js';
+export * from './secrets.js';
+export * from './signing-keys.js';
+export * from './tls.js';

@@ -1,0 +1,186 @@
+import { desc, isNull } from 'drizzle-orm';
+import type { Db } from '../db/database.js';
+import { bundles, clusterStatus, clusters, drift, renderState, resourceStatus } from '../db/schema.js';
+
+/** One row of `flotilla fleet status -o json` (keys are a contract scripts depend on). */
+export interface FleetClusterStatus {
+  name: string;
+  environment: string;
+  labels: Record<string, string>;
+  /** The source revision the agent runs (from its status), or null before its first report. */
+  revision: string | null;
+  /** The generation the agent applied, or null before its first report. */
+  generation: number | null;
+  phase: string | null;
+  sync: 'Synced' | 'OutOfSync';
+  health: 'Healthy' | 'Progressing' | 'Degraded' | 'Unknown';
+  /** Objects with open drift. */
+  drifted: number;
+  /** Last render, refusal or apply error as text naming its file or object, else null. */
+  error: string | null;
+  /** False once the cluster is silent past the heartbeat window: never a stale green. */
+  connected: boolean;
+  lastSeen: string | null;
+  /** Newest bundle the hub published for the cluster. */
+  desiredGeneration: number | null;
+  desiredRevision: string | null;
+  /** When the status shown was observed by the agent, and how it arrived (`stream` or `import`). */
+  reportedAt: string | null;
+  reportedVia: string | null;
+}
+
+/** One row of `flotilla fleet drift -o json`. */
+export interface FleetDrift {
+  cluster: string;
+  environment: string;
+  group: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  field: string;
+  desired: string;
+  live: string;
+  since: string;
+  clearedAt?: string | null;
+}
+
+/** One row of `flotilla cluster list -o json`. */
+export interface ClusterListEntry {
+  name: string;
+  environment: string;
+  labels: Record<string, string>;
+  connected: boolean;
+  lastSeen: string | null;
+  createdAt: string;
+}
+
+export interface FleetView {
+  status(): Promise<FleetClusterStatus[]>;
+  drift(options?: { history?: boolean }): Promise<FleetDrift[]>;
+  clusters(): Promise<ClusterListEntry[]>;
+}
+
+export interface FleetViewOptions {
+  db: Db;
+  /** A cluster silent longer than this is disconnected. */
+  heartbeatWindowMs: number;
+  now?: () => Date;
+}
+
+/** The fleet as the CLI and API show it, computed from the DB on each call. */
+export function createFleetView(options: FleetViewOptions): FleetView {
+  const { db } = options;
+  const now = options.now ?? (() => new Date());
+  const connected = (lastSeen: Date | null | undefined) =>
+    !!lastSeen && now().getTime() - lastSeen.getTime() <= options.heartbeatWindowMs;
+
+  return {
+    async status() {
+      const [all, statuses, latest, renders, resources, openDrift] = await Promise.all([
+        db.select().from(clusters).orderBy(clusters.name),
+        db.select().from(clusterStatus),
+        db
+          .selectDistinctOn([bundles.cluster], {
+            cluster: bundles.cluster,
+            generation: bundles.generation,
+            revision: bundles.revision,
+          })
+          .from(bundles)
+          .orderBy(bundles.cluster, desc(bundles.generation)),
+        db.select().from(renderState),
+        db.select().from(resourceStatus),
+        db.select().from(drift).where(isNull(drift.clearedAt)),
+      ]);
+      const statusOf = new Map(statuses.map((s) => [s.cluster, s]));
+      const latestOf = new Map(latest.map((b) => [b.cluster, b]));
+      const errorOf = new Map(renders.filter((r) => r.lastError).map((r) => [r.scope, r.lastError!]));
+      return all.map((c) => {
+        const s = statusOf.get(c.name);
+        const desired = latestOf.get(c.name);
+        const res = resources.filter((r) => r.cluster === c.name);
+        const driftedObjects = new Set(
+          openDrift
+            .filter((d) => d.cluster === c.name)
+            .map((d) => `${d.group}/${d.kind}/${d.namespace}/${d.name}`),
+        );
+        const inSync =
+          !!s &&
+          s.appliedGeneration != null &&
+          desired !== undefined &&
+          s.appliedGeneration === desired.generation &&
+          s.phase === 'Synced' &&
+          res.every((r) => r.sync === 'Synced' || r.sync === 'Pruned');
+        const error =
+          errorOf.get('config') ??
+          errorOf.get(`env:${c.environment}`) ??
+          errorOf.get(`cluster:${c.name}`) ??
+          s?.refusal ??
+          s?.applyError ??
+          null;
+        const health = (s?.health ?? 'Unknown') as FleetClusterStatus['health'];
+        return {
+          name: c.name,
+          environment: c.environment,
+          labels: c.labels,
+          revision: s?.revision ?? null,
+          generation: s?.appliedGeneration ?? null,
+          phase: s?.phase ?? null,
+          sync: inSync ? 'Synced' : 'OutOfSync',
+          health: ['Healthy', 'Progressing', 'Degraded'].includes(health) ? health : 'Unknown',
+          drifted: driftedObjects.size,
+          error,
+          connected: connected(s?.lastSeen),
+          lastSeen: s?.lastSeen?.toISOString() ?? null,
+          desiredGeneration: desired?.generation ?? null,
+          desiredRevision: desired?.revision ?? null,
+          reportedAt: s?.reportedAt?.toISOString() ?? null,
+          reportedVia: s?.reportedVia ?? null,
+        } satisfies FleetClusterStatus;
+      });
+    },
+
+    async drift(opts = {}) {
+      const [all, rows] = await Promise.all([
+        db.select().from(clusters),
+        db
+          .select()
+          .from(drift)
+          .where(opts.history ? undefined : isNull(drift.clearedAt))
+          .orderBy(desc(drift.since), desc(drift.id)),
+      ]);
+      const envOf = new Map(all.map((c) => [c.name, c.environment]));
+      return rows.map((d) => ({
+        cluster: d.cluster,
+        environment: envOf.get(d.cluster) ?? '',
+        group: d.group,
+        kind: d.kind,
+        namespace: d.namespace,
+        name: d.name,
+        field: d.field,
+        desired: d.desired,
+        live: d.live,
+        since: d.since.toISOString(),
+        ...(opts.history ? { clearedAt: d.clearedAt?.toISOString() ?? null } : {}),
+      }));
+    },
+
+    async clusters() {
+      const [all, statuses] = await Promise.all([
+        db.select().from(clusters).orderBy(clusters.name),
+        db.select().from(clusterStatus),
+      ]);
+      const statusOf = new Map(statuses.map((s) => [s.cluster, s]));
+      return all.map((c) => {
+        const s = statusOf.get(c.name);
+        return {
+          name: c.name,
+          environment: c.environment,
+          labels: c.labels,
+          connected: connected(s?.lastSeen),
+          lastSeen: s?.lastSeen?.toISOString() ?? null,
+          createdAt: c.createdAt.toISOString(),
+        };
+      });
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import {
+  Health,
+  Phase,
+  type ReportStatusRequest,
+  ReportStatusRequestSchema,
+  SyncState,
+} from '@flotilla/proto';
+import { eq } from 'drizzle-orm';
+import type { Database } from '../db/database.js';
+import { bundles, clusters, statusReports } from '../db/schema.js';
+import { openTestDatabase, TEST_DATABASE_KINDS } from '../db/testing.js';
+import { createFleetView, type FleetView } from './fleet-view.js';
+import { createStatusIngest, type StatusIngest } from './ingest.js';
+
+const T0 = new Date('2026-01-01T00:00:00Z');
+
+function statusReport(
+  seq: number,
+  opts: { generation?: number; replicasLive?: string | null; at?: Date; error?: string } = {},
+): ReportStatusRequest {
+  const drift =
+    opts.replicasLive == null
+      ? []
+      : [{ path: 'spec.replicas', desired: '2', live: opts.replicasLive, since: timestampFromDate(T0) }];
+  return create(ReportStatusRequestSchema, {
+    seq: BigInt(seq),
+    observedAt: timestampFromDate(opts.at ?? new Date()),
+    body: {
+      case: 'status',
+      value: {
+        appliedGeneration: BigInt(opts.generation ?? 1),
+        revision: 'abc123',
+        phase: Phase.SYNCED,
+        health: Health.HEALTHY,
+        error: opts.error ?? '',
+        resources: [
+          {
+            ref: { group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+            sync: drift.length ? SyncState.OUT_OF_SYNC : SyncState.SYNCED,
+            health: Health.HEALTHY,
+            drift,
+          },
+        ],
+      },
+    },
+  });
+}
+
+for (const kind of TEST_DATABASE_KINDS) {
+  describe(`status ingest on ${kind}`, () => {
+    let database: Database;
+    let ingest: StatusIngest;
+    let view: FleetView;
+    let now = new Date();
+
+    before(async () => {
+      database = await openTestDatabase(kind);
+      ingest = createStatusIngest(database.db);
+      view = createFleetView({ db: database.db, heartbeatWindowMs: 30_000, now: () => now });
+      await database.db.insert(clusters).values([
+        { name: 'a', environment: 'dev', labels: { region: 'eu' } },
+        { name: 'b', environment: 'prod', labels: {} },
+      ]);
+      await database.db.insert(bundles).values({
+        cluster: 'a',
+        generation: 1,
+        contentDigest: 'sha256:x',
+        revision: 'abc123',
+        envelope: new Uint8Array([1]),
+      });
+    });
+    after(() => database?.close());
+
+    test('a report is stored once: a duplicate seq is acknowledged as a duplicate, not stored twice', async () => {
+      assert.deepEqual(await ingest.ingest('a', statusReport(1), 'stream'), { seq: 1, stored: true });
+      assert.deepEqual(await ingest.ingest('a', statusReport(1), 'stream'), { seq: 1, stored: false });
+      const rows = await database.db.select().from(statusReports).where(eq(statusReports.cluster, 'a'));
+      assert.equal(rows.length, 1);
+      // The same seq from another cluster is its own report.
+      assert.equal((await ingest.ingest('b', statusReport(1), 'stream')).stored, true);
+    });
+
+    test('fleet status shows a synced, healthy, connected cluster and never a stale green', async () => {
+      await ingest.touch('a', now);
+      const [a] = await view.status();
+      assert.equal(a?.name, 'a');
+      assert.deepEqual(
+        {
+          sync: a?.sync,
+          health: a?.health,
+          connected: a?.connected,
+          generation: a?.generation,
+          error: a?.error,
+        },
+        { sync: 'Synced', health: 'Healthy', connected: true, generation: 1, error: null },
+      );
+      now = new Date(now.getTime() + 31_000);
+      const [stale] = await view.status();
+      assert.equal(stale?.connected, false);
+      const list = await view.clusters();
+      assert.deepEqual(Object.keys(list[0]!).sort(), [
+        'connected',
+        'createdAt',
+        'environment',
+        'labels',
+        'lastSeen',
+        'name',
+      ]);
+    });
+
+    test('drift appearing opens an event with its since; drift gone clears it and keeps it as history', async () => {
+      await ingest.ingest('a', statusReport(2, { replicasLive: '7' }), 'stream');
+      let open = await view.drift();
+      assert.equal(open.length, 1);
+      assert.deepEqual(
+        { ...open[0] },
+        {
+          cluster: 'a',
+          environment: 'dev',
+          group: 'apps',
+          kind: 'Deployment',
+          namespace: 'shop',
+          name: 'web',
+          field: 'spec.replicas',
+          desired: '2',
+          live: '7',
+          since: T0.toISOString(),
+        },
+      );
+      assert.equal((await view.status()).find((c) => c.name === 'a')?.drifted, 1);
+      assert.equal((await view.status()).find((c) => c.name === 'a')?.sync, 'OutOfSync');
+      await ingest.ingest('a', statusReport(3), 'stream');
+      open = await view.drift();
+      assert.equal(open.length, 0);
+      const history = await view.drift({ history: true });
+      assert.equal(history.length, 1);
+      assert.ok(history[0]?.clearedAt);
+    });
+
+    test('an older report stored late does not rewind the current status', async () => {
+      await ingest.ingest('a', statusReport(10, { error: '' }), 'stream');
+      assert.equal(
+        (await ingest.ingest('a', statusReport(5, { error: 'apps/v1 Deployment shop/web: boom' }), 'import'))
+          .stored,
+        true,
+      );
+      assert.equal((await view.status()).find((c) => c.name === 'a')?.error, null);
+    });
+
+    test('a refused bundle is shown as the cluster error until a newer generation is applied', async () => {
+      await ingest.ingest(
+        'a',
+        create(ReportStatusRequestSchema, {
+          seq: 11n,
+          body: {
+            case: 'refused',
+            value: { generation: 2n, code: 'bad-signature', reason: 'signature does not match' },
+          },
+        }),
+        'stream',
+      );
+      assert.match(
+        (await view.status()).find((c) => c.name === 'a')?.error ?? '',
+        /generation 2 refused \(bad-signature\)/,
+      );
+      await ingest.ingest('a', statusReport(12, { generation: 2 }), 'stream');
+      assert.equal((await view.status()).find((c) => c.name === 'a')?.error, null);
+    });
+  });
+}

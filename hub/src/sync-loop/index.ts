@@ -1,0 +1,2 @@
+export * from './render-state.js';
+export * from './sync-loop.js';
