@@ -1,0 +1,243 @@
+import {
+  canonicalJson,
+  formatIdentity,
+  identityKey,
+  identityOf,
+  type KubeObject,
+  type Logger,
+  type ObjectIdentity,
+  sha256Digest,
+} from '@flotilla/shared';
+import { apiMessage, type Cluster } from './cluster.js';
+import { diffObject } from './diff.js';
+import type { Inventory } from './inventory.js';
+import { positionalIdentity } from './report.js';
+import { type RetryOptions, sleep, withRetry } from './retry.js';
+
+/** What happened to one object of the bundle. */
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'skipped' | 'failed';
+
+export interface ObjectOutcome {
+  id: ObjectIdentity;
+  desired: KubeObject;
+  action: ApplyAction;
+  /** The live object after the call, when known. */
+  live?: KubeObject;
+  /** Digest of the applied manifest, for the inventory. */
+  digest: string;
+  /** Starts with the object: `apps/v1 Deployment shop/web: apply failed: …`. */
+  error?: string;
+}
+
+export interface ApplyContext {
+  cluster: Cluster;
+  fieldManager: string;
+  logger: Logger;
+  crdWaitMs: number;
+  retry: RetryOptions;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const CRD_GROUP = 'apiextensions.k8s.io';
+
+export function isCrd(id: ObjectIdentity): boolean {
+  return id.group === CRD_GROUP && id.kind === 'CustomResourceDefinition';
+}
+
+export function isNamespace(id: ObjectIdentity): boolean {
+  return id.group === '' && id.kind === 'Namespace';
+}
+
+export function manifestDigest(obj: KubeObject): string {
+  return sha256Digest(canonicalJson(obj));
+}
+
+/** The custom kinds a bundle's CRDs define, `group/Kind` → CRD name. */
+function customKinds(objects: { id: ObjectIdentity; desired: KubeObject }[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { id, desired } of objects) {
+    if (!isCrd(id)) continue;
+    const spec = desired.spec as { group?: string; names?: { kind?: string } } | undefined;
+    if (spec?.group && spec.names?.kind) out.set(`${spec.group}/${spec.names.kind}`, id.name);
+  }
+  return out;
+}
+
+/**
+ * Applies every object of a bundle in stages, the way fluxcd/pkg ssa does: CRDs, then
+ * Namespaces, then other cluster-scoped kinds, then namespaced ones, waiting for each CRD
+ * to be Established before its custom resources. One object's failure is recorded and the
+ * rest go on. Never throws, except with the abort reason when `signal` aborts.
+ */
+export async function applyObjects(
+  objects: readonly KubeObject[],
+  inventory: Inventory,
+  ctx: ApplyContext,
+): Promise<ObjectOutcome[]> {
+  const outcomes: ObjectOutcome[] = [];
+  const pending: { id: ObjectIdentity; desired: KubeObject }[] = [];
+  objects.forEach((desired, i) => {
+    try {
+      pending.push({ id: identityOf(desired, `object ${i}`), desired });
+    } catch (err) {
+      const id = positionalIdentity(desired, i);
+      outcomes.push({ id, desired, action: 'failed', digest: '', error: `${apiMessage(err)}` });
+    }
+  });
+  const total = objects.length;
+  let done = outcomes.length;
+  const progress = () => ctx.onProgress?.(++done, total);
+
+  const crds = pending.filter((p) => isCrd(p.id));
+  const namespaces = pending.filter((p) => isNamespace(p.id));
+  const rest = pending.filter((p) => !isCrd(p.id) && !isNamespace(p.id));
+
+  for (const p of crds) {
+    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
+    progress();
+  }
+  // Custom resources need their CRD Established: the API server does not serve them before.
+  const established = new Set<string>();
+  await Promise.all(
+    outcomes
+      .filter((o) => isCrd(o.id) && o.action !== 'failed')
+      .map(async (o) => {
+        const live = await waitEstablished(o.desired, ctx);
+        if (live) {
+          established.add(o.id.name);
+          o.live = live;
+        }
+      }),
+  );
+  for (const p of namespaces) {
+    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
+    progress();
+  }
+
+  const custom = customKinds(crds);
+  const clusterScoped: typeof rest = [];
+  const namespaced: typeof rest = [];
+  for (const p of rest) {
+    ctx.signal?.throwIfAborted();
+    const crd = custom.get(`${p.id.group}/${p.id.kind}`);
+    if (crd && !established.has(crd)) {
+      const crdFailed = outcomes.some((o) => isCrd(o.id) && o.id.name === crd && o.action === 'failed');
+      const why = crdFailed ? 'failed to apply' : `is not established after ${ctx.crdWaitMs} ms`;
+      outcomes.push(failed(p, `apply failed: its CustomResourceDefinition ${crd} ${why}`));
+      progress();
+      continue;
+    }
+    let info: Awaited<ReturnType<Cluster['resource']>>;
+    try {
+      info = await resourceOf(p.desired, ctx, crd !== undefined);
+    } catch (err) {
+      outcomes.push(failed(p, `apply failed: discovery: ${apiMessage(err)}`));
+      progress();
+      continue;
+    }
+    if (!info) {
+      outcomes.push(
+        failed(p, `apply failed: the API server does not serve ${p.desired.apiVersion} ${p.id.kind}`),
+      );
+      progress();
+      continue;
+    }
+    (info.namespaced ? namespaced : clusterScoped).push(p);
+  }
+  for (const p of [...clusterScoped, ...namespaced]) {
+    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
+    progress();
+  }
+  // Report in bundle order, whatever the stage order was.
+  const order = new Map(pending.map((p, i) => [identityKey(p.id), i]));
+  return outcomes.sort((a, b) => (order.get(identityKey(a.id)) ?? -1) - (order.get(identityKey(b.id)) ?? -1));
+}
+
+function failed(p: { id: ObjectIdentity; desired: KubeObject }, message: string): ObjectOutcome {
+  return {
+    id: p.id,
+    desired: p.desired,
+    action: 'failed',
+    digest: manifestDigest(p.desired),
+    error: `${formatIdentity(p.id)}: ${message}`,
+  };
+}
+
+/** Discovery of a kind; a custom kind whose CRD was just established may take a moment to be served. */
+async function resourceOf(obj: KubeObject, ctx: ApplyContext, custom: boolean) {
+  const deadline = Date.now() + (custom ? Math.min(ctx.crdWaitMs, 10_000) : 0);
+  for (;;) {
+    const info = await withRetry(() => ctx.cluster.resource(obj.apiVersion, obj.kind), ctx.retry);
+    if (info || Date.now() >= deadline) return info;
+    await sleep(250, ctx.signal);
+  }
+}
+
+/** The live CRD once it is Established, or undefined after `crdWaitMs`. */
+async function waitEstablished(crd: KubeObject, ctx: ApplyContext): Promise<KubeObject | undefined> {
+  const deadline = Date.now() + ctx.crdWaitMs;
+  for (;;) {
+    try {
+      const live = await ctx.cluster.get(crd);
+      const conditions = (live?.status as { conditions?: { type?: string; status?: string }[] } | undefined)
+        ?.conditions;
+      if (conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return live;
+    } catch (err) {
+      ctx.logger.debug({ err: apiMessage(err), crd: crd.metadata.name }, 'waiting for CRD');
+    }
+    if (Date.now() >= deadline) return undefined;
+    await sleep(200, ctx.signal);
+  }
+}
+
+/**
+ * Applies one object unless it has not drifted: when the live object matches every field the
+ * bundle sets and the manifest is the one last applied, it is left alone, so an unchanged
+ * bundle costs one GET per object and never bumps resourceVersion.
+ */
+async function applyOne(
+  id: ObjectIdentity,
+  desired: KubeObject,
+  inventory: Inventory,
+  ctx: ApplyContext,
+): Promise<ObjectOutcome> {
+  ctx.signal?.throwIfAborted();
+  const digest = manifestDigest(desired);
+  const subject = formatIdentity(id);
+  let live: KubeObject | undefined;
+  try {
+    live = await withRetry(() => ctx.cluster.get(desired), ctx.retry);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    return { id, desired, action: 'failed', digest, error: `${subject}: read failed: ${apiMessage(err)}` };
+  }
+  if (live && inventory.get(identityKey(id))?.digest === digest && diffObject(desired, live).length === 0) {
+    return { id, desired, action: 'unchanged', live, digest };
+  }
+  try {
+    const result = await withRetry(
+      () => ctx.cluster.apply(desired, { fieldManager: ctx.fieldManager }),
+      ctx.retry,
+    );
+    const before = live?.metadata.resourceVersion;
+    const action: ApplyAction = !live
+      ? 'created'
+      : result.metadata.resourceVersion === before
+        ? 'unchanged'
+        : 'configured';
+    ctx.logger.debug({ object: subject, action }, 'applied');
+    return { id, desired, action, live: result, digest };
+  } catch (err) {
+    if (ctx.signal?.aborted) throw ctx.signal.reason;
+    ctx.logger.warn({ object: subject, err: apiMessage(err) }, 'apply failed');
+    return {
+      id,
+      desired,
+      action: 'failed',
+      live,
+      digest,
+      error: `${subject}: apply failed: ${apiMessage(err)}`,
+    };
+  }
+}

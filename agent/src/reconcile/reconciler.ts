@@ -1,0 +1,264 @@
+import {
+  type Bundle,
+  createLogger,
+  formatIdentity,
+  InvalidError,
+  identityKey,
+  identityOf,
+  type KubeObject,
+  type Logger,
+  type ObjectIdentity,
+} from '@flotilla/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { type ApplyContext, applyObjects } from './apply.js';
+import { apiMessage, type Cluster, createCluster } from './cluster.js';
+import { createDriftClock } from './diff.js';
+import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
+import { pruneObjects } from './prune.js';
+import { emptyChangeSet, positionalIdentity, reportFor, summarise } from './report.js';
+import { isTransient, type RetryOptions, withRetry } from './retry.js';
+import type { ReconcileResult, Reconciler, ReconcilerOptions, ResourceReport } from './types.js';
+import { watchObjects } from './watch.js';
+
+export const DEFAULT_FIELD_MANAGER = 'flotilla-agent';
+export const DEFAULT_INVENTORY_NAMESPACE = 'flotilla-system';
+export const DEFAULT_CRD_WAIT_MS = 30_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
+interface Settings {
+  kubeConfig: KubeConfig;
+  cluster: string;
+  fieldManager: string;
+  inventoryNamespace: string;
+  logger: Logger;
+  crdWaitMs: number;
+  requestTimeoutMs: number;
+}
+
+/** The one place ReconcilerOptions are validated and defaulted. */
+export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
+  if (!options.kubeConfig) throw new InvalidError('kubeConfig', 'is required');
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.cluster ?? '')) {
+    throw new InvalidError('cluster', `must be a DNS label, got ${JSON.stringify(options.cluster)}`);
+  }
+  const positive = (name: string, v: number | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    if (!(v > 0)) throw new InvalidError(name, `must be a positive number of milliseconds, got ${v}`);
+    return v;
+  };
+  return {
+    kubeConfig: options.kubeConfig,
+    cluster: options.cluster,
+    fieldManager: options.fieldManager || DEFAULT_FIELD_MANAGER,
+    inventoryNamespace: options.inventoryNamespace || DEFAULT_INVENTORY_NAMESPACE,
+    logger: options.logger ?? createLogger({ name: 'agent-reconcile' }),
+    crdWaitMs: positive('crdWaitMs', options.crdWaitMs, DEFAULT_CRD_WAIT_MS),
+    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+  };
+}
+
+/**
+ * The agent's reconcile engine for one cluster. It holds no bundle of its own: the run loop
+ * passes the bundle to each call. It does keep when each drifted field was first seen, so
+ * `since` is stable across assess, apply and watch.
+ */
+export function createReconciler(options: ReconcilerOptions): Reconciler {
+  const s = parseReconcilerOptions(options);
+  const cluster = createCluster(s.kubeConfig);
+  return createReconcilerWith(cluster, s);
+}
+
+/** The engine over any Cluster; createReconciler wires the client-node one. */
+export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler {
+  const clock = createDriftClock();
+  const logger = s.logger;
+  const retry: RetryOptions = { attempts: 4, baseDelayMs: 250, timeoutMs: s.requestTimeoutMs };
+  const inventory = createInventoryStore(cluster, {
+    cluster: s.cluster,
+    namespace: s.inventoryNamespace,
+    fieldManager: s.fieldManager,
+  });
+
+  async function apply(
+    bundle: Bundle,
+    options: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
+  ): Promise<ReconcileResult> {
+    const changes = emptyChangeSet();
+    const resources: ResourceReport[] = [];
+    let previous: Inventory;
+    let inventoryError: string | undefined;
+    try {
+      previous = await withRetry(() => inventory.read(), { ...retry, signal: options.signal });
+    } catch (err) {
+      // Without the inventory nothing may be pruned, but the bundle can still be applied.
+      options.signal?.throwIfAborted();
+      const message = `inventory ${s.inventoryNamespace}/flotilla-inventory-${s.cluster}: read failed: ${apiMessage(err)}`;
+      // An API server that does not answer would fail every object after its retries, one by
+      // one: say so once, touch nothing, and let the run loop try again later.
+      if (isTransient(err)) return unreachable(bundle, message);
+      previous = new Map();
+      inventoryError = message;
+    }
+    const ctx: ApplyContext = {
+      cluster,
+      fieldManager: s.fieldManager,
+      logger,
+      crdWaitMs: s.crdWaitMs,
+      retry: { ...retry, signal: options.signal },
+      signal: options.signal,
+      onProgress: options.onProgress,
+    };
+    const outcomes = await applyObjects(bundle.objects, previous, ctx);
+
+    const next = new Map<string, InventoryEntry>();
+    for (const o of outcomes) {
+      const key = identityKey(o.id);
+      if (o.action === 'failed') {
+        changes.failed.push({ id: o.id, error: o.error ?? `${formatIdentity(o.id)}: apply failed` });
+        // Keep what an earlier apply put there: it is still ours to prune later.
+        const before = previous.get(key);
+        if (before) next.set(key, before);
+      } else {
+        changes[o.action].push(o.id);
+        next.set(key, { ...o.id, digest: o.digest });
+      }
+      resources.push(reportFor(o.id, o.desired, o.live, clock, o.error));
+    }
+
+    // An empty render is more often a mistake than an intent: it prunes nothing unless allowed.
+    const inBundle = new Set(outcomes.map((o) => identityKey(o.id)));
+    const stale = [...previous.entries()].filter(([k]) => !inBundle.has(k));
+    const mayPrune =
+      !inventoryError && bundle.policy.prune && (bundle.objects.length > 0 || bundle.policy.allowEmpty);
+    if (mayPrune && stale.length > 0) {
+      const pruned = await pruneObjects(
+        stale.map(([, e]) => e),
+        { cluster, fieldManager: s.fieldManager, logger, retry },
+      );
+      for (const e of pruned.deleted) {
+        const id = identityOnly(e);
+        changes.deleted.push(id);
+        clock.forget(id);
+        resources.push({
+          id,
+          sync: 'Pruned',
+          health: 'Healthy',
+          healthReason: 'deleted: no longer in the bundle',
+          drift: [],
+        });
+      }
+      for (const { entry } of pruned.skipped) changes.skipped.push(identityOnly(entry));
+      for (const { entry, error } of pruned.failed) {
+        changes.failed.push({ id: identityOnly(entry), error });
+        next.set(identityKey(entry), entry);
+      }
+    } else {
+      // Not pruned now, still ours: a later bundle with pruning on may delete them.
+      for (const [k, e] of stale) next.set(k, e);
+    }
+
+    let error = inventoryError;
+    if (!inventoryError && !sameInventory(previous, next)) {
+      try {
+        await withRetry(() => inventory.write(next.values()), retry);
+      } catch (err) {
+        error = `inventory ${s.inventoryNamespace}/flotilla-inventory-${s.cluster}: write failed: ${apiMessage(err)}`;
+      }
+    }
+    const result = summarise(changes, resources, changes.failed[0]?.error ?? error);
+    logger.info(
+      {
+        cluster: s.cluster,
+        generation: bundle.generation,
+        phase: result.phase,
+        health: result.health,
+        created: changes.created.length,
+        configured: changes.configured.length,
+        unchanged: changes.unchanged.length,
+        deleted: changes.deleted.length,
+        failed: changes.failed.length,
+      },
+      'bundle applied',
+    );
+    return result;
+  }
+
+  async function assess(bundle: Bundle): Promise<ReconcileResult> {
+    const resources = await Promise.all(
+      bundle.objects.map(async (obj, i) => {
+        let id: ObjectIdentity;
+        try {
+          id = identityOf(obj, `object ${i}`);
+        } catch (err) {
+          return invalidReport(obj, i, apiMessage(err));
+        }
+        try {
+          const live = await withRetry(() => cluster.get(obj), retry);
+          return reportFor(id, obj, live, clock);
+        } catch (err) {
+          return {
+            id,
+            sync: 'OutOfSync',
+            health: 'Unknown',
+            healthReason: 'cannot read the live object',
+            drift: [],
+            error: `${formatIdentity(id)}: read failed: ${apiMessage(err)}`,
+          } satisfies ResourceReport;
+        }
+      }),
+    );
+    return summarise(emptyChangeSet(), resources);
+  }
+
+  return {
+    apply,
+    assess,
+    watch(bundle, onChange) {
+      return watchObjects(
+        bundle.objects,
+        { kubeConfig: s.kubeConfig, cluster, clock, logger, debounceMs: 100 },
+        onChange,
+      );
+    },
+  };
+}
+
+/** The result of an apply that could not reach the API server: every object skipped, nothing known. */
+function unreachable(bundle: Bundle, error: string): ReconcileResult {
+  const changes = emptyChangeSet();
+  const resources: ResourceReport[] = bundle.objects.map((obj, i) => {
+    let id: ObjectIdentity;
+    try {
+      id = identityOf(obj);
+    } catch (err) {
+      return invalidReport(obj, i, apiMessage(err));
+    }
+    changes.skipped.push(id);
+    return { id, sync: 'OutOfSync', health: 'Unknown', healthReason: 'API server unreachable', drift: [] };
+  });
+  return summarise(changes, resources, error);
+}
+
+function invalidReport(obj: KubeObject, i: number, error: string): ResourceReport {
+  return {
+    id: positionalIdentity(obj, i),
+    sync: 'OutOfSync',
+    health: 'Unknown',
+    healthReason: 'invalid manifest',
+    drift: [],
+    error,
+  };
+}
+
+function identityOnly({ group, version, kind, namespace, name }: InventoryEntry): ObjectIdentity {
+  return { group, version, kind, namespace, name };
+}
+
+function sameInventory(a: Inventory, b: Inventory): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, e] of a) {
+    const o = b.get(k);
+    if (!o || o.digest !== e.digest || o.version !== e.version) return false;
+  }
+  return true;
+}

@@ -1,0 +1,93 @@
+import type { Bundle, Logger, ObjectIdentity } from '@flotilla/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+/** Whether a live object matches its desired state (`Pruned`: deleted because the bundle dropped it). */
+export type SyncState = 'Synced' | 'OutOfSync' | 'Missing' | 'Pruned';
+
+/** How a live object is doing, by the rules of health.ts. */
+export type HealthState = 'Healthy' | 'Progressing' | 'Degraded' | 'Unknown';
+
+/** One field the bundle sets whose live value differs. */
+export interface FieldDrift {
+  /** Dotted path, e.g. `spec.replicas`, `data.LOG_LEVEL`, `spec.template.spec.containers[name=web].image`. */
+  path: string;
+  /** JSON text of the desired value (redacted for Secret data). */
+  desired: string;
+  /** JSON text of the live value (redacted for Secret data), or `<missing>`. */
+  live: string;
+  /** When the agent first saw this field drift. */
+  since: Date;
+}
+
+/** Status of one object of the bundle. */
+export interface ResourceReport {
+  id: ObjectIdentity;
+  sync: SyncState;
+  health: HealthState;
+  healthReason: string;
+  drift: FieldDrift[];
+  error?: string;
+}
+
+/** What one apply did, object by object (model: fluxcd/pkg ssa ChangeSet). */
+export interface ChangeSet {
+  created: ObjectIdentity[];
+  configured: ObjectIdentity[];
+  unchanged: ObjectIdentity[];
+  deleted: ObjectIdentity[];
+  skipped: ObjectIdentity[];
+  failed: { id: ObjectIdentity; error: string }[];
+}
+
+/** The outcome of `apply` or `assess`, as data. */
+export interface ReconcileResult {
+  changes: ChangeSet;
+  resources: ResourceReport[];
+  phase: 'Progressing' | 'Synced' | 'Failed';
+  health: HealthState;
+  /** The first failure, starting with the object: `apps/v1 Deployment shop/web: apply failed: …`. */
+  error?: string;
+}
+
+export interface ReconcilerOptions {
+  kubeConfig: KubeConfig;
+  /** This cluster's name; names the inventory ConfigMap `flotilla-inventory-<cluster>`. */
+  cluster: string;
+  /** Server-side apply field manager; default `flotilla-agent`. */
+  fieldManager?: string;
+  /** Where the inventory ConfigMap lives; default `flotilla-system` (created if missing). */
+  inventoryNamespace?: string;
+  logger?: Logger;
+  /** How long to wait for a CRD to become Established before its custom resources fail; default 30 s. */
+  crdWaitMs?: number;
+  /** Per-request timeout against the API server; default 15 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface ApplyOptions {
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A handle on a running watch. */
+export interface WatchHandle {
+  stop(): Promise<void>;
+}
+
+export interface Reconciler {
+  /**
+   * Server-side apply of the whole bundle in order, then prune per policy; never throws for
+   * one object's failure (it is in `changes.failed` and `error`). Rejects with the signal's
+   * reason when `signal` aborts. Objects that have not drifted are not re-applied, so an
+   * unchanged bundle costs one GET per object and writes nothing.
+   */
+  apply(bundle: Bundle, options?: ApplyOptions): Promise<ReconcileResult>;
+  /** Reads live state and reports health + drift of every object of the bundle (no writes). */
+  assess(bundle: Bundle): Promise<ReconcileResult>;
+  /**
+   * Watches the bundle's objects; within ~1 s of a live change that creates or clears drift,
+   * or changes sync or health, calls onChange with the reports of all the bundle's objects the
+   * watch has listed. Reconnects on its own; stop() ends every stream.
+   */
+  watch(bundle: Bundle, onChange: (resources: ResourceReport[]) => void): WatchHandle;
+}
