@@ -1,0 +1,260 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger, errorMessage, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
+import { join } from '../join.js';
+import type { Reconciler } from '../reconcile/index.js';
+import { runAgent } from '../run.js';
+import {
+  type AgentIdentity,
+  createFileIdentityStore,
+  createSecretIdentityStore,
+  DEFAULT_STATE_DIR,
+  type IdentityStore,
+  inClusterNamespace,
+  rememberedKubeconfig,
+  rememberKubeconfig,
+} from '../state.js';
+
+/** What the entry point read from the environment; nothing below reads `process.env`. */
+export interface CliEnvironment {
+  /** `FLOTILLA_AGENT_LOG_LEVEL`; default info. */
+  logLevel?: string;
+  /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
+  stateDir?: string;
+}
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `run` waits on it. */
+  stopSignal: Promise<string>;
+}
+
+export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's signed bundle and keeps the cluster matching it
+
+Usage:
+  flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+  flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS]
+  flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+  flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+
+  --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
+  --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
+`;
+
+const COMMON = {
+  'state-dir': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'in-cluster': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+interface Common {
+  stateDir: string;
+  kubeconfig?: string;
+  inCluster: boolean;
+}
+
+/**
+ * The flags every command shares. A `--kubeconfig` given to `join` or `run` is remembered
+ * in the state dir and used by later commands that do not name one.
+ */
+function common(
+  values: { 'state-dir'?: string; kubeconfig?: string; 'in-cluster'?: boolean },
+  env: CliEnvironment,
+): Common {
+  const stateDir = resolve(values['state-dir'] ?? env.stateDir ?? DEFAULT_STATE_DIR);
+  return {
+    stateDir,
+    kubeconfig: values.kubeconfig ? resolve(values.kubeconfig) : rememberedKubeconfig(stateDir),
+    inCluster: values['in-cluster'] ?? false,
+  };
+}
+
+function remember(c: Common, values: { kubeconfig?: string }): void {
+  if (values.kubeconfig && c.kubeconfig) rememberKubeconfig(c.stateDir, c.kubeconfig);
+}
+
+async function loadKubeConfig(c: Common): Promise<KubeConfig> {
+  const k8s = await import('@kubernetes/client-node');
+  const kc = new k8s.KubeConfig();
+  try {
+    if (c.inCluster) kc.loadFromCluster();
+    else if (c.kubeconfig) kc.loadFromFile(c.kubeconfig);
+    else {
+      kc.loadFromDefault();
+      // client-node falls back to http://localhost:8080 when it finds nothing: never guess a cluster.
+      if (kc.getCurrentCluster()?.server === 'http://localhost:8080') {
+        throw new Error(
+          'none found (no --kubeconfig, no KUBECONFIG, no ~/.kube/config); pass --kubeconfig FILE or --in-cluster',
+        );
+      }
+    }
+  } catch (err) {
+    throw new InvalidError(c.kubeconfig ? `--kubeconfig ${c.kubeconfig}` : 'kubeconfig', errorMessage(err), {
+      cause: err,
+    });
+  }
+  return kc;
+}
+
+async function identityStore(c: Common): Promise<IdentityStore> {
+  if (!c.inCluster) return createFileIdentityStore(c.stateDir);
+  return createSecretIdentityStore({ kubeConfig: await loadKubeConfig(c), namespace: inClusterNamespace() });
+}
+
+async function loadIdentity(c: Common): Promise<AgentIdentity> {
+  const store = await identityStore(c);
+  const identity = await store.load();
+  if (!identity) {
+    throw new FlotillaError(
+      'not-found',
+      `${store.location}: no agent identity; run \`flotilla-agent join\` first`,
+    );
+  }
+  return identity;
+}
+
+async function reconcilerFor(c: Common, identity: AgentIdentity, logger: Logger): Promise<Reconciler> {
+  const kubeConfig = await loadKubeConfig(c);
+  const { createReconciler } = await import('../reconcile/index.js');
+  return createReconciler({ kubeConfig, cluster: identity.cluster, logger });
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (!value) throw new InvalidError(flag, 'is required');
+  return value;
+}
+
+/**
+ * Runs one CLI invocation and returns its exit code: 0 done, 1 failed (the message says
+ * why), 2 usage error. `run` returns only when stopped.
+ */
+export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Promise<number> {
+  const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination: io.stderr });
+  const say = (line: string) => io.stdout.write(`${line}\n`);
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'join': {
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            ...COMMON,
+            hub: { type: 'string' },
+            token: { type: 'string' },
+            'ca-hash': { type: 'string' },
+          },
+        });
+        if (values.help) return usage(io, 0);
+        const c = common(values, env);
+        const identity = await join({
+          hub: required(values.hub, '--hub'),
+          token: required(values.token, '--token'),
+          caHash: required(values['ca-hash'], '--ca-hash'),
+          store: await identityStore(c),
+          logger: log,
+        });
+        remember(c, values);
+        say(
+          `joined: cluster ${identity.cluster} (environment ${identity.environment}); identity stored in ` +
+            `${(await identityStore(c)).location}; start with: flotilla-agent run --state-dir ${c.stateDir}`,
+        );
+        return 0;
+      }
+      case 'run': {
+        const { values } = parseArgs({ args: rest, options: { ...COMMON, heartbeat: { type: 'string' } } });
+        if (values.help) return usage(io, 0);
+        const c = common(values, env);
+        const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 30;
+        if (!(heartbeatS > 0))
+          throw new InvalidError('--heartbeat', `"${values.heartbeat}" is not a positive number`);
+        const identity = await loadIdentity(c);
+        remember(c, values);
+        const reconciler = await reconcilerFor(c, identity, log);
+        const running = await runAgent({
+          identity,
+          stateDir: c.stateDir,
+          reconciler,
+          logger: log,
+          heartbeatMs: heartbeatS * 1000,
+        });
+        const signal = await io.stopSignal;
+        log.info({ signal }, 'stop requested');
+        await running.stop();
+        return 0;
+      }
+      case 'import': {
+        const { values, positionals } = parseArgs({ args: rest, options: COMMON, allowPositionals: true });
+        if (values.help) return usage(io, 0);
+        if (positionals.length !== 1)
+          throw new InvalidError('BUNDLE_FILE', 'exactly one bundle file is required');
+        const c = common(values, env);
+        const identity = await loadIdentity(c);
+        const file = resolve(positionals[0]!);
+        // Refuse a bad file before touching the cluster at all.
+        verifyBundleFile({ file, identity, stateDir: c.stateDir });
+        const { bundle, result } = await importBundleFile({
+          file,
+          identity,
+          stateDir: c.stateDir,
+          reconciler: await reconcilerFor(c, identity, log),
+          logger: log,
+        });
+        say(
+          `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +
+            `${result.phase}, ${result.health}${result.error ? `; ${result.error}` : ''}`,
+        );
+        return result.phase === 'Failed' ? 1 : 0;
+      }
+      case 'status': {
+        const [sub, ...args] = rest;
+        if (sub !== 'export')
+          throw new InvalidError('status', `unknown subcommand "${sub ?? ''}"; try "status export"`);
+        const { values } = parseArgs({
+          args,
+          options: { ...COMMON, output: { type: 'string', short: 'o' } },
+        });
+        if (values.help) return usage(io, 0);
+        const c = common(values, env);
+        const identity = await loadIdentity(c);
+        let reconciler: Reconciler | undefined;
+        try {
+          reconciler = await reconcilerFor(c, identity, log);
+        } catch (err) {
+          log.warn({ err: errorMessage(err) }, 'no Kubernetes access: exporting queued reports only');
+        }
+        const file = resolve(required(values.output, '-o'));
+        const { reports } = await exportStatusFile({
+          file,
+          identity,
+          stateDir: c.stateDir,
+          reconciler,
+          logger: log,
+        });
+        say(`status exported: ${reports.length} report(s) for cluster ${identity.cluster} to ${file}`);
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return usage(io, command ? 0 : 2);
+      default:
+        io.stderr.write(`flotilla-agent: unknown command "${command}"\n\n`);
+        return usage(io, 2);
+    }
+  } catch (err) {
+    const usageError =
+      err instanceof InvalidError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    io.stderr.write(`flotilla-agent ${command}: ${errorMessage(err)}\n`);
+    return usageError ? 2 : 1;
+  }
+}
+
+function usage(io: CliIo, code: number): number {
+  (code === 0 ? io.stdout : io.stderr).write(USAGE);
+  return code;
+}

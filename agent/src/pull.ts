@@ -1,0 +1,281 @@
+import {
+  BUNDLE_STREAM,
+  bundleChunkSubject,
+  bundleSubject,
+  createLogger,
+  decodeTransportHead,
+  errorMessage,
+  FlotillaError,
+  type Logger,
+  notifySubject,
+  type TransportHead,
+  unpackTransport,
+  VerifyError,
+  VerifyErrorCode,
+} from '@flotilla/shared';
+import { type ConnectionOptions, connect, jwtAuthenticator, type NatsConnection } from 'nats';
+
+/** What one look at the cluster's bundle subject found, as data. */
+export type PullOutcome =
+  | { kind: 'none' }
+  /** The head is the one handled last time: nothing new, no chunks fetched. */
+  | { kind: 'unchanged'; head: TransportHead }
+  | { kind: 'bundle'; head: TransportHead; envelope: Uint8Array }
+  /** Something is there but cannot be read as a bundle (digest mismatch after retries, bad head). */
+  | { kind: 'unreadable'; head?: TransportHead; error: VerifyError };
+
+export interface FetchOptions {
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+  /** How often to start again from the head when chunks do not match it; default 3. */
+  digestRetries?: number;
+  /** The transport digest of the head handled last; an equal head is `unchanged`. */
+  knownDigest?: string;
+  logger?: Logger;
+}
+
+const DIRECT_GET = `$JS.API.DIRECT.GET.${BUNDLE_STREAM}.`;
+
+/**
+ * Reads one subject's last message with a plain request to the direct-get API: the only
+ * JetStream call an agent's permissions allow. `undefined` when the subject holds nothing.
+ */
+async function directGet(
+  nc: NatsConnection,
+  subject: string,
+  timeout: number,
+): Promise<Uint8Array | undefined> {
+  let msg: Awaited<ReturnType<NatsConnection['request']>>;
+  try {
+    msg = await nc.request(`${DIRECT_GET}${subject}`, new Uint8Array(), { timeout });
+  } catch (err) {
+    // No responders: the stream does not exist yet (the hub has published nothing).
+    if ((err as { code?: string }).code === '503') return undefined;
+    throw new FlotillaError('unavailable', `${subject}: direct get failed: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  const code = msg.headers?.code ?? 0;
+  if (code === 404) return undefined;
+  if (code >= 400) {
+    throw new FlotillaError(
+      'unavailable',
+      `${subject}: direct get answered ${code} ${msg.headers?.description ?? ''}`,
+    );
+  }
+  return msg.data;
+}
+
+/**
+ * Fetches the latest bundle of a cluster: the head, then its chunks, reassembled and
+ * checked against the head's digests. A chunk that belongs to a newer bundle (the hub
+ * published between our reads) shows as a digest mismatch: start again from the head.
+ */
+export async function fetchLatestBundle(
+  nc: NatsConnection,
+  cluster: string,
+  options: FetchOptions = {},
+): Promise<PullOutcome> {
+  const timeout = options.timeoutMs ?? 10_000;
+  const retries = options.digestRetries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    const headBytes = await directGet(nc, bundleSubject(cluster), timeout);
+    if (!headBytes) return { kind: 'none' };
+    let head: TransportHead;
+    try {
+      head = decodeTransportHead(headBytes);
+    } catch (err) {
+      if (err instanceof VerifyError) return { kind: 'unreadable', error: err };
+      throw err;
+    }
+    if (options.knownDigest && head.digest === options.knownDigest) return { kind: 'unchanged', head };
+    try {
+      const envelope = await unpackTransport(head, async (i) => {
+        const chunk = await directGet(nc, bundleChunkSubject(cluster, i), timeout);
+        if (!chunk) {
+          throw new VerifyError(
+            VerifyErrorCode.DigestMismatch,
+            `chunk ${i + 1}/${head.chunks.length} is missing`,
+          );
+        }
+        return chunk;
+      });
+      return { kind: 'bundle', head, envelope };
+    } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      if (err.reason !== VerifyErrorCode.DigestMismatch || attempt >= retries) {
+        return { kind: 'unreadable', head, error: err };
+      }
+      options.logger?.info(
+        { cluster, generation: head.generation, attempt: attempt + 1 },
+        'bundle chunks changed while reading; starting again from the head',
+      );
+      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+    }
+  }
+}
+
+export interface BundlePullerOptions {
+  cluster: string;
+  servers: string[];
+  /** User JWT and nkey seed from registration; omitted for a no-auth server (tests). */
+  jwt?: string;
+  seed?: string;
+  /** The only inbox prefix the agent's NATS permissions allow. */
+  inboxPrefix?: string;
+  logger?: Logger;
+  requestTimeoutMs?: number;
+  digestRetries?: number;
+  /** Delay before retrying a failed fetch or connect; default 2 s, doubling to 30 s. */
+  retryMs?: number;
+}
+
+/** A running pull: connected (or trying to connect) in the background. */
+export interface BundlePuller {
+  /** Look again now (e.g. after an import or a manual sync). */
+  refresh(): void;
+  connected(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Pulls the cluster's bundle on start, on every notify message, and on every (re)connect,
+ * handing each outcome to `onOutcome` one at a time. Never throws: NATS being away is
+ * normal for an agent, which keeps enforcing what it has.
+ */
+export function startBundlePuller(
+  options: BundlePullerOptions,
+  onOutcome: (outcome: PullOutcome) => Promise<void>,
+): BundlePuller {
+  const log = options.logger ?? createLogger({ name: 'agent', level: 'silent' });
+  const retryMs = options.retryMs ?? 2000;
+  let stopped = false;
+  let nc: NatsConnection | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  let knownDigest: string | undefined;
+  let sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        sleeping = undefined;
+        resolve();
+      }, ms);
+      sleeping = { timer, wake: resolve };
+    });
+
+  const connectOptions: ConnectionOptions = {
+    servers: options.servers,
+    name: `flotilla-agent ${options.cluster}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
+    ...(options.jwt
+      ? { authenticator: jwtAuthenticator(options.jwt, new TextEncoder().encode(options.seed ?? '')) }
+      : {}),
+  };
+
+  const scheduleRetry = () => {
+    if (stopped || retryTimer) return;
+    const delay = Math.min(30_000, retryMs * 2 ** Math.min(failures, 5));
+    failures++;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      pull();
+    }, delay);
+  };
+
+  const pullOnce = async () => {
+    const conn = nc;
+    if (!conn || conn.isClosed()) return;
+    try {
+      const outcome = await fetchLatestBundle(conn, options.cluster, {
+        timeoutMs: options.requestTimeoutMs,
+        digestRetries: options.digestRetries,
+        knownDigest,
+        logger: log,
+      });
+      failures = 0;
+      if (outcome.kind === 'unchanged' || stopped) return;
+      await onOutcome(outcome);
+      // Handled (applied, held or refused): the same head again needs no second look.
+      if (outcome.kind === 'bundle') knownDigest = outcome.head.digest;
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'bundle pull failed; will retry');
+      scheduleRetry();
+    }
+  };
+
+  /** One pull at a time; a trigger during a pull runs one more afterwards. */
+  const pull = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await pullOnce();
+      } while (again && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+  };
+
+  const connectLoop = async () => {
+    let attempt = 0;
+    while (!stopped) {
+      try {
+        nc = await connect(connectOptions);
+      } catch (err) {
+        const delay = Math.min(30_000, retryMs * 2 ** Math.min(attempt++, 5));
+        log.warn({ err: errorMessage(err), retryInMs: delay }, 'NATS connect failed; will retry');
+        await sleep(delay);
+        continue;
+      }
+      if (stopped) {
+        await nc.close();
+        return;
+      }
+      attempt = 0;
+      log.info({ servers: options.servers }, 'NATS connected');
+      const conn = nc;
+      conn.subscribe(notifySubject(options.cluster), { callback: () => pull() });
+      (async () => {
+        for await (const s of conn.status()) {
+          if (s.type === 'reconnect') {
+            log.info('NATS reconnected; pulling the latest bundle');
+            pull();
+          } else if (s.type === 'disconnect') log.warn('NATS disconnected');
+        }
+      })().catch(() => {});
+      pull();
+      const closedErr = await conn.closed();
+      if (stopped) return;
+      log.warn(
+        { err: closedErr ? errorMessage(closedErr) : undefined },
+        'NATS connection closed; reconnecting',
+      );
+    }
+  };
+  const loop = connectLoop();
+
+  return {
+    refresh: pull,
+    connected: () => !!nc && !nc.isClosed() && !stopped,
+    async stop() {
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      await nc?.close().catch(() => {});
+      await running?.catch(() => {});
+      if (sleeping) {
+        clearTimeout(sleeping.timer);
+        sleeping.wake();
+      }
+      await loop;
+    },
+  };
+}

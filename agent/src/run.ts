@@ -1,0 +1,131 @@
+import { unwatchFile, watchFile } from 'node:fs';
+import { createLogger, errorMessage, type Logger } from '@flotilla/shared';
+import { type Agent, createAgent } from './agent.js';
+import { hubChannelCredentials } from './hub-tls.js';
+import { createOutbox, type Outbox } from './outbox.js';
+import { type BundlePuller, startBundlePuller } from './pull.js';
+import type { Reconciler } from './reconcile/index.js';
+import { type AgentIdentity, createBundleStore, identityTrustedKeys, lockStateDir } from './state.js';
+import { type StatusClient, startStatusClient } from './status-client.js';
+
+export interface RunOptions {
+  identity: AgentIdentity;
+  /** Holds the outbox and the last good bundle; taken exclusively while running. */
+  stateDir: string;
+  reconciler: Reconciler;
+  logger?: Logger;
+  heartbeatMs?: number;
+  outboxCap?: number;
+  /** How often the last-bundle file is checked for an `import` by another process; default 2 s. */
+  importPollMs?: number;
+  /** Reconnect backoff base for NATS and the hub; defaults 2 s and 1 s. */
+  natsRetryMs?: number;
+  hubRetryMs?: number;
+}
+
+/** A running agent process: the run loop with its bundle source and status sink attached. */
+export interface RunningAgent {
+  agent: Agent;
+  outbox: Outbox;
+  puller: BundlePuller;
+  status: StatusClient;
+  /** Settles once the stored bundle (if any) has been enforced the first time. */
+  started: Promise<void>;
+  /** Stops everything and flushes the outbox; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the run loop to the world: enforces the stored bundle first (no network needed),
+ * then pulls from NATS and streams status to the hub, both in the background and both
+ * reconnecting on their own, so an agent cut off from hub and NATS keeps enforcing,
+ * healing and queueing status.
+ */
+export async function runAgent(options: RunOptions): Promise<RunningAgent> {
+  const log = options.logger ?? createLogger({ name: 'agent', level: 'silent' });
+  const { identity } = options;
+  const lock = lockStateDir(options.stateDir);
+  const outbox = createOutbox({ dir: options.stateDir, cap: options.outboxCap, logger: log });
+  const bundleStore = createBundleStore(options.stateDir);
+  let puller: BundlePuller | undefined;
+  const agent = createAgent({
+    cluster: identity.cluster,
+    keys: identityTrustedKeys(identity),
+    reconciler: options.reconciler,
+    outbox,
+    bundleStore,
+    logger: log,
+    heartbeatMs: options.heartbeatMs,
+    onRefreshWanted: () => puller?.refresh(),
+  });
+  log.info({ cluster: identity.cluster, stateDir: options.stateDir }, 'agent starting');
+  // Enforcement of the stored bundle starts first and needs no connection; the
+  // connections below do not wait for it (a slow API server must not keep the hub blind),
+  // and bundles they bring queue behind it.
+  const started = agent
+    .start()
+    .catch((err) => log.error({ err: errorMessage(err) }, 'enforcing the stored bundle failed'));
+
+  puller = startBundlePuller(
+    {
+      cluster: identity.cluster,
+      servers: identity.nats.servers,
+      jwt: identity.nats.jwt || undefined,
+      seed: identity.nats.seed || undefined,
+      inboxPrefix: identity.nats.inboxPrefix || undefined,
+      logger: log,
+      retryMs: options.natsRetryMs,
+    },
+    async (outcome) => {
+      if (outcome.kind === 'bundle') {
+        await agent.offer(outcome.envelope, { origin: 'nats', generation: outcome.head.generation });
+      } else if (outcome.kind === 'unreadable') {
+        agent.refuse({
+          generation: outcome.head?.generation ?? 0,
+          digest: outcome.head?.digest ?? '',
+          error: outcome.error,
+        });
+      }
+    },
+  );
+  const status = startStatusClient({
+    address: identity.hub,
+    credentials: hubChannelCredentials(identity.caPem),
+    agentCredential: identity.agentCredential,
+    outbox,
+    logger: log,
+    retryMs: options.hubRetryMs,
+    onSync: (generation) => {
+      agent.sync(generation).catch((err) => log.error({ err: errorMessage(err) }, 'sync command failed'));
+    },
+  });
+
+  // `flotilla-agent import` in another process writes the last-bundle file: adopt it.
+  const onStoredChange = () => {
+    const bytes = bundleStore.read();
+    if (!bytes) return;
+    agent
+      .offer(bytes, { origin: 'import' })
+      .then((o) => {
+        if (o.kind === 'applied') log.info({ generation: o.generation }, 'imported bundle adopted');
+      })
+      .catch((err) => log.error({ err: errorMessage(err) }, 'imported bundle failed'));
+  };
+  watchFile(bundleStore.path, { interval: options.importPollMs ?? 2000 }, onStoredChange);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info('agent stopping');
+      unwatchFile(bundleStore.path, onStoredChange);
+      await agent.stop();
+      await puller?.stop();
+      await status.stop();
+      outbox.close();
+      lock.release();
+      log.info({ unacknowledged: outbox.pending().length }, 'agent stopped; outbox flushed');
+    })();
+    return stopping;
+  };
+  return { agent, outbox, puller, status, started, stop };
+}

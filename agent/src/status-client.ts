@@ -1,0 +1,158 @@
+import {
+  AgentService,
+  createGrpcClient,
+  type ReportStatusRequest,
+  type ReportStatusResponse,
+} from '@flotilla/proto';
+import { AGENT_AUTH_METADATA, createLogger, errorMessage, type Logger } from '@flotilla/shared';
+import { type ChannelCredentials, type ClientDuplexStream, Metadata } from '@grpc/grpc-js';
+import type { Outbox } from './outbox.js';
+
+export interface StatusClientOptions {
+  /** The hub's gRPC address, `HOST:PORT`. */
+  address: string;
+  credentials: ChannelCredentials;
+  /** The agent credential from registration. */
+  agentCredential: string;
+  outbox: Outbox;
+  /** The hub's SyncCommand (manual sync policy). */
+  onSync?: (generation: number) => void;
+  logger?: Logger;
+  /** Reconnect backoff: base, doubling up to max; defaults 1 s and 10 s. */
+  retryMs?: number;
+  retryMaxMs?: number;
+  /**
+   * A stream that has reports in flight and hears nothing back for this long is treated
+   * as dead and reopened (a call can hang in a channel that never reconnects); default 20 s.
+   */
+  ackTimeoutMs?: number;
+}
+
+export interface StatusClient {
+  connected(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Drains the outbox into the hub's ReportStatus stream. On every (re)connect it resends
+ * every unacknowledged report in seq order, then streams new ones as they are appended;
+ * an Ack{seq} drops everything up to seq from the outbox. The hub tolerates duplicates
+ * (a report sent on a stream that broke before its ack is sent again), so nothing is
+ * lost and nothing is reordered.
+ */
+export function startStatusClient(options: StatusClientOptions): StatusClient {
+  const log = options.logger ?? createLogger({ name: 'agent', level: 'silent' });
+  const retryMs = options.retryMs ?? 1000;
+  const retryMaxMs = options.retryMaxMs ?? 10_000;
+  const newClient = () =>
+    createGrpcClient(AgentService, options.address, options.credentials, {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      // The channel's own reconnect backoff grows to 120 s by default: a hub back from an
+      // outage would wait that long for its agents. Keep it as short as ours.
+      'grpc.initial_reconnect_backoff_ms': Math.min(retryMs, retryMaxMs),
+      'grpc.max_reconnect_backoff_ms': retryMaxMs,
+    });
+  let client = newClient();
+  let stopped = false;
+  let stream: ClientDuplexStream<ReportStatusRequest, ReportStatusResponse> | undefined;
+  let sentSeq = 0n;
+  let live = false;
+  let attempt = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const ackTimeoutMs = options.ackTimeoutMs ?? 20_000;
+  /** Since when reports have been in flight on this stream without an answer. */
+  let waitingSince: number | undefined;
+
+  const send = (report: ReportStatusRequest) => {
+    if (!stream || report.seq <= sentSeq) return;
+    stream.write(report);
+    sentSeq = report.seq;
+    waitingSince ??= Date.now();
+  };
+  const watchdog = setInterval(
+    () => {
+      if (stream && waitingSince !== undefined && Date.now() - waitingSince > ackTimeoutMs) {
+        log.warn(
+          { waitedMs: Date.now() - waitingSince },
+          'status stream silent with reports in flight; reopening',
+        );
+        waitingSince = undefined;
+        // The channel itself may be stuck (a TLS handshake that never completes has no
+        // timeout in grpc-js): start over with a new one, not just a new call.
+        const stuck = client;
+        client = newClient();
+        stream.cancel();
+        stuck.close();
+      }
+    },
+    Math.min(1000, ackTimeoutMs),
+  );
+  watchdog.unref();
+  const unsubscribe = options.outbox.onAppend(send);
+
+  const reconnectLater = () => {
+    if (stopped || retryTimer) return;
+    const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(attempt++, 8));
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      open();
+    }, delay);
+  };
+
+  const open = () => {
+    if (stopped) return;
+    const metadata = new Metadata();
+    metadata.set(AGENT_AUTH_METADATA, `Bearer ${options.agentCredential}`);
+    const s = client.reportStatus(metadata);
+    stream = s;
+    sentSeq = 0n;
+    live = false;
+    waitingSince = undefined;
+    let ended = false;
+    const end = (why: string, err?: unknown) => {
+      if (ended) return;
+      ended = true;
+      if (stream === s) stream = undefined;
+      live = false;
+      if (!stopped) {
+        log.warn({ err: err ? errorMessage(err) : undefined, pending: options.outbox.pending().length }, why);
+        reconnectLater();
+      }
+    };
+    s.on('data', (res: ReportStatusResponse) => {
+      if (!live) log.info({ address: options.address }, 'status stream connected');
+      live = true;
+      attempt = 0;
+      if (res.body.case === 'ack') {
+        options.outbox.ack(res.body.value.seq);
+        waitingSince = res.body.value.seq >= sentSeq ? undefined : Date.now();
+      } else if (res.body.case === 'sync') {
+        options.onSync?.(Number(res.body.value.generation));
+      }
+    });
+    s.on('error', (err) => end('status stream failed; reconnecting', err));
+    s.on('end', () => end('status stream ended by the hub; reconnecting'));
+    s.on('close', () => end('status stream closed; reconnecting'));
+    // Everything unacknowledged, oldest first; new reports follow through onAppend.
+    for (const report of options.outbox.pending()) send(report);
+  };
+  open();
+
+  return {
+    connected: () => live,
+    async stop() {
+      stopped = true;
+      unsubscribe();
+      clearInterval(watchdog);
+      if (retryTimer) clearTimeout(retryTimer);
+      const s = stream;
+      stream = undefined;
+      if (s) {
+        s.end();
+        s.cancel();
+      }
+      client.close();
+    },
+  };
+}
