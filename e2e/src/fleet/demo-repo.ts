@@ -1,0 +1,85 @@
+/** The source repository of the demo and the journey tests: a small real app in three environments. */
+
+export const FLOTILLA_YAML_MIXED = `# dev and staging are directories on main; prod is a directory on branch release.
+environments:
+  - name: dev
+    path: environments/dev
+    policy: {selfHeal: true, prune: true, sync: auto}
+  - name: staging
+    path: environments/staging
+    keep: [config.yaml]
+    policy: {selfHeal: true, prune: true, sync: auto}
+  - name: prod
+    path: environments/prod
+    branch: release
+    keep: [config.yaml]
+    policy: {selfHeal: true, prune: true, sync: auto}
+pipeline: [dev, staging, prod]
+`;
+
+export function appFiles(
+  env: string,
+  options: { image?: string; replicas?: number; logLevel?: string } = {},
+): Record<string, string> {
+  const dir = `environments/${env}`;
+  return {
+    [`${dir}/namespace.yaml`]: `apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+`,
+    [`${dir}/deployment.yaml`]: `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: ${options.replicas ?? 2}
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: ${options.image ?? 'nginx:1.27'}
+          ports:
+            - containerPort: 80
+          envFrom:
+            - configMapRef: {name: web-config}
+`,
+    [`${dir}/service.yaml`]: `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector: {app: web}
+  ports:
+    - port: 80
+      targetPort: 80
+`,
+    [`${dir}/config.yaml`]: `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  ENVIRONMENT: \${cluster.environment}
+  CLUSTER: \${cluster.name}
+  LOG_LEVEL: ${options.logLevel ?? (env === 'prod' ? 'warn' : 'debug')}
+`,
+  };
+}
+
+/** The demo's repository on `main`: flotilla.yaml and all three environments. */
+export function demoRepoFiles(): Record<string, string> {
+  return {
+    'flotilla.yaml': FLOTILLA_YAML_MIXED,
+    ...appFiles('dev'),
+    ...appFiles('staging'),
+    ...appFiles('prod'),
+  };
+}
