@@ -227,7 +227,13 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         const c = clusters.get(cluster)!;
         const [cmd, ...args] = splitCommand(c.joinCommand);
         // The printed command is `npx flotilla-agent join …`; run it as printed, from the project root.
-        const r = await runCli(cmd === 'npx' ? 'npx' : cmd!, [...args, '--state-dir', c.stateDir, '--kubeconfig', c.kubeconfig]);
+        const r = await runCli(cmd === 'npx' ? 'npx' : cmd!, [
+          ...args,
+          '--state-dir',
+          c.stateDir,
+          '--kubeconfig',
+          c.kubeconfig,
+        ]);
         if (r.code !== 0) throw new Error(`join of ${cluster} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
       },
       async startAgent(cluster) {
