@@ -32,7 +32,7 @@ for (const [name, cmd, args] of [
 
 const { code, out } = await run(
   bin('turbo'),
-  ['run', 'test', '--concurrency=2', '--log-order=grouped', ...process.argv.slice(2)],
+  ['run', 'test', '--concurrency=2', '--continue', '--log-order=grouped', ...process.argv.slice(2)],
   {
     capture: true,
   },
