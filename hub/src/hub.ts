@@ -14,6 +14,7 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { type BundleBus, createBundleBus } from './nats/bus.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
 import { createSigningKeyStore } from './pki/signing-keys.js';
+import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
 import { createPromotionLog, type PromotionLog } from './promotions/promotion-log.js';
 import { createRenderer, type Renderer } from './render/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
@@ -92,6 +93,7 @@ export interface HubServices {
   manualSync: ManualSync;
   syncLoop: SyncLoop;
   promotions: PromotionLog;
+  promotion: PromotionService;
   metrics: Metrics;
   logger: Logger;
 }
@@ -208,6 +210,15 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     stops.push(() => grpc.close());
     grpcAddress = options.advertise ?? grpc.address;
 
+    const promotions = createPromotionLog(db);
+    const promotion = createPromotionService({
+      source,
+      fleet,
+      log: promotions,
+      audit,
+      sync: syncLoop,
+      logger,
+    });
     const services: HubServices = {
       options,
       identity,
@@ -222,7 +233,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       fleet,
       manualSync,
       syncLoop,
-      promotions: createPromotionLog(db),
+      promotions,
+      promotion,
       metrics,
       logger,
     };
@@ -240,6 +252,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
           return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
         },
       }),
+      ...promotionRoutes(promotion),
       ...(options.extraRoutes?.(services) ?? []),
     ];
     const api: ApiServer = await startApiServer({

@@ -88,7 +88,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         params: params ?? {},
         query: url.searchParams,
         headers: req.headers,
-        actor: 'admin',
+        actor: actorOf(req.headers['x-flotilla-actor']),
         bytes,
         json: async <T>() => parseJson<T>(await bytes()),
       });
@@ -120,4 +120,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Who is calling, for the audit log and promotion history. Every admin holds the same token;
+ * the CLI names its user in `x-flotilla-actor` (FLOTILLA_ACTOR or the OS user), recorded as
+ * `admin:NAME`: an attribution, not an authentication.
+ */
+export function actorOf(header: string | string[] | undefined): string {
+  const name = (Array.isArray(header) ? header[0] : header)?.replace(/[^\w.@-]/g, '').slice(0, 64);
+  return name ? `admin:${name}` : 'admin';
 }

@@ -16,7 +16,7 @@ export interface HubClient {
 }
 
 /** Talks to the hub's admin API, turning transport and auth failures into clear one-liners. */
-export function createHubClient(hubUrl: string, token: string | undefined): HubClient {
+export function createHubClient(hubUrl: string, token: string | undefined, actor?: string): HubClient {
   const base = hubUrl.replace(/\/+$/, '');
   const call = async (method: string, path: string, body?: Uint8Array | string, type?: string) => {
     let res: Response;
@@ -25,6 +25,7 @@ export function createHubClient(hubUrl: string, token: string | undefined): HubC
         method,
         headers: {
           ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(actor ? { 'x-flotilla-actor': actor } : {}),
           ...(type ? { 'content-type': type } : {}),
         },
         ...(body !== undefined ? { body } : {}),

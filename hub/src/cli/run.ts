@@ -2,6 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
+import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
+import type { PromotionRecord } from '../promotions/promotion-log.js';
 import type { ClusterListEntry, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { ago, labelsText, table } from './format.js';
@@ -13,6 +15,8 @@ export interface CliEnv {
   token?: string;
   repoPassword?: string;
   repoToken?: string;
+  /** Named in the audit log and promotion history (FLOTILLA_ACTOR or the OS user). */
+  actor?: string;
 }
 
 export interface CliIo {
@@ -41,14 +45,19 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla fleet status [-o json]
   flotilla fleet drift [--history] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
+  flotilla env diff FROM TO [-o json]
+  flotilla promote FROM TO [--approve] [-o json]
+  flotilla promote --history [-o json]
+  flotilla rollback ENV [-o json]
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
 
-Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN.
+Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
+promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your OS user).
 `;
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status']);
+const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env']);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -98,7 +107,7 @@ interface Ctx {
 
 function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
-  return createHubClient(hub, env.token);
+  return createHubClient(hub, env.token, env.actor);
 }
 
 function jsonOutput(values: Record<string, unknown>): boolean {
@@ -313,6 +322,86 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
           s.delivered ? 'yes' : 'pending (agent not connected)',
         ]),
       ),
+    );
+    return 0;
+  },
+
+  'env diff': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const json = jsonOutput(values);
+    if (positionals.length !== 2) throw new CliError('env diff: expected FROM and TO environments', 2);
+    const [from, to] = positionals as [string, string];
+    const data = await clientFor(env, { values }).json<EnvDiff>(
+      'GET',
+      `/api/v1/environments/${encodeURIComponent(from)}/diff/${encodeURIComponent(to)}`,
+    );
+    print(io, json, data, () => {
+      const what =
+        data.fromRevisionSource === 'running'
+          ? `what ${from} runs (${data.fromRevision.slice(0, 12)})`
+          : `${from}'s branch head ${data.fromRevision.slice(0, 12)} (no ${from} cluster has reported yet)`;
+      if (data.files.length === 0) return `${to} already holds ${what}\n`;
+      const head = `${data.files.length} file(s) differ between ${what} and ${to} (${data.toRevision?.slice(0, 12) ?? 'no branch yet'}):\n`;
+      return [head, ...data.files.map((f) => f.patch)].join('\n');
+    });
+    return 0;
+  },
+
+  promote: async ({ parse, io, env }) => {
+    const { values, positionals } = parse({ approve: { type: 'boolean' }, history: { type: 'boolean' } });
+    const json = jsonOutput(values);
+    const client = clientFor(env, { values });
+    if (values.history) {
+      if (positionals.length > 0) throw new CliError('promote --history takes no environments', 2);
+      const data = await client.json<{ promotions: PromotionRecord[] }>('GET', '/api/v1/promotions');
+      print(io, json, data.promotions, () =>
+        table(
+          ['TIME', 'KIND', 'FROM', 'TO', 'REVISION', 'COMMIT', 'FF', 'ACTOR'],
+          data.promotions.map((p) => [
+            p.at,
+            p.kind,
+            p.from,
+            p.to,
+            p.fromRevision.slice(0, 12),
+            p.commit.slice(0, 12),
+            p.fastForward ? 'yes' : '',
+            p.actor,
+          ]),
+        ),
+      );
+      return 0;
+    }
+    if (positionals.length !== 2)
+      throw new CliError('promote: expected FROM and TO environments (or --history)', 2);
+    const [from, to] = positionals as [string, string];
+    const result = await client.json<PromoteResult>('POST', '/api/v1/promotions', {
+      from,
+      to,
+      approve: values.approve === true,
+    });
+    print(io, json, result, () =>
+      !result.changed
+        ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
+        : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
+            result.fastForward ? ' (fast-forward)' : ''
+          }; ${to}'s clusters follow on the next sync\n`,
+    );
+    return 0;
+  },
+
+  rollback: async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const json = jsonOutput(values);
+    const environment = one(positionals, 'environment ENV');
+    const result = await clientFor(env, { values }).json<RollbackResult>('POST', '/api/v1/rollbacks', {
+      environment,
+    });
+    print(
+      io,
+      json,
+      result,
+      () =>
+        `rolled back ${environment}: reverted the promotion from ${result.undid.from}@${result.undid.fromRevision.slice(0, 12)} as ${result.commit.slice(0, 12)}; ${environment}'s clusters follow on the next sync\n`,
     );
     return 0;
   },

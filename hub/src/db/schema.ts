@@ -1,5 +1,6 @@
 import {
   bigint,
+  boolean,
   customType,
   index,
   integer,
@@ -121,6 +122,8 @@ export const clusterStatus = pgTable('cluster_status', {
   reportedVia: text('reported_via'),
   lastSeen: at('last_seen'),
   lastSeq: bigint('last_seq', { mode: 'number' }),
+  /** Since when the cluster has been Synced and Healthy at `revision` (the soak clock); null if it is not. */
+  healthySince: at('healthy_since'),
 });
 
 /** Per-resource status of the newest report. */
@@ -182,6 +185,12 @@ export const promotions = pgTable('promotions', {
   fromRevision: text('from_revision').notNull(),
   commit: text('commit').notNull(),
   kind: text('kind').$type<'promote' | 'rollback'>().notNull(),
+  /** TO's branch was moved to FROM's commit rather than given a new commit. */
+  fastForward: boolean('fast_forward').notNull().default(false),
+  /** TO's branch head before this change (null when the promotion created the branch). */
+  previousHead: text('previous_head'),
+  /** For a rollback: the id of the promotion it undid. */
+  undoes: integer('undoes'),
 });
 
 /** A manual sync asked for and not yet delivered on the cluster's status stream. */

@@ -16,7 +16,7 @@ for (const kind of TEST_DATABASE_KINDS) {
 
     test('promotions and rollbacks are recorded with who, from which revision, and listed newest first', async () => {
       await log.record({
-        who: 'alice',
+        actor: 'alice',
         from: 'dev',
         to: 'staging',
         fromRevision: 'aaa',
@@ -24,16 +24,17 @@ for (const kind of TEST_DATABASE_KINDS) {
         kind: 'promote',
       });
       await log.record({
-        who: 'bob',
+        actor: 'bob',
         from: 'staging',
         to: 'staging',
         fromRevision: 'c1',
         commit: 'c2',
         kind: 'rollback',
+        undoes: 1,
       });
       const list = await log.list();
       assert.deepEqual(
-        list.map((p) => [p.who, p.kind, p.fromRevision, p.commit]),
+        list.map((p) => [p.actor, p.kind, p.fromRevision, p.commit]),
         [
           ['bob', 'rollback', 'c1', 'c2'],
           ['alice', 'promote', 'aaa', 'c1'],

@@ -27,6 +27,8 @@ export interface FleetClusterStatus {
   /** When the status shown was observed by the agent, and how it arrived (`stream` or `import`). */
   reportedAt: string | null;
   reportedVia: string | null;
+  /** Since when it has been Synced and Healthy at `revision` (the promotion soak clock), else null. */
+  healthySince: string | null;
 }
 
 /** One row of `flotilla fleet drift -o json`. */
@@ -135,6 +137,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           desiredRevision: desired?.revision ?? null,
           reportedAt: s?.reportedAt?.toISOString() ?? null,
           reportedVia: s?.reportedVia ?? null,
+          healthySince: s?.healthySince?.toISOString() ?? null,
         } satisfies FleetClusterStatus;
       });
     },

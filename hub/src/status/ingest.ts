@@ -88,13 +88,17 @@ export function createStatusIngest(db: Db): StatusIngest {
           const s = body.value;
           const applied = Number(s.appliedGeneration);
           const clearRefusal = current?.refusedGeneration != null && applied >= current.refusedGeneration;
+          const revision = s.revision || null;
+          const phase = PHASE_NAMES[s.phase] ?? null;
+          const health = HEALTH_NAMES[s.health] ?? 'Unknown';
           const values = {
             ...base,
             appliedGeneration: applied,
-            revision: s.revision || null,
+            healthySince: soakClock(current, { revision, phase, health }, observedAt),
+            revision,
             bundleDigest: s.bundleDigest || null,
-            phase: PHASE_NAMES[s.phase] ?? null,
-            health: HEALTH_NAMES[s.health] ?? 'Unknown',
+            phase,
+            health,
             applyError: s.error || null,
             pendingGeneration: Number(s.pendingGeneration) || null,
             reportedAt: observedAt,
@@ -130,6 +134,24 @@ export function createStatusIngest(db: Db): StatusIngest {
       return { seq, stored };
     },
   };
+}
+
+/**
+ * The soak clock: since when a cluster has been Synced and Healthy at one revision. It keeps
+ * running while reports stay green at that revision, and resets on any other state.
+ */
+export function soakClock(
+  previous:
+    | { revision: string | null; phase: string | null; health: string | null; healthySince: Date | null }
+    | undefined,
+  next: { revision: string | null; phase: string | null; health: string | null },
+  observedAt: Date,
+): Date | null {
+  const green = (s: typeof next) => !!s.revision && s.phase === 'Synced' && s.health === 'Healthy';
+  if (!green(next)) return null;
+  if (previous && green(previous) && previous.revision === next.revision && previous.healthySince)
+    return previous.healthySince;
+  return observedAt;
 }
 
 async function replaceResources(tx: Db, cluster: string, s: ClusterStatus): Promise<void> {

@@ -1,0 +1,113 @@
+import { redactSecretValue } from '@flotilla/shared';
+import { createTwoFilesPatch } from 'diff';
+import { isMap, parseAllDocuments } from 'yaml';
+import { matchesKeep } from '../promote-git/tree-edit.js';
+import type { GitSource, GitTreeEntry } from '../source/index.js';
+
+/** One file that differs between what FROM runs and what TO holds. */
+export interface FileDiff {
+  /** Relative to the environment's directory. */
+  path: string;
+  change: 'added' | 'modified' | 'deleted';
+  /** A unified diff from TO (---) to FROM (+++); Secret values are shown as hashes. */
+  patch: string;
+}
+
+export interface TreeSide {
+  /** Commit, or null when TO's branch does not exist yet. */
+  commit: string | null;
+  path: string;
+}
+
+/** Files larger than this are reported as differing without a patch. */
+const MAX_PATCH_BYTES = 256 * 1024;
+
+/**
+ * What a promotion from `from` to `to` would change: every file under FROM's directory at
+ * FROM's commit against the same file under TO's, leaving out the files TO keeps as its own.
+ * A file holding a Kubernetes Secret is diffed with its values replaced by hashes, so a diff
+ * shows that a key changed, never what it holds.
+ */
+export async function diffEnvironments(
+  source: GitSource,
+  from: TreeSide,
+  to: TreeSide & { keep: string[] },
+): Promise<FileDiff[]> {
+  const list = async (side: TreeSide) =>
+    side.commit
+      ? ((await source.listFiles(side.commit, side.path)) ?? new Map<string, GitTreeEntry>())
+      : new Map();
+  const [fromFiles, toFiles] = await Promise.all([list(from), list(to)]);
+  const paths = [...new Set([...fromFiles.keys(), ...toFiles.keys()])]
+    .filter((p) => !matchesKeep(p, to.keep))
+    .sort();
+  const diffs: FileDiff[] = [];
+  for (const path of paths) {
+    const a = toFiles.get(path);
+    const b = fromFiles.get(path);
+    if (a && b && a.oid === b.oid && a.mode === b.mode) continue;
+    const change = !a ? 'added' : !b ? 'deleted' : 'modified';
+    const [before, after] = await Promise.all([
+      a ? source.readBlob(a.oid) : null,
+      b ? source.readBlob(b.oid) : null,
+    ]);
+    diffs.push({
+      path,
+      change,
+      patch: patchOf(`${to.path}/${path}`, `${from.path}/${path}`, before, after),
+    });
+  }
+  return diffs;
+}
+
+function patchOf(
+  oldName: string,
+  newName: string,
+  before: Uint8Array | null,
+  after: Uint8Array | null,
+): string {
+  const header = `--- ${before ? oldName : '/dev/null'}\n+++ ${after ? newName : '/dev/null'}\n`;
+  const size = Math.max(before?.length ?? 0, after?.length ?? 0);
+  if (size > MAX_PATCH_BYTES) return `${header}(file of ${size} bytes differs; too large to show)\n`;
+  if ([before, after].some((b) => b?.includes(0))) return `${header}(binary file differs)\n`;
+  const text = (b: Uint8Array | null) => (b ? redactSecrets(new TextDecoder().decode(b)) : '');
+  const patch = createTwoFilesPatch(
+    before ? oldName : '/dev/null',
+    after ? newName : '/dev/null',
+    text(before),
+    text(after),
+    undefined,
+    undefined,
+    { context: 3 },
+  );
+  // Drop the `Index:`/`===` preamble: the header lines are what `git diff` users read.
+  return patch.slice(patch.indexOf('---'));
+}
+
+/**
+ * Replaces the values of every Secret's `data` and `stringData` in a YAML stream with a
+ * short hash; a file that mentions a Secret but cannot be parsed is not shown at all.
+ */
+export function redactSecrets(text: string): string {
+  if (!/\bkind:\s*["']?Secret\b/.test(text)) return text;
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text);
+  } catch {
+    return '(a Secret manifest that cannot be parsed; content not shown)\n';
+  }
+  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0))
+    return '(a Secret manifest that cannot be parsed; content not shown)\n';
+  for (const doc of docs) {
+    if (!isMap(doc.contents) || doc.get('kind') !== 'Secret') continue;
+    for (const field of ['data', 'stringData']) {
+      const values = doc.get(field, true);
+      if (!isMap(values)) continue;
+      for (const pair of values.items) {
+        const value = (pair.value as { value?: unknown } | null)?.value ?? pair.value;
+        values.set(pair.key, redactSecretValue(value));
+      }
+    }
+  }
+  return docs.map((d) => d.toString()).join('');
+}
