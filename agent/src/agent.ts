@@ -34,7 +34,7 @@ export interface AgentOptions {
   outbox: Outbox;
   bundleStore: BundleStore;
   logger?: Logger;
-  /** A heartbeat is sent when nothing else was reported for this long; default 30 s. */
+  /** A heartbeat is sent when nothing else was reported for this long; default 10 s, or the hub's pace if shorter. */
   heartbeatMs?: number;
   /** Self-heal backoff: first re-apply at once, then base·2ⁿ up to max while drift keeps coming back. */
   healBaseMs?: number;
@@ -54,7 +54,7 @@ function parseAgentOptions(options: AgentOptions): ParsedAgentOptions {
   return {
     ...options,
     logger: options.logger ?? createLogger({ name: 'agent', level: 'silent' }),
-    heartbeatMs: options.heartbeatMs ?? 30_000,
+    heartbeatMs: options.heartbeatMs ?? 10_000,
     healBaseMs: options.healBaseMs ?? 1000,
     healMaxMs: options.healMaxMs ?? 60_000,
     healResetMs: options.healResetMs ?? 60_000,
@@ -87,6 +87,8 @@ export interface Agent {
   snapshot(): AgentSnapshot;
   /** The current full status, as a report body (for a status export). */
   currentStatus(): ReportBody;
+  /** The hub's pacing: heartbeats at most this far apart (never slower than configured). */
+  pace(settings: { heartbeatMs: number }): void;
   stop(): Promise<void>;
 }
 
@@ -116,6 +118,7 @@ export function createAgent(options: AgentOptions): Agent {
   const refusedSeen = new Set<string>();
   let lastStatusKey = '';
   let heartbeatTimer: NodeJS.Timeout | undefined;
+  let heartbeatMs = o.heartbeatMs;
   let healTimer: NodeJS.Timeout | undefined;
   let healAttempts = 0;
   let lastHealAt = 0;
@@ -133,7 +136,7 @@ export function createAgent(options: AgentOptions): Agent {
     heartbeatTimer = setTimeout(() => {
       heartbeatTimer = undefined;
       o.outbox.append(heartbeatBody(current?.bundle.generation ?? 0));
-    }, o.heartbeatMs);
+    }, heartbeatMs);
     heartbeatTimer.unref?.();
   };
   const unsubscribe = o.outbox.onAppend(() => armHeartbeat());
@@ -254,7 +257,7 @@ export function createAgent(options: AgentOptions): Agent {
     if (pending && pending.bundle.generation <= bundle.generation) pending = undefined;
     healAttempts = 0;
     const r = await runApply(bundle);
-    if (!stopped) watch = o.reconciler.watch(bundle, onWatchChange);
+    if (!stopped) watch = o.reconciler.watch(bundle, onWatchChange, resources);
     return { kind: 'applied', generation: bundle.generation, result: r };
   };
 
@@ -342,6 +345,13 @@ export function createAgent(options: AgentOptions): Agent {
     },
     snapshot: () => ({ bundle: current?.bundle, pending: pending?.bundle, result, resources }),
     currentStatus: statusNow,
+    pace(settings) {
+      const next = Math.min(o.heartbeatMs, settings.heartbeatMs);
+      if (next === heartbeatMs) return;
+      heartbeatMs = next;
+      log.info({ heartbeatMs }, 'heartbeat paced by the hub');
+      armHeartbeat();
+    },
     async stop() {
       stopped = true;
       abort.abort();

@@ -98,6 +98,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     onSync: (generation) => {
       agent.sync(generation).catch((err) => log.error({ err: errorMessage(err) }, 'sync command failed'));
     },
+    onSettings: ({ heartbeatMs }) => agent.pace({ heartbeatMs }),
   });
 
   // `flotilla-agent import` in another process writes the last-bundle file: adopt it.

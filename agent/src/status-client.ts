@@ -17,6 +17,8 @@ export interface StatusClientOptions {
   outbox: Outbox;
   /** The hub's SyncCommand (manual sync policy). */
   onSync?: (generation: number) => void;
+  /** The hub's pacing for this stream (heartbeat interval), sent when the stream opens. */
+  onSettings?: (settings: { heartbeatMs: number }) => void;
   logger?: Logger;
   /** Reconnect backoff: base, doubling up to max; defaults 1 s and 10 s. */
   retryMs?: number;
@@ -129,6 +131,9 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
         waitingSince = res.body.value.seq >= sentSeq ? undefined : Date.now();
       } else if (res.body.case === 'sync') {
         options.onSync?.(Number(res.body.value.generation));
+      } else if (res.body.case === 'settings') {
+        const seconds = res.body.value.heartbeatSeconds;
+        if (seconds > 0) options.onSettings?.({ heartbeatMs: seconds * 1000 });
       }
     });
     s.on('error', (err) => end('status stream failed; reconnecting', err));

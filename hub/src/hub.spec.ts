@@ -269,7 +269,11 @@ for (const kind of TEST_DATABASE_KINDS) {
       md.set('authorization', `Bearer ${dev.agentCredential}`);
       const stream = client.reportStatus(md);
       const acks: number[] = [];
+      const firsts: string[] = [];
       stream.on('data', (r: ReportStatusResponse) => {
+        firsts.push(
+          r.body.case === 'settings' ? `settings:${r.body.value.heartbeatSeconds}` : `${r.body.case}`,
+        );
         if (r.body.case === 'ack') acks.push(Number(r.body.value.seq));
       });
       stream.on('error', () => {});
@@ -293,6 +297,7 @@ for (const kind of TEST_DATABASE_KINDS) {
       stream.write(report(1));
       await eventually(() => assert.deepEqual(acks, [1]));
       assert.equal(await stored(), 1, 'stored before its ack arrived');
+      assert.equal(firsts[0], 'settings:1', 'the stream opens with the pace: a third of the 5 s window');
       stream.write(report(1));
       stream.write(report(2));
       await eventually(() => assert.deepEqual(acks, [1, 1, 2]));

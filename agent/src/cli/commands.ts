@@ -168,7 +168,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const { values } = parseArgs({ args: rest, options: { ...COMMON, heartbeat: { type: 'string' } } });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
-        const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 30;
+        const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 10;
         if (!(heartbeatS > 0))
           throw new InvalidError('--heartbeat', `"${values.heartbeat}" is not a positive number`);
         const identity = await loadIdentity(c);

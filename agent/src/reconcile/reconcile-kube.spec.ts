@@ -276,6 +276,29 @@ describe('reconcile engine against the Kubernetes API test server', () => {
     );
   });
 
+  test('a health change between the apply and the start of the watch is reported, not taken as the baseline', async () => {
+    const r = reconciler();
+    const bundle = bundleOf([namespace('late'), deployment('late', 'web')]);
+    const applied = await r.apply(bundle);
+    assert.equal(report(applied.resources, 'Deployment', 'web').health, 'Progressing');
+    // The Deployment becomes available before anyone watches it.
+    await eventually(
+      async () =>
+        assert.equal((await kubectlJson('get', 'deploy', '-n', 'late', 'web')).status?.availableReplicas, 2),
+      { timeoutMs: 10_000, message: 'Deployment available' },
+    );
+    let latest: ResourceReport[] = [];
+    const watch = r.watch(bundle, (resources) => (latest = resources), applied.resources);
+    try {
+      await eventually(() => assert.equal(report(latest, 'Deployment', 'web').health, 'Healthy'), {
+        timeoutMs: 5000,
+        message: 'the first list reported Healthy against the apply’s Progressing',
+      });
+    } finally {
+      await watch.stop();
+    }
+  });
+
   test('the watch reports drift after kubectl scale and kubectl patch, with path, desired and live values', async () => {
     const r = reconciler();
     const bundle = bundleOf([

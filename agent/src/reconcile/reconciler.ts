@@ -213,11 +213,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   return {
     apply,
     assess,
-    watch(bundle, onChange) {
+    watch(bundle, onChange, known) {
       return watchObjects(
         bundle.objects,
         { kubeConfig: s.kubeConfig, cluster, clock, logger, debounceMs: 100 },
         onChange,
+        known,
       );
     },
   };

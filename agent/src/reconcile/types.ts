@@ -87,7 +87,13 @@ export interface Reconciler {
   /**
    * Watches the bundle's objects; within ~1 s of a live change that creates or clears drift,
    * or changes sync or health, calls onChange with the reports of all the bundle's objects the
-   * watch has listed. Reconnects on its own; stop() ends every stream.
+   * watch has listed. Reconnects on its own; stop() ends every stream. `known` is what the
+   * caller last saw (the apply's reports): a first list that differs from it is reported too,
+   * so a change between the apply and the start of the watch is never lost.
    */
-  watch(bundle: Bundle, onChange: (resources: ResourceReport[]) => void): WatchHandle;
+  watch(
+    bundle: Bundle,
+    onChange: (resources: ResourceReport[]) => void,
+    known?: readonly ResourceReport[],
+  ): WatchHandle;
 }

@@ -39,13 +39,15 @@ function signature(r: ResourceReport): string {
 /**
  * Watches every object of a bundle with one list+watch per kind and namespace, and calls
  * `onChange` with the reports of all of the bundle's objects whenever one of them changes
- * sync, health or drift. The first list is the baseline and is not reported; a stream that
- * ends (timeout, 410 Gone, network) relists and reports what changed while it was away.
+ * sync, health or drift. The first list is compared with `known` (what the caller last saw,
+ * such as the apply's reports) and is reported only where it differs; a stream that ends
+ * (timeout, 410 Gone, network) relists and reports what changed while it was away.
  */
 export function watchObjects(
   objects: readonly KubeObject[],
   ctx: WatchContext,
   onChange: (resources: ResourceReport[]) => void,
+  known: readonly ResourceReport[] = [],
 ): WatchHandle {
   const desired = new Map<string, { id: ObjectIdentity; obj: KubeObject }>();
   const reports = new Map<string, ResourceReport>();
@@ -67,6 +69,8 @@ export function watchObjects(
     }
     t.names.set(id.name, key);
   }
+
+  for (const r of known) if (desired.has(identityKey(r.id))) reports.set(identityKey(r.id), r);
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -90,7 +94,7 @@ export function watchObjects(
     const next = reportFor(d.id, d.obj, live, ctx.clock);
     const before = reports.get(key);
     reports.set(key, next);
-    if (baseline || (before && signature(before) === signature(next))) return;
+    if ((baseline && !before) || (before && signature(before) === signature(next))) return;
     ctx.logger.debug({ object: formatIdentity(d.id), sync: next.sync, health: next.health }, 'live change');
     if (!timer) timer = setTimeout(emit, ctx.debounceMs);
   };

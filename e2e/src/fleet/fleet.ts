@@ -113,7 +113,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const git = await startGitServer();
     stops.push(() => git.stop());
     const repoUrl = await git.createRepo('fleet', options.repoFiles);
-    const work = await git.clone('fleet', join(baseDir, 'repo'));
+    const clone = await git.clone('fleet', join(baseDir, 'repo'));
+    // Like a user, pull before committing: the hub itself pushes promotions and rollbacks.
+    const work: GitWorkdir = {
+      ...clone,
+      async commit(files, message) {
+        const upstream = await clone.git('rev-parse', '--abbrev-ref', '@{u}').catch(() => null);
+        if (upstream) await clone.git('pull', '-q', '--rebase');
+        return clone.commit(files, message);
+      },
+    };
     for (const branch of options.branches ?? [])
       await work.git('push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
 

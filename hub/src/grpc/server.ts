@@ -24,6 +24,8 @@ export interface GrpcServerOptions {
   streams: AgentStreams;
   manualSync: ManualSync;
   logger: Logger;
+  /** Told to every agent when its stream opens; default 10 s (a third of the default window). */
+  heartbeatSeconds?: number;
   /** Counts for /metrics. */
   onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
 }
@@ -97,6 +99,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           throw new FlotillaError('unauthenticated', 'agent credential is unknown or revoked');
         }
         streams.attach(cluster, call);
+        call.write(
+          create(ReportStatusResponseSchema, {
+            body: { case: 'settings', value: { heartbeatSeconds: options.heartbeatSeconds ?? 10 } },
+          }),
+        );
         await ingest.touch(cluster);
         await options.manualSync.deliverPending(cluster);
         logger.info({ cluster }, 'agent connected');

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flotilla/v1/agent.proto.
  */
 export const file_flotilla_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChdmbG90aWxsYS92MS9hZ2VudC5wcm90bxILZmxvdGlsbGEudjEiUQoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGAoQYWdlbnRfcHVibGljX2tleRgDIAEoDCKPAgoQUmVnaXN0ZXJSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjkKBmxhYmVscxgDIAMoCzIpLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVzcG9uc2UuTGFiZWxzRW50cnkSGAoQYWdlbnRfY3JlZGVudGlhbBgEIAEoCRIqCgRuYXRzGAUgASgLMhwuZmxvdGlsbGEudjEuTmF0c0NyZWRlbnRpYWxzEiUKCGh1Yl9rZXlzGAYgAygLMhMuZmxvdGlsbGEudjEuSHViS2V5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoPTmF0c0NyZWRlbnRpYWxzEg8KB3NlcnZlcnMYASADKAkSCwoDand0GAIgASgJEgwKBHNlZWQYAyABKAkSFAoMaW5ib3hfcHJlZml4GAQgASgJIiwKBkh1YktleRIOCgZrZXlfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDCLlAQoTUmVwb3J0U3RhdHVzUmVxdWVzdBILCgNzZXEYASABKAQSLwoLb2JzZXJ2ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKBnN0YXR1cxgDIAEoCzIaLmZsb3RpbGxhLnYxLkNsdXN0ZXJTdGF0dXNIABIrCgloZWFydGJlYXQYBCABKAsyFi5mbG90aWxsYS52MS5IZWFydGJlYXRIABItCgdyZWZ1c2VkGAUgASgLMhouZmxvdGlsbGEudjEuQnVuZGxlUmVmdXNlZEgAQgYKBGJvZHkiaQoUUmVwb3J0U3RhdHVzUmVzcG9uc2USHwoDYWNrGAEgASgLMhAuZmxvdGlsbGEudjEuQWNrSAASKAoEc3luYxgCIAEoCzIYLmZsb3RpbGxhLnYxLlN5bmNDb21tYW5kSABCBgoEYm9keSISCgNBY2sSCwoDc2VxGAEgASgEIiEKC1N5bmNDb21tYW5kEhIKCmdlbmVyYXRpb24YASABKAQiJwoJSGVhcnRiZWF0EhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgBIAEoBCJRCg1CdW5kbGVSZWZ1c2VkEhIKCmdlbmVyYXRpb24YASABKAQSDgoGZGlnZXN0GAIgASgJEgwKBGNvZGUYAyABKAkSDgoGcmVhc29uGAQgASgJIvcBCg1DbHVzdGVyU3RhdHVzEhoKEmFwcGxpZWRfZ2VuZXJhdGlvbhgBIAEoBBIQCghyZXZpc2lvbhgCIAEoCRIVCg1idW5kbGVfZGlnZXN0GAMgASgJEiEKBXBoYXNlGAQgASgOMhIuZmxvdGlsbGEudjEuUGhhc2USIwoGaGVhbHRoGAUgASgOMhMuZmxvdGlsbGEudjEuSGVhbHRoEi4KCXJlc291cmNlcxgGIAMoCzIbLmZsb3RpbGxhLnYxLlJlc291cmNlU3RhdHVzEg0KBWVycm9yGAcgASgJEhoKEnBlbmRpbmdfZ2VuZXJhdGlvbhgIIAEoBCJaCglPYmplY3RSZWYSDQoFZ3JvdXAYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIMCgRraW5kGAMgASgJEhEKCW5hbWVzcGFjZRgEIAEoCRIMCgRuYW1lGAUgASgJIs4BCg5SZXNvdXJjZVN0YXR1cxIjCgNyZWYYASABKAsyFi5mbG90aWxsYS52MS5PYmplY3RSZWYSJAoEc3luYxgCIAEoDjIWLmZsb3RpbGxhLnYxLlN5bmNTdGF0ZRIjCgZoZWFsdGgYAyABKA4yEy5mbG90aWxsYS52MS5IZWFsdGgSFQoNaGVhbHRoX3JlYXNvbhgEIAEoCRImCgVkcmlmdBgFIAMoCzIXLmZsb3RpbGxhLnYxLkZpZWxkRHJpZnQSDQoFZXJyb3IYBiABKAkiZAoKRmllbGREcmlmdBIMCgRwYXRoGAEgASgJEg8KB2Rlc2lyZWQYAiABKAkSDAoEbGl2ZRgDIAEoCRIpCgVzaW5jZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqWQoFUGhhc2USFQoRUEhBU0VfVU5TUEVDSUZJRUQQABIVChFQSEFTRV9QUk9HUkVTU0lORxABEhAKDFBIQVNFX1NZTkNFRBACEhAKDFBIQVNFX0ZBSUxFRBADKokBCglTeW5jU3RhdGUSGgoWU1lOQ19TVEFURV9VTlNQRUNJRklFRBAAEhUKEVNZTkNfU1RBVEVfU1lOQ0VEEAESGgoWU1lOQ19TVEFURV9PVVRfT0ZfU1lOQxACEhYKElNZTkNfU1RBVEVfTUlTU0lORxADEhUKEVNZTkNfU1RBVEVfUFJVTkVEEAQqdQoGSGVhbHRoEhYKEkhFQUxUSF9VTlNQRUNJRklFRBAAEhIKDkhFQUxUSF9IRUFMVEhZEAESFgoSSEVBTFRIX1BST0dSRVNTSU5HEAISEwoPSEVBTFRIX0RFR1JBREVEEAMSEgoOSEVBTFRIX1VOS05PV04QBDKwAQoMQWdlbnRTZXJ2aWNlEkcKCFJlZ2lzdGVyEhwuZmxvdGlsbGEudjEuUmVnaXN0ZXJSZXF1ZXN0Gh0uZmxvdGlsbGEudjEuUmVnaXN0ZXJSZXNwb25zZRJXCgxSZXBvcnRTdGF0dXMSIC5mbG90aWxsYS52MS5SZXBvcnRTdGF0dXNSZXF1ZXN0GiEuZmxvdGlsbGEudjEuUmVwb3J0U3RhdHVzUmVzcG9uc2UoATABYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChdmbG90aWxsYS92MS9hZ2VudC5wcm90bxILZmxvdGlsbGEudjEiUQoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGAoQYWdlbnRfcHVibGljX2tleRgDIAEoDCKPAgoQUmVnaXN0ZXJSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjkKBmxhYmVscxgDIAMoCzIpLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVzcG9uc2UuTGFiZWxzRW50cnkSGAoQYWdlbnRfY3JlZGVudGlhbBgEIAEoCRIqCgRuYXRzGAUgASgLMhwuZmxvdGlsbGEudjEuTmF0c0NyZWRlbnRpYWxzEiUKCGh1Yl9rZXlzGAYgAygLMhMuZmxvdGlsbGEudjEuSHViS2V5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoPTmF0c0NyZWRlbnRpYWxzEg8KB3NlcnZlcnMYASADKAkSCwoDand0GAIgASgJEgwKBHNlZWQYAyABKAkSFAoMaW5ib3hfcHJlZml4GAQgASgJIiwKBkh1YktleRIOCgZrZXlfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDCLlAQoTUmVwb3J0U3RhdHVzUmVxdWVzdBILCgNzZXEYASABKAQSLwoLb2JzZXJ2ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKBnN0YXR1cxgDIAEoCzIaLmZsb3RpbGxhLnYxLkNsdXN0ZXJTdGF0dXNIABIrCgloZWFydGJlYXQYBCABKAsyFi5mbG90aWxsYS52MS5IZWFydGJlYXRIABItCgdyZWZ1c2VkGAUgASgLMhouZmxvdGlsbGEudjEuQnVuZGxlUmVmdXNlZEgAQgYKBGJvZHkimgEKFFJlcG9ydFN0YXR1c1Jlc3BvbnNlEh8KA2FjaxgBIAEoCzIQLmZsb3RpbGxhLnYxLkFja0gAEigKBHN5bmMYAiABKAsyGC5mbG90aWxsYS52MS5TeW5jQ29tbWFuZEgAEi8KCHNldHRpbmdzGAMgASgLMhsuZmxvdGlsbGEudjEuU3RyZWFtU2V0dGluZ3NIAEIGCgRib2R5IisKDlN0cmVhbVNldHRpbmdzEhkKEWhlYXJ0YmVhdF9zZWNvbmRzGAEgASgNIhIKA0FjaxILCgNzZXEYASABKAQiIQoLU3luY0NvbW1hbmQSEgoKZ2VuZXJhdGlvbhgBIAEoBCInCglIZWFydGJlYXQSGgoSYXBwbGllZF9nZW5lcmF0aW9uGAEgASgEIlEKDUJ1bmRsZVJlZnVzZWQSEgoKZ2VuZXJhdGlvbhgBIAEoBBIOCgZkaWdlc3QYAiABKAkSDAoEY29kZRgDIAEoCRIOCgZyZWFzb24YBCABKAki9wEKDUNsdXN0ZXJTdGF0dXMSGgoSYXBwbGllZF9nZW5lcmF0aW9uGAEgASgEEhAKCHJldmlzaW9uGAIgASgJEhUKDWJ1bmRsZV9kaWdlc3QYAyABKAkSIQoFcGhhc2UYBCABKA4yEi5mbG90aWxsYS52MS5QaGFzZRIjCgZoZWFsdGgYBSABKA4yEy5mbG90aWxsYS52MS5IZWFsdGgSLgoJcmVzb3VyY2VzGAYgAygLMhsuZmxvdGlsbGEudjEuUmVzb3VyY2VTdGF0dXMSDQoFZXJyb3IYByABKAkSGgoScGVuZGluZ19nZW5lcmF0aW9uGAggASgEIloKCU9iamVjdFJlZhINCgVncm91cBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEgwKBGtpbmQYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEgwKBG5hbWUYBSABKAkizgEKDlJlc291cmNlU3RhdHVzEiMKA3JlZhgBIAEoCzIWLmZsb3RpbGxhLnYxLk9iamVjdFJlZhIkCgRzeW5jGAIgASgOMhYuZmxvdGlsbGEudjEuU3luY1N0YXRlEiMKBmhlYWx0aBgDIAEoDjITLmZsb3RpbGxhLnYxLkhlYWx0aBIVCg1oZWFsdGhfcmVhc29uGAQgASgJEiYKBWRyaWZ0GAUgAygLMhcuZmxvdGlsbGEudjEuRmllbGREcmlmdBINCgVlcnJvchgGIAEoCSJkCgpGaWVsZERyaWZ0EgwKBHBhdGgYASABKAkSDwoHZGVzaXJlZBgCIAEoCRIMCgRsaXZlGAMgASgJEikKBXNpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpZCgVQaGFzZRIVChFQSEFTRV9VTlNQRUNJRklFRBAAEhUKEVBIQVNFX1BST0dSRVNTSU5HEAESEAoMUEhBU0VfU1lOQ0VEEAISEAoMUEhBU0VfRkFJTEVEEAMqiQEKCVN5bmNTdGF0ZRIaChZTWU5DX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRU1lOQ19TVEFURV9TWU5DRUQQARIaChZTWU5DX1NUQVRFX09VVF9PRl9TWU5DEAISFgoSU1lOQ19TVEFURV9NSVNTSU5HEAMSFQoRU1lOQ19TVEFURV9QUlVORUQQBCp1CgZIZWFsdGgSFgoSSEVBTFRIX1VOU1BFQ0lGSUVEEAASEgoOSEVBTFRIX0hFQUxUSFkQARIWChJIRUFMVEhfUFJPR1JFU1NJTkcQAhITCg9IRUFMVEhfREVHUkFERUQQAxISCg5IRUFMVEhfVU5LTk9XThAEMrABCgxBZ2VudFNlcnZpY2USRwoIUmVnaXN0ZXISHC5mbG90aWxsYS52MS5SZWdpc3RlclJlcXVlc3QaHS5mbG90aWxsYS52MS5SZWdpc3RlclJlc3BvbnNlElcKDFJlcG9ydFN0YXR1cxIgLmZsb3RpbGxhLnYxLlJlcG9ydFN0YXR1c1JlcXVlc3QaIS5mbG90aWxsYS52MS5SZXBvcnRTdGF0dXNSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message flotilla.v1.RegisterRequest
@@ -212,6 +212,12 @@ export type ReportStatusResponse = Message<"flotilla.v1.ReportStatusResponse"> &
      */
     value: SyncCommand;
     case: "sync";
+  } | {
+    /**
+     * @generated from field: flotilla.v1.StreamSettings settings = 3;
+     */
+    value: StreamSettings;
+    case: "settings";
   } | { case: undefined; value?: undefined };
 };
 
@@ -221,6 +227,28 @@ export type ReportStatusResponse = Message<"flotilla.v1.ReportStatusResponse"> &
  */
 export const ReportStatusResponseSchema: GenMessage<ReportStatusResponse> = /*@__PURE__*/
   messageDesc(file_flotilla_v1_agent, 5);
+
+/**
+ * Sent by the hub first on every status stream: how the agent should pace itself.
+ *
+ * @generated from message flotilla.v1.StreamSettings
+ */
+export type StreamSettings = Message<"flotilla.v1.StreamSettings"> & {
+  /**
+   * Send a heartbeat when nothing else was reported for this long. The hub shows a cluster
+   * silent for longer than its heartbeat window as disconnected, so this is well inside it.
+   *
+   * @generated from field: uint32 heartbeat_seconds = 1;
+   */
+  heartbeatSeconds: number;
+};
+
+/**
+ * Describes the message flotilla.v1.StreamSettings.
+ * Use `create(StreamSettingsSchema)` to create a new message.
+ */
+export const StreamSettingsSchema: GenMessage<StreamSettings> = /*@__PURE__*/
+  messageDesc(file_flotilla_v1_agent, 6);
 
 /**
  * @generated from message flotilla.v1.Ack
@@ -239,7 +267,7 @@ export type Ack = Message<"flotilla.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 6);
+  messageDesc(file_flotilla_v1_agent, 7);
 
 /**
  * @generated from message flotilla.v1.SyncCommand
@@ -258,7 +286,7 @@ export type SyncCommand = Message<"flotilla.v1.SyncCommand"> & {
  * Use `create(SyncCommandSchema)` to create a new message.
  */
 export const SyncCommandSchema: GenMessage<SyncCommand> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 7);
+  messageDesc(file_flotilla_v1_agent, 8);
 
 /**
  * @generated from message flotilla.v1.Heartbeat
@@ -275,7 +303,7 @@ export type Heartbeat = Message<"flotilla.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 8);
+  messageDesc(file_flotilla_v1_agent, 9);
 
 /**
  * @generated from message flotilla.v1.BundleRefused
@@ -309,7 +337,7 @@ export type BundleRefused = Message<"flotilla.v1.BundleRefused"> & {
  * Use `create(BundleRefusedSchema)` to create a new message.
  */
 export const BundleRefusedSchema: GenMessage<BundleRefused> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 9);
+  messageDesc(file_flotilla_v1_agent, 10);
 
 /**
  * @generated from message flotilla.v1.ClusterStatus
@@ -365,7 +393,7 @@ export type ClusterStatus = Message<"flotilla.v1.ClusterStatus"> & {
  * Use `create(ClusterStatusSchema)` to create a new message.
  */
 export const ClusterStatusSchema: GenMessage<ClusterStatus> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 10);
+  messageDesc(file_flotilla_v1_agent, 11);
 
 /**
  * @generated from message flotilla.v1.ObjectRef
@@ -402,7 +430,7 @@ export type ObjectRef = Message<"flotilla.v1.ObjectRef"> & {
  * Use `create(ObjectRefSchema)` to create a new message.
  */
 export const ObjectRefSchema: GenMessage<ObjectRef> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 11);
+  messageDesc(file_flotilla_v1_agent, 12);
 
 /**
  * @generated from message flotilla.v1.ResourceStatus
@@ -444,7 +472,7 @@ export type ResourceStatus = Message<"flotilla.v1.ResourceStatus"> & {
  * Use `create(ResourceStatusSchema)` to create a new message.
  */
 export const ResourceStatusSchema: GenMessage<ResourceStatus> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 12);
+  messageDesc(file_flotilla_v1_agent, 13);
 
 /**
  * One drifted field. Values are JSON text; Secret values are replaced by a hash.
@@ -480,7 +508,7 @@ export type FieldDrift = Message<"flotilla.v1.FieldDrift"> & {
  * Use `create(FieldDriftSchema)` to create a new message.
  */
 export const FieldDriftSchema: GenMessage<FieldDrift> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 13);
+  messageDesc(file_flotilla_v1_agent, 14);
 
 /**
  * @generated from enum flotilla.v1.Phase

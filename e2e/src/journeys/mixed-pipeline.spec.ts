@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { appFiles, demoRepoFiles } from '../fleet/demo-repo.js';
+import { type Fleet, startFleet } from '../fleet/fleet.js';
+import { eventually } from '../harness/eventually.js';
+import { kubectl, kubectlEdit, kubectlJson } from './kubectl.js';
+
+/**
+ * The demo's fleet — dev and staging as directories on main, prod as a directory on
+ * branch release — with every part a real process, walked through the four journeys.
+ */
+describe('journeys on the demo fleet (mixed directory + branch mapping)', { timeout: 600_000 }, () => {
+  let fleet: Fleet;
+  const gen = async (name: string) => (await fleet.fleetStatus()).find((r) => r.name === name)!.generation;
+
+  before(async () => {
+    fleet = await startFleet({
+      repoFiles: demoRepoFiles(),
+      branches: ['release'],
+      clusters: [
+        { name: 'dev', environment: 'dev', labels: { region: 'eu-west' } },
+        { name: 'staging', environment: 'staging', labels: { region: 'eu-west' } },
+        { name: 'prod', environment: 'prod', labels: { region: 'eu-central' } },
+      ],
+    });
+    await fleet.waitSynced();
+  });
+  after(() => fleet?.stop());
+
+  test('1. registered clusters are listed connected with the labels the hub gave them', async () => {
+    const list = await fleet.flotillaJson<{
+      clusters: { name: string; environment: string; labels: Record<string, string>; connected: boolean }[];
+    }>('cluster', 'list');
+    const byName = new Map(list.clusters.map((c) => [c.name, c]));
+    assert.deepEqual([...byName.keys()].sort(), ['dev', 'prod', 'staging']);
+    for (const c of list.clusters) assert.equal(c.connected, true, `${c.name} connected`);
+    assert.deepEqual(byName.get('prod')!.labels, { region: 'eu-central' });
+    assert.equal(byName.get('staging')!.environment, 'staging');
+  });
+
+  test('1. a join token used a second time is refused and the refusal is audited', async () => {
+    const again = await fleet.agent('dev', ...fleet.clusters.get('dev')!.joinCommand.split(/\s+/).slice(2));
+    assert.notEqual(again.code, 0, 'second join must fail');
+    assert.match(again.stderr + again.stdout, /refused|invalid|used|expired|unauthenticated/i);
+    const audit = await fleet.flotillaJson<{
+      audit: { action: string; outcome: string; cluster: string | null }[];
+    }>('audit');
+    assert.ok(
+      audit.audit.some((e) => e.action.includes('register') && e.outcome !== 'ok'),
+      JSON.stringify(audit.audit),
+    );
+  });
+
+  test('2. a commit to environments/dev converges dev only: staging and prod get no new generation', async () => {
+    const before = { dev: await gen('dev'), staging: await gen('staging'), prod: await gen('prod') };
+    const rev = await fleet.work.commit(appFiles('dev', { replicas: 3 }), 'dev: 3 replicas');
+    await fleet.poke();
+    await fleet.waitSynced(['dev'], { revision: { dev: rev } });
+    const deploy = await kubectlJson(fleet.clusters.get('dev')!.kubeconfig, [
+      '-n',
+      'shop',
+      'get',
+      'deploy',
+      'web',
+    ]);
+    assert.equal(deploy.spec.replicas, 3);
+    assert.equal(await gen('dev'), (before.dev ?? 0) + 1);
+    assert.equal(await gen('staging'), before.staging);
+    assert.equal(await gen('prod'), before.prod);
+  });
+
+  test('2. env diff shows what dev runs that staging does not yet', async () => {
+    const diff = await fleet.flotilla('env', 'diff', 'dev', 'staging');
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.match(diff.stdout, /deployment\.yaml/);
+    assert.match(diff.stdout, /replicas: 3/);
+    assert.doesNotMatch(
+      diff.stdout,
+      /config\.yaml/,
+      'files staging keeps as its own are not part of the diff',
+    );
+  });
+
+  test("2. promote dev → staging → prod keeps each environment's own files, and history lists both", async () => {
+    const p1 = await fleet.flotilla('promote', 'dev', 'staging');
+    assert.equal(p1.code, 0, p1.stderr);
+    await eventually(
+      async () => {
+        const d = await kubectlJson(fleet.clusters.get('staging')!.kubeconfig, [
+          '-n',
+          'shop',
+          'get',
+          'deploy',
+          'web',
+        ]);
+        assert.equal(d.spec.replicas, 3);
+      },
+      { timeoutMs: 60_000 },
+    );
+    await fleet.waitSynced(['staging']);
+    const cm = await kubectlJson(fleet.clusters.get('staging')!.kubeconfig, [
+      '-n',
+      'shop',
+      'get',
+      'cm',
+      'web-config',
+    ]);
+    assert.equal(cm.data.ENVIRONMENT, 'staging');
+
+    const p2 = await fleet.flotilla('promote', 'staging', 'prod');
+    assert.equal(p2.code, 0, p2.stderr);
+    await eventually(
+      async () => {
+        const d = await kubectlJson(fleet.clusters.get('prod')!.kubeconfig, [
+          '-n',
+          'shop',
+          'get',
+          'deploy',
+          'web',
+        ]);
+        assert.equal(d.spec.replicas, 3);
+      },
+      { timeoutMs: 60_000 },
+    );
+    const prodCm = await kubectlJson(fleet.clusters.get('prod')!.kubeconfig, [
+      '-n',
+      'shop',
+      'get',
+      'cm',
+      'web-config',
+    ]);
+    assert.equal(prodCm.data.LOG_LEVEL, 'warn', 'prod keeps its own config.yaml');
+    // The promotion into prod is one commit on release whose message names the source revision.
+    await fleet.work.git('fetch', '-q', 'origin');
+    const msg = await fleet.work.git('log', '-1', '--format=%B', 'origin/release');
+    const stagingRev = (await fleet.fleetStatus()).find((r) => r.name === 'staging')!.revision!;
+    assert.ok(msg.includes(stagingRev.slice(0, 12)), msg);
+
+    const history = await fleet.flotillaJson<
+      { from: string; to: string; kind: string; fromRevision: string; commit: string; actor: string }[]
+    >('promote', '--history');
+    assert.ok(Array.isArray(history));
+    assert.equal(history[0]!.to, 'prod');
+    assert.equal(history[1]!.to, 'staging');
+    assert.ok(history[0]!.actor);
+  });
+
+  test('2. rollback prod reverts the last promotion with a git revert and prod follows', async () => {
+    const r = await fleet.flotilla('rollback', 'prod');
+    assert.equal(r.code, 0, r.stderr);
+    await eventually(
+      async () => {
+        const d = await kubectlJson(fleet.clusters.get('prod')!.kubeconfig, [
+          '-n',
+          'shop',
+          'get',
+          'deploy',
+          'web',
+        ]);
+        assert.equal(d.spec.replicas, 2);
+      },
+      { timeoutMs: 60_000 },
+    );
+    await fleet.work.git('fetch', '-q', 'origin');
+    assert.match(await fleet.work.git('log', '-1', '--format=%s', 'origin/release'), /^Revert/);
+    const history = await fleet.flotillaJson<{ kind: string; to: string }[]>('promote', '--history');
+    assert.equal(history[0]!.kind, 'rollback');
+  });
+
+  test('2. a promotion is refused, naming the reason, while the source environment is not Healthy', async () => {
+    const rev = await fleet.work.commit(
+      appFiles('dev', { replicas: 3, image: 'nginx:fail' }),
+      'dev: broken image',
+    );
+    await eventually(
+      async () => {
+        const row = (await fleet.fleetStatus()).find((c) => c.name === 'dev')!;
+        assert.equal(row.revision, rev);
+        assert.notEqual(row.health, 'Healthy');
+      },
+      { timeoutMs: 60_000 },
+    );
+    const p = await fleet.flotilla('promote', 'dev', 'staging');
+    assert.notEqual(p.code, 0);
+    assert.match(p.stderr, /dev.*(not Healthy|Degraded|Progressing)/);
+    await fleet.work.commit(appFiles('dev', { replicas: 3 }), 'dev: fix image');
+    await fleet.waitSynced(['dev']);
+  });
+
+  test('3. drift from kubectl scale and kubectl edit is visible fleet-wide, then healed and kept in history', async () => {
+    const staging = fleet.clusters.get('staging')!.kubeconfig;
+    await kubectl(staging, ['-n', 'shop', 'scale', 'deploy', 'web', '--replicas=7']);
+    await kubectlEdit(
+      staging,
+      ['-n', 'shop', 'configmap', 'web-config'],
+      's/LOG_LEVEL: debug/LOG_LEVEL: trace/',
+    );
+    type Drift = {
+      cluster: string;
+      environment: string;
+      group: string;
+      kind: string;
+      namespace: string;
+      name: string;
+      field: string;
+      desired: string;
+      live: string;
+      since: string;
+    };
+    // Self-heal may win the race against the poll, so look at current and cleared drift together.
+    const seen = await eventually(
+      async () => {
+        const all = await fleet.flotillaJson<{ drift: Drift[] }>('fleet', 'drift', '--history');
+        const replicas = all.drift.find(
+          (d) => d.cluster === 'staging' && d.kind === 'Deployment' && d.field === 'spec.replicas',
+        );
+        const level = all.drift.find(
+          (d) => d.cluster === 'staging' && d.kind === 'ConfigMap' && d.field === 'data.LOG_LEVEL',
+        );
+        assert.ok(replicas && level, JSON.stringify(all.drift));
+        return { replicas, level };
+      },
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(seen.replicas.environment, 'staging');
+    assert.equal(seen.replicas.namespace, 'shop');
+    assert.equal(seen.replicas.name, 'web');
+    assert.equal(JSON.parse(seen.replicas.desired), 3);
+    assert.equal(JSON.parse(seen.replicas.live), 7);
+    assert.equal(JSON.parse(seen.level.live), 'trace');
+    assert.ok(!Number.isNaN(Date.parse(seen.replicas.since)));
+    // Self-heal is on: the cluster goes back and the current drift list empties.
+    await eventually(
+      async () => {
+        const d = await kubectlJson(staging, ['-n', 'shop', 'get', 'deploy', 'web']);
+        assert.equal(d.spec.replicas, 3);
+        const now = await fleet.flotillaJson<{ drift: Drift[] }>('fleet', 'drift');
+        assert.equal(now.drift.filter((x) => x.cluster === 'staging').length, 0, JSON.stringify(now.drift));
+      },
+      { timeoutMs: 30_000 },
+    );
+  });
+
+  test('3. with self-heal off, drift is reported and left in place', async () => {
+    const yaml = demoRepoFiles()['flotilla.yaml']!.replace(
+      'path: environments/dev\n    policy: {selfHeal: true',
+      'path: environments/dev\n    policy: {selfHeal: false',
+    );
+    const beforeGen = await gen('dev');
+    await fleet.work.commit({ 'flotilla.yaml': yaml }, 'dev: self-heal off');
+    await eventually(async () => assert.ok(((await gen('dev')) ?? 0) > (beforeGen ?? 0)), {
+      timeoutMs: 60_000,
+    });
+    await fleet.waitSynced(['dev']);
+    const dev = fleet.clusters.get('dev')!.kubeconfig;
+    await kubectl(dev, ['-n', 'shop', 'scale', 'deploy', 'web', '--replicas=5']);
+    await eventually(
+      async () => {
+        const now = await fleet.flotillaJson<{ drift: { cluster: string; field: string; live: string }[] }>(
+          'fleet',
+          'drift',
+        );
+        assert.ok(
+          now.drift.some(
+            (d) => d.cluster === 'dev' && d.field === 'spec.replicas' && JSON.parse(d.live) === 5,
+          ),
+          JSON.stringify(now.drift),
+        );
+      },
+      { timeoutMs: 30_000 },
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const d = await kubectlJson(dev, ['-n', 'shop', 'get', 'deploy', 'web']);
+    assert.equal(d.spec.replicas, 5, 'left in place');
+    const row = (await fleet.fleetStatus()).find((r) => r.name === 'dev')!;
+    assert.equal(row.sync, 'OutOfSync');
+    assert.ok(row.drifted >= 1);
+  });
+
+  test('hub killed while agents run: they keep enforcing and healing; after restart no report is lost', async () => {
+    await fleet.stopHub();
+    const staging = fleet.clusters.get('staging')!.kubeconfig;
+    await kubectl(staging, ['-n', 'shop', 'scale', 'deploy', 'web', '--replicas=9']);
+    await eventually(
+      async () => {
+        const d = await kubectlJson(staging, ['-n', 'shop', 'get', 'deploy', 'web']);
+        assert.equal(d.spec.replicas, 3, 'healed without the hub');
+      },
+      { timeoutMs: 30_000 },
+    );
+    await fleet.startHub();
+    // The drift that appeared and cleared while the hub was down reaches the history.
+    await eventually(
+      async () => {
+        const all = await fleet.flotillaJson<{ drift: { cluster: string; field: string; live: string }[] }>(
+          'fleet',
+          'drift',
+          '--history',
+        );
+        assert.ok(
+          all.drift.some(
+            (d) => d.cluster === 'staging' && d.field === 'spec.replicas' && JSON.parse(d.live) === 9,
+          ),
+          JSON.stringify(all.drift),
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    await fleet.waitSynced(['staging', 'prod']);
+  });
+});
