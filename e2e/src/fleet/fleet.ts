@@ -96,6 +96,9 @@ export interface FleetStatusRow {
   error: string | null;
   connected: boolean;
   lastSeen: string | null;
+  /** Beyond the contract: how the newest status arrived (`stream` or `import`), and when it was observed. */
+  reportedVia?: string | null;
+  reportedAt?: string | null;
 }
 
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
