@@ -48,7 +48,8 @@ export interface ImportOptions {
 
 /**
  * Verifies a bundle file exactly as a NATS-delivered bundle: pinned hub keys, this
- * cluster, a generation newer than the stored one. Throws a VerifyError naming the file.
+ * cluster, a generation newer than the stored one (or the stored bundle itself, byte for
+ * byte, to enforce it again). Throws a VerifyError naming the file.
  */
 export function verifyBundleFile(options: Omit<ImportOptions, 'reconciler' | 'logger'>): {
   bundle: Bundle;
@@ -65,11 +66,16 @@ export function verifyBundleFile(options: Omit<ImportOptions, 'reconciler' | 'lo
     throw new FlotillaError('invalid', `${options.file}: cannot read: ${errorMessage(err)}`, { cause: err });
   }
   const applied = storedBundle(options.identity, options.stateDir);
+  // The applied bundle itself may be imported again (to re-enforce it on site); any other
+  // content must carry a newer generation.
+  const reimport =
+    applied !== undefined &&
+    sha256Digest(bytes) === sha256Digest(createBundleStore(options.stateDir).read()!);
   try {
     const bundle = verifyBundle(bytes, {
       keys: identityTrustedKeys(options.identity),
       cluster: options.identity.cluster,
-      appliedGeneration: applied?.generation,
+      appliedGeneration: applied ? applied.generation - (reimport ? 1 : 0) : undefined,
     });
     return { bundle, bytes };
   } catch (err) {

@@ -199,6 +199,16 @@ test('an imported bundle file is verified, applied, stored, and adopted by a run
     importBundleFile({ file: older, identity: w.identity, stateDir: w.stateDir, reconciler: importer }),
     /bundle-4\.json: bundle refused \(stale-generation\)/,
   );
+  // The same generation with other content is a replay, refused; the applied file itself re-enforces.
+  const other = join(w.dir, 'bundle-5-other.json');
+  writeFileSync(other, signedBytes({ ...makeBundle('dev-1', 5), environment: 'other' }, hubKey));
+  await assert.rejects(
+    importBundleFile({ file: other, identity: w.identity, stateDir: w.stateDir, reconciler: importer }),
+    /stale-generation/,
+  );
+  await importBundleFile({ file, identity: w.identity, stateDir: w.stateDir, reconciler: importer });
+  assert.deepEqual(importer.applied, [5, 5], 'the applied bundle imported again is enforced again');
+  importer.applied.pop();
   const tampered = join(w.dir, 'bundle-6.json');
   const text = readFileSync(file, 'utf8');
   const env = JSON.parse(text);
