@@ -1,6 +1,6 @@
 import { redactSecretValue } from '@flotilla/shared';
 import { createTwoFilesPatch } from 'diff';
-import { isMap, parseAllDocuments } from 'yaml';
+import { isMap, isSeq, parseAllDocuments } from 'yaml';
 import { matchesKeep } from '../promote-git/tree-edit.js';
 import type { GitSource, GitTreeEntry } from '../source/index.js';
 
@@ -85,29 +85,37 @@ function patchOf(
 }
 
 /**
- * Replaces the values of every Secret's `data` and `stringData` in a YAML stream with a
- * short hash; a file that mentions a Secret but cannot be parsed is not shown at all.
+ * Replaces the values of every Secret's `data` and `stringData` in a YAML or JSON stream
+ * (also Secrets inside a `kind: List`) with a short hash; a file that mentions a Secret but
+ * cannot be parsed is not shown at all.
  */
 export function redactSecrets(text: string): string {
-  if (!/\bkind:\s*["']?Secret\b/.test(text)) return text;
+  if (!text.includes('Secret')) return text;
+  const unparsable = '(a file that mentions a Secret and cannot be parsed; content not shown)\n';
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
     docs = parseAllDocuments(text);
   } catch {
-    return '(a Secret manifest that cannot be parsed; content not shown)\n';
+    return unparsable;
   }
-  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0))
-    return '(a Secret manifest that cannot be parsed; content not shown)\n';
-  for (const doc of docs) {
-    if (!isMap(doc.contents) || doc.get('kind') !== 'Secret') continue;
-    for (const field of ['data', 'stringData']) {
-      const values = doc.get(field, true);
-      if (!isMap(values)) continue;
-      for (const pair of values.items) {
-        const value = (pair.value as { value?: unknown } | null)?.value ?? pair.value;
-        values.set(pair.key, redactSecretValue(value));
+  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return unparsable;
+  let changed = false;
+  const redact = (node: unknown) => {
+    if (!isMap(node)) return;
+    if (node.get('kind') === 'Secret') {
+      for (const field of ['data', 'stringData']) {
+        const values = node.get(field, true);
+        if (!isMap(values)) continue;
+        for (const pair of values.items) {
+          const value = (pair.value as { value?: unknown } | null)?.value ?? pair.value;
+          values.set(pair.key, redactSecretValue(value));
+          changed = true;
+        }
       }
     }
-  }
-  return docs.map((d) => d.toString()).join('');
+    const items = node.get('items', true);
+    if (isSeq(items)) for (const item of items.items) redact(item);
+  };
+  for (const doc of docs) redact(doc.contents);
+  return changed ? docs.map((d) => d.toString()).join('') : text;
 }

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { redactSecrets } from './env-diff.js';
+
+const VALUE = 'hunter2-not-for-diffs';
+
+test('Secret values are hashed in YAML, in JSON and inside a List; other manifests are left as they are', () => {
+  const yaml = `apiVersion: v1\nkind: Secret\nmetadata: {name: a}\nstringData:\n  password: ${VALUE}\n---\nkind: ConfigMap\ndata: {k: v}\n`;
+  const json = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'b' },
+    data: { token: Buffer.from(VALUE).toString('base64') },
+  });
+  const list = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [{ kind: 'Secret', metadata: { name: 'c' }, stringData: { p: VALUE } }],
+  });
+  for (const text of [yaml, json, list]) {
+    const out = redactSecrets(text);
+    assert.ok(!out.includes(VALUE) && !out.includes(Buffer.from(VALUE).toString('base64')), out);
+    assert.match(out, /\[redacted [0-9a-f]{12}\]/);
+  }
+  assert.match(redactSecrets(yaml), /kind: ConfigMap/);
+  const cm = 'kind: ConfigMap\ndata: {k: v}\n';
+  assert.equal(redactSecrets(cm), cm);
+  assert.equal(
+    redactSecrets(`kind: Secret\nstringData: {p: ${VALUE}\n`).includes(VALUE),
+    false,
+    'unparsable: not shown',
+  );
+});
