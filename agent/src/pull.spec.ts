@@ -113,3 +113,29 @@ test('the puller keeps trying while NATS is down and pulls once it is up', async
   await server.restart();
   await eventually(() => assert.deepEqual(seen, [4]), { timeoutMs: 30_000 });
 });
+
+test('a bundle published without a notify (lost on a leaf link) is found by the periodic recheck', async (t) => {
+  const { nc } = await natsFor(t);
+  await ensureBundleStream(nc);
+  await publishEnvelope(nc, 'dev-1', 1, signedBytes(makeBundle('dev-1', 1), hubKey));
+  const seen: number[] = [];
+  const puller = startBundlePuller(
+    { cluster: 'dev-1', servers: [nc.getServer()].map((s) => `nats://${s}`), recheckMs: 300 },
+    async (o) => {
+      if (o.kind === 'bundle') seen.push(o.head.generation);
+    },
+  );
+  t.after(() => puller.stop());
+  await eventually(() => assert.deepEqual(seen, [1]));
+  const { head, chunks } = packForTransport(signedBytes(makeBundle('dev-1', 2), hubKey), {
+    cluster: 'dev-1',
+    generation: 2,
+  });
+  const js = nc.jetstream();
+  for (const [i, c] of chunks.entries()) await js.publish(`bundles.dev-1.chunk.${i}`, c);
+  await js.publish(bundleSubject('dev-1'), new TextEncoder().encode(JSON.stringify(head)));
+  await eventually(() => assert.deepEqual(seen, [1, 2]), {
+    timeoutMs: 5000,
+    message: 'recheck found generation 2',
+  });
+});

@@ -31,10 +31,15 @@ export interface FetchOptions {
   digestRetries?: number;
   /** The transport digest of the head handled last; an equal head is `unchanged`. */
   knownDigest?: string;
+  /** The hub's JetStream domain, for an agent reaching it through a NATS leaf node. */
+  jsDomain?: string;
   logger?: Logger;
 }
 
-const DIRECT_GET = `$JS.API.DIRECT.GET.${BUNDLE_STREAM}.`;
+/** The direct-get API prefix of the bundle stream, in the hub's JetStream domain when one is given. */
+export function directGetPrefix(jsDomain?: string): string {
+  return `$JS.${jsDomain ? `${jsDomain}.` : ''}API.DIRECT.GET.${BUNDLE_STREAM}.`;
+}
 
 /**
  * Reads one subject's last message with a plain request to the direct-get API: the only
@@ -44,10 +49,11 @@ async function directGet(
   nc: NatsConnection,
   subject: string,
   timeout: number,
+  prefix: string,
 ): Promise<Uint8Array | undefined> {
   let msg: Awaited<ReturnType<NatsConnection['request']>>;
   try {
-    msg = await nc.request(`${DIRECT_GET}${subject}`, new Uint8Array(), { timeout });
+    msg = await nc.request(`${prefix}${subject}`, new Uint8Array(), { timeout });
   } catch (err) {
     // No responders: the stream does not exist yet (the hub has published nothing).
     if ((err as { code?: string }).code === '503') return undefined;
@@ -78,8 +84,9 @@ export async function fetchLatestBundle(
 ): Promise<PullOutcome> {
   const timeout = options.timeoutMs ?? 10_000;
   const retries = options.digestRetries ?? 3;
+  const prefix = directGetPrefix(options.jsDomain);
   for (let attempt = 0; ; attempt++) {
-    const headBytes = await directGet(nc, bundleSubject(cluster), timeout);
+    const headBytes = await directGet(nc, bundleSubject(cluster), timeout, prefix);
     if (!headBytes) return { kind: 'none' };
     let head: TransportHead;
     try {
@@ -91,7 +98,7 @@ export async function fetchLatestBundle(
     if (options.knownDigest && head.digest === options.knownDigest) return { kind: 'unchanged', head };
     try {
       const envelope = await unpackTransport(head, async (i) => {
-        const chunk = await directGet(nc, bundleChunkSubject(cluster, i), timeout);
+        const chunk = await directGet(nc, bundleChunkSubject(cluster, i), timeout, prefix);
         if (!chunk) {
           throw new VerifyError(
             VerifyErrorCode.DigestMismatch,
@@ -123,11 +130,19 @@ export interface BundlePullerOptions {
   seed?: string;
   /** The only inbox prefix the agent's NATS permissions allow. */
   inboxPrefix?: string;
+  /** The hub's JetStream domain, when the agent reaches the hub's NATS through a leaf node. */
+  jsDomain?: string;
   logger?: Logger;
   requestTimeoutMs?: number;
   digestRetries?: number;
   /** Delay before retrying a failed fetch or connect; default 2 s, doubling to 30 s. */
   retryMs?: number;
+  /**
+   * Look at the head this often even without a notify (default 30 s; 0 = never): a notify
+   * lost while a leaf node link or the hub's NATS was away must not leave a bundle unseen.
+   * An unchanged head costs one small request.
+   */
+  recheckMs?: number;
 }
 
 /** A running pull: connected (or trying to connect) in the background. */
@@ -139,8 +154,8 @@ export interface BundlePuller {
 }
 
 /**
- * Pulls the cluster's bundle on start, on every notify message, and on every (re)connect,
- * handing each outcome to `onOutcome` one at a time. Never throws: NATS being away is
+ * Pulls the cluster's bundle on start, on every notify message, on every (re)connect and
+ * every `recheckMs`, handing each outcome to `onOutcome` one at a time. Never throws: NATS being away is
  * normal for an agent, which keeps enforcing what it has.
  */
 export function startBundlePuller(
@@ -195,6 +210,7 @@ export function startBundlePuller(
         timeoutMs: options.requestTimeoutMs,
         digestRetries: options.digestRetries,
         knownDigest,
+        ...(options.jsDomain ? { jsDomain: options.jsDomain } : {}),
         logger: log,
       });
       failures = 0;
@@ -262,12 +278,16 @@ export function startBundlePuller(
     }
   };
   const loop = connectLoop();
+  const recheckMs = options.recheckMs ?? 30_000;
+  const recheck = recheckMs > 0 ? setInterval(() => pull(), recheckMs) : undefined;
+  recheck?.unref?.();
 
   return {
     refresh: pull,
     connected: () => !!nc && !nc.isClosed() && !stopped,
     async stop() {
       stopped = true;
+      if (recheck) clearInterval(recheck);
       if (retryTimer) clearTimeout(retryTimer);
       await nc?.close().catch(() => {});
       await running?.catch(() => {});

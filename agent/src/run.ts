@@ -21,6 +21,12 @@ export interface RunOptions {
   /** Reconnect backoff base for NATS and the hub; defaults 2 s and 1 s. */
   natsRetryMs?: number;
   hubRetryMs?: number;
+  /**
+   * A leaf node site: the agent connects to these NATS servers (the site's leaf server)
+   * instead of the ones the hub handed out at join, and reaches the bundle stream in the
+   * hub's JetStream domain.
+   */
+  nats?: { servers?: string[]; jsDomain?: string };
 }
 
 /** A running agent process: the run loop with its bundle source and status sink attached. */
@@ -69,7 +75,8 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
   puller = startBundlePuller(
     {
       cluster: identity.cluster,
-      servers: identity.nats.servers,
+      servers: options.nats?.servers?.length ? options.nats.servers : identity.nats.servers,
+      ...(options.nats?.jsDomain ? { jsDomain: options.nats.jsDomain } : {}),
       jwt: identity.nats.jwt || undefined,
       seed: identity.nats.seed || undefined,
       inboxPrefix: identity.nats.inboxPrefix || undefined,

@@ -33,5 +33,7 @@ test('cluster names that could reach another subject are refused', () => {
   assert.deepEqual(agentDirectGetSubjects('dev'), [
     '$JS.API.DIRECT.GET.BUNDLES.bundles.dev',
     '$JS.API.DIRECT.GET.BUNDLES.bundles.dev.>',
+    '$JS.*.API.DIRECT.GET.BUNDLES.bundles.dev',
+    '$JS.*.API.DIRECT.GET.BUNDLES.bundles.dev.>',
   ]);
 });

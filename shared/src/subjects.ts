@@ -39,10 +39,17 @@ export function agentInboxPrefix(cluster: string): string {
   return `_INBOX_AG.${assertClusterName(cluster)}`;
 }
 
-/** The direct-get API subjects an agent may publish to: its own head and chunks, nothing else. */
+/**
+ * The direct-get API subjects an agent may publish to: its own head and chunks, nothing
+ * else; also through a JetStream domain (`$JS.<domain>.API…`), which is how a NATS leaf
+ * node site reaches the hub's stream. The domain token is the only wildcard: the subjects
+ * stay this cluster's own.
+ */
 export function agentDirectGetSubjects(cluster: string): string[] {
   return [
     `$JS.API.DIRECT.GET.${BUNDLE_STREAM}.${bundleSubject(cluster)}`,
     `$JS.API.DIRECT.GET.${BUNDLE_STREAM}.${bundleSubject(cluster)}.>`,
+    `$JS.*.API.DIRECT.GET.${BUNDLE_STREAM}.${bundleSubject(cluster)}`,
+    `$JS.*.API.DIRECT.GET.${BUNDLE_STREAM}.${bundleSubject(cluster)}.>`,
   ];
 }

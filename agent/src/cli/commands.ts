@@ -37,6 +37,7 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS]
+                     [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
@@ -165,7 +166,15 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         return 0;
       }
       case 'run': {
-        const { values } = parseArgs({ args: rest, options: { ...COMMON, heartbeat: { type: 'string' } } });
+        const { values } = parseArgs({
+          args: rest,
+          options: {
+            ...COMMON,
+            heartbeat: { type: 'string' },
+            'nats-url': { type: 'string', multiple: true },
+            'nats-domain': { type: 'string' },
+          },
+        });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
         const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 10;
@@ -180,6 +189,10 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           reconciler,
           logger: log,
           heartbeatMs: heartbeatS * 1000,
+          nats: {
+            servers: values['nats-url'] ?? [],
+            ...(values['nats-domain'] ? { jsDomain: values['nats-domain'] } : {}),
+          },
         });
         const signal = await io.stopSignal;
         log.info({ signal }, 'stop requested');

@@ -33,6 +33,8 @@ export interface FleetOptions {
   echo?: boolean;
   /** Start agents right away (default true). */
   startAgents?: boolean;
+  /** The hub's nats-server: a JetStream domain and a leaf node listener, for leaf node sites. */
+  nats?: { jsDomain?: string; leafnodes?: boolean };
 }
 
 export interface FleetCluster extends FleetClusterSpec {
@@ -71,7 +73,8 @@ export interface Fleet {
   agent(cluster: string, ...args: string[]): Promise<CliResult>;
   addCluster(spec: FleetClusterSpec): Promise<FleetCluster>;
   joinAgent(cluster: string): Promise<void>;
-  startAgent(cluster: string): Promise<ManagedProcess>;
+  /** Starts `flotilla-agent run` for the cluster, with extra arguments (e.g. `--nats-url` for a leaf site). */
+  startAgent(cluster: string, extraArgs?: string[]): Promise<ManagedProcess>;
   stopHub(): Promise<void>;
   startHub(): Promise<void>;
   /** POST /api/v1/webhooks/git: fetch the source now rather than at the next poll. */
@@ -141,6 +144,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const nats = await startNatsServer({
       config: readFileSync(init.natsConfig, 'utf8'),
       storeDir: join(baseDir, 'nats'),
+      ...(options.nats?.jsDomain ? { jsDomain: options.nats.jsDomain } : {}),
+      ...(options.nats?.leafnodes ? { leafnodes: true } : {}),
     });
     stops.push(() => nats.stop());
 
@@ -248,11 +253,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         ]);
         if (r.code !== 0) throw new Error(`join of ${cluster} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
       },
-      async startAgent(cluster) {
+      async startAgent(cluster, extraArgs = []) {
         const c = clusters.get(cluster)!;
         const p = await startProcess(
           bin('flotilla-agent'),
-          ['run', '--state-dir', c.stateDir, '--kubeconfig', c.kubeconfig],
+          ['run', '--state-dir', c.stateDir, '--kubeconfig', c.kubeconfig, ...extraArgs],
           { name: `agent:${cluster}`, echo },
         );
         c.agent = p;

@@ -7,5 +7,12 @@ export {
   startGitServer,
   writeFiles,
 } from './git-server.js';
-export { NATS_SERVER_BIN, type NatsServer, type NatsServerOptions, startNatsServer } from './nats.js';
+export {
+  type LeafNatsServer,
+  NATS_SERVER_BIN,
+  type NatsServer,
+  type NatsServerOptions,
+  startLeafNatsServer,
+  startNatsServer,
+} from './nats.js';
 export { ManagedProcess, type StartOptions, startProcess } from './process.js';
