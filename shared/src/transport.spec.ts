@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { VerifyError } from './envelope.js';
-import { decodeTransportHead, packForTransport, unpackTransport } from './transport.js';
+import { decodeTransportHead, MAX_ENVELOPE_BYTES, packForTransport, unpackTransport } from './transport.js';
 
 test('a large envelope splits into chunks and reassembles byte for byte', async () => {
   const envelope = new Uint8Array(randomBytes(3 * 1024 * 1024));
@@ -22,5 +22,17 @@ test('a truncated or foreign chunk is refused as digest-mismatch', async () => {
   await assert.rejects(
     unpackTransport(head, async (i) => (i === 3 ? chunks[i]!.subarray(0, 100) : chunks[i]!)),
     (err: unknown) => err instanceof VerifyError && err.reason === 'digest-mismatch',
+  );
+});
+
+test('a gzip bomb (a small transport that inflates past the envelope cap) is refused as malformed', async () => {
+  const { head, chunks } = packForTransport(new Uint8Array(MAX_ENVELOPE_BYTES + 1024), {
+    cluster: 'c1',
+    generation: 6,
+  });
+  assert.ok(head.size < 1024 * 1024, `the bomb travels small (${head.size} bytes)`);
+  await assert.rejects(
+    unpackTransport(head, async (i) => chunks[i]!),
+    (err: unknown) => err instanceof VerifyError && err.reason === 'malformed',
   );
 });
