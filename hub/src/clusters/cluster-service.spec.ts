@@ -8,7 +8,7 @@ import { createLogger } from '@flotilla/shared';
 import { eq } from 'drizzle-orm';
 import { type AuditLog, createAuditLog } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
-import { bootstrapTokens } from '../db/schema.js';
+import { agentCredentials, bootstrapTokens } from '../db/schema.js';
 import { openTestDatabase, TEST_DATABASE_KINDS } from '../db/testing.js';
 import { loadNatsIdentity } from '../nats/identity.js';
 import { hashSecret } from '../pki/secrets.js';
@@ -93,6 +93,16 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.ok(reg.nats.jwt && reg.nats.seed.startsWith('SU'));
       assert.equal(reg.hubKeys.length, 1);
       assert.equal(await clusters.authenticate(reg.agentCredential), 'race');
+      const stored = await database.db
+        .select()
+        .from(agentCredentials)
+        .where(eq(agentCredentials.cluster, 'race'));
+      assert.equal(
+        stored[0]?.credentialHash,
+        hashSecret(reg.agentCredential),
+        'the agent credential is stored hashed',
+      );
+      assert.ok(!JSON.stringify(stored).includes(reg.agentCredential), 'and never in clear');
       const refused = (await audit.list({ cluster: 'race' })).filter((e) => e.outcome === 'refused');
       assert.equal(refused.length, 3);
       assert.ok(refused.every((e) => e.detail === 'token already used'));
