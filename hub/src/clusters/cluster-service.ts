@@ -215,7 +215,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
           detail += `; NATS revocation not yet pushed: ${String(err)}`;
           logger.warn(
             { cluster: name, err: String(err) },
-            'nats revocation not pushed; it is pushed at next start',
+            'nats revocation not pushed; it is pushed when NATS is back (reconnect) or at next start',
           );
         }
       }

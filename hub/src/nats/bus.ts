@@ -65,6 +65,9 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
       cause: err,
     });
   }
+  // The newest account JWT (with every revocation so far): pushed again after each reconnect,
+  // so a revocation made while NATS was away takes effect as soon as it is back.
+  let latestAccountJwt = identity.accountJwt;
   const bus: BundleBus = {
     async publish(cluster, generation, envelope) {
       const js = nc.jetstream();
@@ -76,6 +79,7 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
       logger.info({ cluster, generation, chunks: chunks.length, bytes: head.size }, 'bundle published');
     },
     async updateAccount(accountJwt) {
+      latestAccountJwt = accountJwt;
       const reply = await sys.request('$SYS.REQ.CLAIMS.UPDATE', new TextEncoder().encode(accountJwt), {
         timeout: 10_000,
       });
@@ -93,6 +97,15 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
   await bus.updateAccount(identity.accountJwt).catch((err) => {
     logger.warn({ err: String(err) }, 'nats: could not push the account JWT');
   });
+  (async () => {
+    for await (const s of sys.status()) {
+      if (s.type !== 'reconnect') continue;
+      await bus.updateAccount(latestAccountJwt).then(
+        () => logger.info('nats: account JWT pushed again after reconnect'),
+        (err) => logger.warn({ err: String(err) }, 'nats: could not push the account JWT after reconnect'),
+      );
+    }
+  })().catch(() => {});
   return bus;
 }
 

@@ -130,4 +130,17 @@ describe('NATS operator mode: per-cluster isolation and bundle transport', () =>
     await closed;
     await assert.rejects(connectAgent(nats.url, user), /authorization|revoked|auth/i);
   });
+
+  test('a revocation made while NATS is away takes effect once it is back', async () => {
+    const user = await mintAgentUser(identity.nats, 'echo');
+    (await connectAgent(nats.url, user)).close();
+    await nats.process.stop();
+    const revoked = await revokeNatsUser(dir, identity.nats, user.publicKey);
+    await assert.rejects(bus.updateAccount(revoked), 'the push fails while NATS is down');
+    await nats.restart();
+    await eventually(() => assert.rejects(connectAgent(nats.url, user), /authorization|revoked|auth/i), {
+      timeoutMs: 20_000,
+      message: 'the revocation was pushed again after the hub reconnected',
+    });
+  });
 });
