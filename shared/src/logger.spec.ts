@@ -28,6 +28,30 @@ test('secret-bearing fields never reach the log', async () => {
   assert.ok(out.includes('visible'));
 });
 
+test('secrets deep in a record, in free text and in the message are scrubbed too', async () => {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
+  const log = createLogger({ name: 't', destination });
+  log.warn(
+    {
+      a: { b: { c: { d: { password: 'deep-pw-1' } } } },
+      err: 'fetch https://bob:pw-in-url@git.example/r.git failed',
+      list: [{ seed: 'SUDEEP' }],
+    },
+    'joined with flt_join_AbCdEf123 and Authorization Bearer abc.def',
+  );
+  await new Promise((r) => setImmediate(r));
+  const out = lines.join('');
+  for (const secret of ['deep-pw-1', 'pw-in-url', 'SUDEEP', 'flt_join_AbCdEf123', 'abc.def'])
+    assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
+  assert.ok(out.includes('git.example/r.git'), 'the rest of the text stays');
+});
+
 test('URL userinfo and secret values are redacted', () => {
   assert.equal(redactUrl('https://user:pw@git.example/repo.git'), 'https://git.example/repo.git');
   assert.equal(redactUrl('http://git.example/repo.git'), 'http://git.example/repo.git');

@@ -35,12 +35,52 @@ export interface LoggerConfig {
   destination?: NodeJS.WritableStream;
 }
 
-/** A pino logger that redacts secret-bearing fields (see SECRET_FIELDS). */
+const SECRET_KEYS = new Set<string>(SECRET_FIELDS.map((f) => f.toLowerCase()));
+const MAX_DEPTH = 16;
+
+/**
+ * Secrets that can hide inside free text (an error message, a URL): URL userinfo, bearer
+ * tokens and Flotilla's own token formats are replaced wherever they appear.
+ */
+export function scrubText(text: string): string {
+  return text
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1')
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [redacted]')
+    .replace(/\bflt_(admin|join|agent)_[A-Za-z0-9_-]+/g, 'flt_$1_[redacted]');
+}
+
+/** A copy of a log record with secret-named fields censored at any depth and text scrubbed. */
+function scrub(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return scrubText(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[too deep]';
+  if (value instanceof Error) return scrubText(value.message);
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  if (value instanceof Uint8Array || value instanceof Date) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value))
+    out[k] = SECRET_KEYS.has(k.toLowerCase()) ? '[redacted]' : scrub(v, depth + 1);
+  return out;
+}
+
+/**
+ * A pino logger that redacts secret-bearing fields (see SECRET_FIELDS) at any depth, and
+ * URL userinfo, bearer tokens and Flotilla tokens inside any string, the message included.
+ */
 export function createLogger(config: LoggerConfig): Logger {
   const options: LoggerOptions = {
     name: config.name,
     level: config.level ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { log: (record) => scrub(record, 0) as Record<string, unknown> },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>,
+        );
+      },
+    },
   };
   return config.destination ? pino(options, config.destination as pino.DestinationStream) : pino(options);
 }
