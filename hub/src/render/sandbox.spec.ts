@@ -27,7 +27,12 @@ describe('rendering sandbox', () => {
   /** A repository with `files`, plus symlinks made with the real git CLI. */
   async function setup(
     files: Record<string, string>,
-    options: { symlinks?: Record<string, string>; limits?: Partial<RenderLimits>; kubectlBin?: string } = {},
+    options: {
+      symlinks?: Record<string, string>;
+      limits?: Partial<RenderLimits>;
+      kubectlBin?: string;
+      helmBin?: string;
+    } = {},
   ) {
     const name = `s${Math.random().toString(36).slice(2, 10)}`;
     await server.createRepo(name, files);
@@ -47,6 +52,7 @@ describe('rendering sandbox', () => {
       workDir,
       limits: options.limits,
       kubectlBin: options.kubectlBin,
+      ...(options.helmBin ? { helmBin: options.helmBin } : {}),
     });
     return { commit, renderer, name, source, workDir };
   }
@@ -312,5 +318,40 @@ describe('rendering sandbox', () => {
       { kubectlBin: slow, limits: { timeoutMs: 1000 } },
     );
     await assert.rejects(renderDev(t), refused(/^envs\/dev: kustomize failed: timed out after 1000 ms/));
+  });
+
+  it('runs helm with a time limit, no credentials in its environment and no network', async () => {
+    const bin = mkdtempSync(join(tmpdir(), 'flotilla-fake-helm-'));
+    cleanups.push(() => rmSync(bin, { recursive: true, force: true }));
+    const probe = join(bin, 'helm');
+    writeFileSync(
+      probe,
+      [
+        '#!/bin/sh',
+        'keys=$(env | cut -d= -f1 | sort | tr "\\n" " ")',
+        'ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort | tr "\\n" " ")',
+        'printf "apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: probe\\ndata:\\n  env: \\"%s\\"\\n  ifaces: \\"%s\\"\\n" "$keys" "$ifaces"',
+      ].join('\n'),
+    );
+    chmodSync(probe, 0o755);
+    const slow = join(bin, 'slow-helm');
+    writeFileSync(slow, '#!/bin/sh\nsleep 30\n');
+    chmodSync(slow, 0o755);
+    const chart = {
+      'envs/dev/Chart.yaml': 'apiVersion: v2\nname: probe\nversion: 0.1.0\n',
+      'envs/dev/templates/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n',
+    };
+
+    process.env.FLOTILLA_TEST_GIT_TOKEN = 'should-not-leak';
+    const r = await setup(chart, { helmBin: probe });
+    const out = await renderDev(r);
+    delete process.env.FLOTILLA_TEST_GIT_TOKEN;
+    const data = out.objects[0]?.data as { env: string; ifaces: string };
+    const keys = data.env.trim().split(' ');
+    assert.ok(!keys.includes('FLOTILLA_TEST_GIT_TOKEN'), `renderer env: ${data.env}`);
+    if (networkIsolationAvailable()) assert.equal(data.ifaces.trim(), 'lo', 'only loopback in the sandbox');
+
+    const t = await setup(chart, { helmBin: slow, limits: { timeoutMs: 1000 } });
+    await assert.rejects(renderDev(t), refused(/^envs\/dev: helm failed: timed out after 1000 ms/));
   });
 });
