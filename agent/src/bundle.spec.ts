@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const agentDir = new URL('..', import.meta.url).pathname;
+
+test('the shipped agent is one esbuild bundle that runs on plain node', async () => {
+  await run(process.execPath, ['build.mjs'], { cwd: agentDir });
+  const bundle = `${agentDir}dist/flotilla-agent.mjs`;
+  assert.ok(existsSync(bundle));
+  const help = await run(process.execPath, [bundle, '--help']);
+  assert.match(help.stdout, /flotilla-agent run/);
+  // A real code path: a missing identity is a clear error naming the state dir, not a crash.
+  const refused = await run(process.execPath, [
+    bundle,
+    'run',
+    '--state-dir',
+    '/nonexistent-flotilla',
+    '--kubeconfig',
+    '/dev/null',
+  ]).then(
+    () => assert.fail('run without an identity must fail'),
+    (err: { code: number; stderr: string }) => err,
+  );
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /nonexistent-flotilla/);
+});
