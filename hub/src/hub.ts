@@ -180,6 +180,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         dataDir: options.dataDir,
         agentServers: options.agentNats,
         updateAccount: (jwt) => bus.updateAccount(jwt),
+        forget: (cluster) => bus.forget(cluster),
       },
       signingKeys: () => keys.ring(),
       grpcAddress: () => grpcAddress,

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import {
   agentCredentials,
   bootstrapTokens,
+  bundles,
   clusterStatus,
   clusters,
   drift,
@@ -55,6 +56,8 @@ export interface ClusterServiceOptions {
     agentServers: string[];
     /** Pushes a re-signed account JWT to the servers (revocation). */
     updateAccount(accountJwt: string): Promise<void>;
+    /** Removes a cluster's bundles from the stream (a removed cluster's desired state, Secrets included, must not linger). */
+    forget?(cluster: string): Promise<void>;
   };
   signingKeys: () => SigningKeyRing;
   /** `HOST:PORT` of the gRPC endpoint as agents reach it. */
@@ -198,6 +201,8 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         await tx.delete(resourceStatus).where(eq(resourceStatus.cluster, name));
         await tx.delete(statusReports).where(eq(statusReports.cluster, name));
         await tx.delete(pendingSyncs).where(eq(pendingSyncs.cluster, name));
+        // Its signed bundles go too: a cluster added again under this name starts afresh.
+        await tx.delete(bundles).where(eq(bundles.cluster, name));
         await tx.delete(renderState).where(eq(renderState.scope, `cluster:${name}`));
         // Open drift of a removed cluster is closed; its history stays.
         await tx
@@ -208,6 +213,12 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       });
       options.onRemoved?.(name);
       let detail = `revoked ${creds.length} agent credential(s)`;
+      try {
+        await options.nats.forget?.(name);
+      } catch (err) {
+        detail += `; its bundles could not be purged from NATS: ${String(err)}`;
+        logger.warn({ cluster: name, err: String(err) }, 'nats: bundles of a removed cluster not purged');
+      }
       if (accountJwt) {
         try {
           await options.nats.updateAccount(accountJwt);

@@ -23,6 +23,8 @@ export interface BundleBus {
   publish(cluster: string, generation: number, envelope: Uint8Array): Promise<void>;
   /** Pushes a re-signed account JWT (e.g. with a revocation) to the servers. */
   updateAccount(accountJwt: string): Promise<void>;
+  /** Purges a cluster's head and chunks from the stream. */
+  forget(cluster: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -72,10 +74,18 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
     async publish(cluster, generation, envelope) {
       const js = nc.jetstream();
       const { head, chunks } = packForTransport(envelope, { cluster, generation }, options.chunkSize);
-      for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
-      await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
-      nc.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
-      await nc.flush();
+      try {
+        for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
+        await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
+        nc.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
+        await nc.flush();
+      } catch (err) {
+        throw new FlotillaError(
+          'unavailable',
+          `nats ${String(servers)}: publishing bundle generation ${generation} of cluster ${cluster} failed: ${String(err)}; it is published again on the next pass`,
+          { cause: err },
+        );
+      }
       logger.info({ cluster, generation, chunks: chunks.length, bytes: head.size }, 'bundle published');
     },
     async updateAccount(accountJwt) {
@@ -87,6 +97,12 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
       if (answer.error) {
         throw new FlotillaError('unavailable', `nats: account update refused: ${answer.error.description}`);
       }
+    },
+    async forget(cluster) {
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.purge(BUNDLE_STREAM, { filter: bundleSubject(cluster) });
+      await jsm.streams.purge(BUNDLE_STREAM, { filter: `${bundleSubject(cluster)}.>` });
+      logger.info({ cluster }, 'bundles of a removed cluster purged');
     },
     async close() {
       await Promise.allSettled([nc.drain(), sys.drain()]);

@@ -87,7 +87,11 @@ export function createStatusIngest(db: Db): StatusIngest {
         if (body.case === 'status') {
           const s = body.value;
           const applied = Number(s.appliedGeneration);
-          const clearRefusal = current?.refusedGeneration != null && applied >= current.refusedGeneration;
+          // A refusal clears once a newer genuine bundle is applied after it. The refused
+          // generation itself came from an unverified head, so it alone cannot be the measure.
+          const clearRefusal =
+            current?.refusedGeneration != null &&
+            (applied >= current.refusedGeneration || applied > (current.appliedGeneration ?? 0));
           const revision = s.revision || null;
           const phase = PHASE_NAMES[s.phase] ?? null;
           const health = HEALTH_NAMES[s.health] ?? 'Unknown';

@@ -169,6 +169,20 @@ for (const kind of TEST_DATABASE_KINDS) {
       );
       await ingest.ingest('a', statusReport(12, { generation: 2 }), 'stream');
       assert.equal((await view.status()).find((c) => c.name === 'a')?.error, null);
+
+      // A forged head may claim any generation: the next genuine apply clears its refusal anyway.
+      await ingest.ingest(
+        'a',
+        create(ReportStatusRequestSchema, {
+          seq: 13n,
+          body: { case: 'refused', value: { generation: 1001n, code: 'bad-signature', reason: 'forged' } },
+        }),
+        'stream',
+      );
+      await ingest.ingest('a', statusReport(14, { generation: 2 }), 'stream');
+      assert.match((await view.status()).find((c) => c.name === 'a')?.error ?? '', /generation 1001 refused/);
+      await ingest.ingest('a', statusReport(15, { generation: 3 }), 'stream');
+      assert.equal((await view.status()).find((c) => c.name === 'a')?.error, null);
     });
   });
 }

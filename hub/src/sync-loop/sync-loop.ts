@@ -121,6 +121,10 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
         environment: cluster.environment,
         labels: cluster.labels,
       });
+      if (rendered.objects.length === 0 && !env.policy.allowEmpty)
+        throw new Error(
+          `environment ${env.name}: ${env.path} renders no objects; the last good bundle stays (an empty bundle would prune everything: set policy allowEmpty: true in ${FLEET_CONFIG_FILE} if that is meant)`,
+        );
       const outcome = await publisher.publishCluster(cluster, rendered, {
         name: env.name,
         branch,
