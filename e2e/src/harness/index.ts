@@ -15,4 +15,5 @@ export {
   startLeafNatsServer,
   startNatsServer,
 } from './nats.js';
+export { type PostgresServer, postgresBinDir, startPostgresServer } from './postgres.js';
 export { ManagedProcess, type StartOptions, startProcess } from './process.js';
