@@ -17,3 +17,4 @@ export {
 } from './nats.js';
 export { type PostgresServer, postgresBinDir, startPostgresServer } from './postgres.js';
 export { ManagedProcess, type StartOptions, startProcess } from './process.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
