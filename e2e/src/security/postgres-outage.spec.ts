@@ -50,7 +50,7 @@ describe('fault: the hub’s PostgreSQL stopped and restarted', { timeout: 300_0
     );
     const status = await fleet.flotilla('fleet', 'status');
     assert.notEqual(status.code, 0, 'fleet status cannot answer without its database');
-    assert.ok(status.stderr.trim().length > 0, 'and it says why');
+    assert.match(status.stderr, /database is unavailable/, 'and it says why, without the query');
     assert.ok(fleet.hub.process.alive, 'the hub process stays up');
 
     await pg.start();

@@ -19,3 +19,12 @@ test('errors map to HTTP statuses in one place, and unexpected ones do not leak 
   assert.equal(internal.status, 500);
   assert.deepEqual(internal.body, { error: 'internal error: boom', code: 'internal' });
 });
+
+test('a database that cannot be reached is a 503 that never shows the query or its parameters', () => {
+  const down = new Error('Failed query: select "token_hash" from "bootstrap_tokens" params: flt_join_x', {
+    cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+  });
+  const r = httpErrorOf(down);
+  assert.equal(r.status, 503);
+  assert.doesNotMatch(r.body.error, /select|params|flt_join/);
+});
