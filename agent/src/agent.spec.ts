@@ -17,7 +17,11 @@ import { createFakeReconciler, makeBundle, signedBytes, tempDir } from './test-s
 const hubKey = generateSigningKey();
 const keys = trustedKeys([{ keyId: hubKey.keyId, publicKey: hubKey.publicKey }]);
 
-function setup(t: Parameters<typeof tempDir>[0], dir = tempDir(t)) {
+function setup(
+  t: Parameters<typeof tempDir>[0],
+  dir = tempDir(t),
+  options: { healBaseMs?: number; healMaxMs?: number; healResetMs?: number } = {},
+) {
   const outbox = createOutbox({ dir });
   const reconciler = createFakeReconciler();
   const agent = createAgent({
@@ -28,6 +32,7 @@ function setup(t: Parameters<typeof tempDir>[0], dir = tempDir(t)) {
     bundleStore: createBundleStore(dir),
     healBaseMs: 50,
     healMaxMs: 400,
+    ...options,
   });
   t.after(async () => {
     await agent.stop();
@@ -145,6 +150,20 @@ test('with selfHeal, drift is reported and healed; repeated drift backs off inst
   }
   // Backoff of 50, 100, 200, 400 ms: at least 750 ms in all (a lower bound, never an upper one).
   assert.ok(Date.now() - started >= 700, 'heals are rate-limited');
+});
+
+test('drift that comes back only after the heal reset is a fresh change: healed at once, not backed off', async (t) => {
+  // A backoff of 5 s would follow a heal; a reset of 200 ms forgives it.
+  const { agent, reconciler } = setup(t, undefined, { healBaseMs: 5000, healMaxMs: 5000, healResetMs: 200 });
+  await agent.offer(signedBytes(makeBundle('dev-1', 1), hubKey));
+  reconciler.drift('data.first');
+  await eventually(() => assert.deepEqual(reconciler.applied, [1, 1]));
+  await new Promise((r) => setTimeout(r, 400));
+  reconciler.drift('data.later');
+  await eventually(() => assert.deepEqual(reconciler.applied, [1, 1, 1]), {
+    timeoutMs: 4000,
+    intervalMs: 20,
+  });
 });
 
 test('without selfHeal, drift is reported and left alone', async (t) => {

@@ -15,6 +15,8 @@ export interface RunOptions {
   reconciler: Reconciler;
   logger?: Logger;
   heartbeatMs?: number;
+  /** A self-heal this long after the previous one starts the backoff again; default 60 s. */
+  healResetMs?: number;
   outboxCap?: number;
   /** How often the last-bundle file is checked for an `import` by another process; default 2 s. */
   importPollMs?: number;
@@ -62,6 +64,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     bundleStore,
     logger: log,
     heartbeatMs: options.heartbeatMs,
+    healResetMs: options.healResetMs,
     onRefreshWanted: () => puller?.refresh(),
   });
   log.info({ cluster: identity.cluster, stateDir: options.stateDir }, 'agent starting');

@@ -36,13 +36,15 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
-  flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS]
+  flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
   --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
+  --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
+                controller; a drift this long after the previous heal is healed at once again; default 60
 `;
 
 const COMMON = {
@@ -171,6 +173,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           options: {
             ...COMMON,
             heartbeat: { type: 'string' },
+            'heal-reset': { type: 'string' },
             'nats-url': { type: 'string', multiple: true },
             'nats-domain': { type: 'string' },
           },
@@ -180,6 +183,9 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 10;
         if (!(heartbeatS > 0))
           throw new InvalidError('--heartbeat', `"${values.heartbeat}" is not a positive number`);
+        const healResetS = values['heal-reset'] ? Number(values['heal-reset']) : 60;
+        if (!(healResetS > 0))
+          throw new InvalidError('--heal-reset', `"${values['heal-reset']}" is not a positive number`);
         const identity = await loadIdentity(c);
         remember(c, values);
         const reconciler = await reconcilerFor(c, identity, log);
@@ -189,6 +195,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           reconciler,
           logger: log,
           heartbeatMs: heartbeatS * 1000,
+          healResetMs: healResetS * 1000,
           nats: {
             servers: values['nats-url'] ?? [],
             ...(values['nats-domain'] ? { jsDomain: values['nats-domain'] } : {}),
