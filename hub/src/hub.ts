@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { errorMessage, type Logger } from '@flotilla/shared';
+import { errorMessage, type Logger, secretHashKey } from '@flotilla/shared';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -221,6 +221,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       audit,
       sync: syncLoop,
       logger,
+      // Secret values in env diffs show as an HMAC under a key only the hub holds.
+      secretHashKey: secretHashKey(identity.tls.keyPem),
     });
     const services: HubServices = {
       options,

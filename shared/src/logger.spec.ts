@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createLogger, redactSecretValue, redactUrl } from './logger.js';
+import { createLogger, redactSecretValue, redactUrl, secretHashKey } from './logger.js';
 
 test('secret-bearing fields never reach the log', async () => {
   const lines: string[] = [];
@@ -58,4 +58,14 @@ test('URL userinfo and secret values are redacted', () => {
   const shown = redactSecretValue('hunter2');
   assert.ok(!shown.includes('hunter2'));
   assert.equal(shown, redactSecretValue('hunter2'));
+});
+
+test('a keyed secret hash is stable under its key, differs under another and from the plain hash', () => {
+  const key = secretHashKey('agent private key');
+  const shown = redactSecretValue('hunter2', key);
+  assert.match(shown, /^\[redacted [0-9a-f]{12}\]$/);
+  assert.equal(shown, redactSecretValue('hunter2', key));
+  assert.notEqual(shown, redactSecretValue('hunter2'), 'not guessable with a plain sha256');
+  assert.notEqual(shown, redactSecretValue('hunter2', secretHashKey('another key')));
+  assert.notEqual(shown, redactSecretValue('hunter3', key));
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { type Logger, type LoggerOptions, pino } from 'pino';
 
 export type { Logger } from 'pino';
@@ -98,10 +98,20 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** What a Secret value is shown as in drift and status: a short hash, never the value. */
-export function redactSecretValue(value: unknown): string {
+/**
+ * What a Secret value is shown as in drift, status and diffs: a short hash, never the value.
+ * With a key (the agent's, the hub's) the hash is an HMAC, so someone who sees it cannot test
+ * guesses of a weak value offline; equal values still show equal under one key.
+ */
+export function redactSecretValue(value: unknown, key?: Uint8Array): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value ?? null);
-  return `[redacted ${createHashHex(text).slice(0, 12)}]`;
+  const hex = key ? createHmac('sha256', key).update(text).digest('hex') : createHashHex(text);
+  return `[redacted ${hex.slice(0, 12)}]`;
+}
+
+/** A Secret-hash key derived from a secret the holder already keeps (its private key). */
+export function secretHashKey(secret: string | Uint8Array): Uint8Array {
+  return createHash('sha256').update('flotilla/v1 secret-hash\0').update(secret).digest();
 }
 
 function createHashHex(text: string): string {

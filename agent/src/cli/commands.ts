@@ -1,6 +1,13 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, errorMessage, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
+import {
+  createLogger,
+  errorMessage,
+  FlotillaError,
+  InvalidError,
+  type Logger,
+  secretHashKey,
+} from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
 import { join } from '../join.js';
@@ -123,7 +130,13 @@ async function loadIdentity(c: Common): Promise<AgentIdentity> {
 async function reconcilerFor(c: Common, identity: AgentIdentity, logger: Logger): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
   const { createReconciler } = await import('../reconcile/index.js');
-  return createReconciler({ kubeConfig, cluster: identity.cluster, logger });
+  // Drifted Secret values show as an HMAC under a key only this agent holds (from its private key).
+  return createReconciler({
+    kubeConfig,
+    cluster: identity.cluster,
+    logger,
+    secretHashKey: secretHashKey(identity.agentKey),
+  });
 }
 
 function required(value: string | undefined, flag: string): string {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type KubeObject, redactSecretValue } from '@flotilla/shared';
+import { type KubeObject, redactSecretValue, secretHashKey } from '@flotilla/shared';
 import { createDriftClock, diffObject, parseQuantity, scalarEqual } from './diff.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: fixtures reach deep into manifests to mutate one field.
@@ -191,6 +191,12 @@ describe('diff', () => {
     ]) {
       assert.ok(!text.includes(plain), `drift must not contain ${plain}`);
     }
+    // With the agent's key the values show as an HMAC under it, not as a guessable plain hash.
+    const key = secretHashKey('agent key');
+    const keyed = diffObject(secret, live, { secretHashKey: key });
+    assert.equal(keyed[0]?.desired, redactSecretValue(Buffer.from('hunter2').toString('base64'), key));
+    assert.notEqual(keyed[0]?.desired, drift[0]?.desired);
+    assert.equal(createDriftClock({ secretHashKey: key }).diffOptions.secretHashKey, key);
   });
 
   test('empty desired maps and lists do not drift against an absent live field', () => {

@@ -32,6 +32,8 @@ const MERGE_KEYS: Record<string, string[]> = {
 export interface DiffOptions {
   /** Merge keys by list field name; defaults to MERGE_KEYS. */
   mergeKeys?: Record<string, string[]>;
+  /** Key of the HMAC that Secret values are shown as (see redactSecretValue); unkeyed without. */
+  secretHashKey?: Uint8Array;
 }
 
 /**
@@ -59,7 +61,7 @@ export function diffObject(desired: KubeObject, live: KubeObject, options: DiffO
     if (isSecret && (field === 'data' || field === 'stringData')) continue;
     compare(want, (live as Record<string, unknown>)[field], field, field, keys, out);
   }
-  if (isSecret) diffSecretData(desired, live, out);
+  if (isSecret) diffSecretData(desired, live, out, options.secretHashKey);
   return out;
 }
 
@@ -68,7 +70,8 @@ function splitGroup(apiVersion: string): string {
   return slash < 0 ? '' : apiVersion.slice(0, slash);
 }
 
-function diffSecretData(desired: KubeObject, live: KubeObject, out: FieldDiff[]): void {
+function diffSecretData(desired: KubeObject, live: KubeObject, out: FieldDiff[], key?: Uint8Array): void {
+  const redact = (v: string) => redactSecretValue(v, key);
   const want = new Map<string, string>();
   for (const [k, v] of Object.entries((desired.data ?? {}) as Record<string, unknown>)) {
     want.set(k, String(v ?? ''));
@@ -81,12 +84,12 @@ function diffSecretData(desired: KubeObject, live: KubeObject, out: FieldDiff[])
   for (const [k, v] of want) {
     const have = liveData[k];
     if (have === undefined || have === null) {
-      out.push({ path: join('data', k), desired: redactSecretValue(v), live: MISSING });
+      out.push({ path: join('data', k), desired: redact(v), live: MISSING });
     } else if (normaliseBase64(String(have)) !== normaliseBase64(v)) {
       out.push({
         path: join('data', k),
-        desired: redactSecretValue(v),
-        live: redactSecretValue(String(have)),
+        desired: redact(v),
+        live: redact(String(have)),
       });
     }
   }
@@ -227,16 +230,19 @@ export function parseQuantity(v: unknown): number | undefined {
 
 /**
  * Remembers when each drifted field was first seen, so `since` survives re-assessment and
- * a field that stops drifting forgets its time (it starts afresh if it drifts again).
+ * a field that stops drifting forgets its time (it starts afresh if it drifts again). It
+ * also carries the reconciler's diff options, so every assessment diffs the same way.
  */
 export interface DriftClock {
+  readonly diffOptions: DiffOptions;
   stamp(id: ObjectIdentity, diffs: FieldDiff[], now?: Date): FieldDrift[];
   forget(id: ObjectIdentity): void;
 }
 
-export function createDriftClock(): DriftClock {
+export function createDriftClock(diffOptions: DiffOptions = {}): DriftClock {
   const seen = new Map<string, Map<string, Date>>();
   return {
+    diffOptions,
     stamp(id, diffs, now = new Date()) {
       const key = identityKey(id);
       const before = seen.get(key) ?? new Map<string, Date>();

@@ -33,6 +33,7 @@ interface Settings {
   logger: Logger;
   crdWaitMs: number;
   requestTimeoutMs: number;
+  secretHashKey?: Uint8Array;
 }
 
 /** The one place ReconcilerOptions are validated and defaulted. */
@@ -54,6 +55,7 @@ export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
     logger: options.logger ?? createLogger({ name: 'agent-reconcile' }),
     crdWaitMs: positive('crdWaitMs', options.crdWaitMs, DEFAULT_CRD_WAIT_MS),
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+    ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
   };
 }
 
@@ -70,7 +72,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
 /** The engine over any Cluster; createReconciler wires the client-node one. */
 export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler {
-  const clock = createDriftClock();
+  const clock = createDriftClock(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {});
   const logger = s.logger;
   const retry: RetryOptions = { attempts: 4, baseDelayMs: 250, timeoutMs: s.requestTimeoutMs };
   const inventory = createInventoryStore(cluster, {

@@ -19,7 +19,7 @@ export function reportFor(
     const { health, reason } = assessHealth(undefined);
     return { id, sync: 'Missing', health, healthReason: reason, drift: [], ...(error ? { error } : {}) };
   }
-  const drift = clock.stamp(id, diffObject(desired, live));
+  const drift = clock.stamp(id, diffObject(desired, live, clock.diffOptions));
   const { health, reason } = assessHealth(live);
   return {
     id,

@@ -62,6 +62,8 @@ export interface ReconcilerOptions {
   crdWaitMs?: number;
   /** Per-request timeout against the API server; default 15 s. */
   requestTimeoutMs?: number;
+  /** Key of the HMAC that drifted Secret values are reported as; unkeyed sha256 without. */
+  secretHashKey?: Uint8Array;
 }
 
 export interface ApplyOptions {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { redactSecretValue, secretHashKey } from '@flotilla/shared';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
@@ -8,9 +9,12 @@ import { kubectl, kubectlJson } from '../journeys/kubectl.js';
 import { captureOutput, readIdentity } from './support.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-/** What a Secret value is shown as (shared/src/logger.ts redactSecretValue): a short hash of its base64. */
-const redacted = (base64: string) =>
+/** A plain sha256 of a value: what someone guessing weak secrets offline would compute. */
+const unkeyed = (base64: string) =>
   `[redacted ${createHash('sha256').update(base64).digest('hex').slice(0, 12)}]`;
+/** What a drifted Secret value is shown as: an HMAC of its base64 under the agent's own key. */
+const redacted = (stateDir: string, base64: string) =>
+  redactSecretValue(base64, secretHashKey(readIdentity(stateDir).agentKey));
 
 const DEV_PASSWORD = 's3cr3t-VALUE-xyz';
 const DEV_API_KEY = 'k3y-VALUE-qrs';
@@ -109,8 +113,12 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
       { timeoutMs: 60_000, message: 'the Secret drift reaches fleet drift' },
     );
     assert.equal(drift.field, 'data.password');
-    assert.equal(drift.desired, redacted(b64(DEV_PASSWORD)));
-    assert.equal(drift.live, redacted(b64(LIVE_PASSWORD)));
+    const stateDir = fleet.clusters.get('dev-1')!.stateDir;
+    assert.equal(drift.desired, redacted(stateDir, b64(DEV_PASSWORD)));
+    assert.equal(drift.live, redacted(stateDir, b64(LIVE_PASSWORD)));
+    // Keyed: a dictionary of plain hashes of guessed values does not match what the hub shows.
+    assert.notEqual(drift.desired, unkeyed(b64(DEV_PASSWORD)));
+    assert.notEqual(drift.live, unkeyed(b64(LIVE_PASSWORD)));
     const row = (await fleet.fleetStatus()).find((r) => r.name === 'dev-1')!;
     assert.equal(row.sync, 'OutOfSync');
     assert.ok(row.drifted >= 1);
@@ -124,6 +132,8 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /secret\.yaml/);
     assert.match(human.stdout, /password: "?\[redacted [0-9a-f]{12}\]/);
+    for (const value of [DEV_PASSWORD, STAGING_PASSWORD].flatMap((v) => [v, b64(v)]))
+      assert.ok(!human.stdout.includes(unkeyed(value)), 'env diff hashes are keyed by the hub');
     assertNoSecret('flotilla env diff', human.stdout + human.stderr);
     const json = await fleet.flotilla('env', 'diff', 'dev', 'staging', '-o', 'json');
     assert.equal(json.code, 0, json.stderr);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { redactSecretValue, secretHashKey } from '@flotilla/shared';
 import { redactSecrets } from './env-diff.js';
 
 const VALUE = 'hunter2-not-for-diffs';
@@ -30,4 +31,12 @@ test('Secret values are hashed in YAML, in JSON and inside a List; other manifes
     false,
     'unparsable: not shown',
   );
+});
+
+test('with the hub key, Secret values show as an HMAC under it, not as a plain hash of the value', () => {
+  const yaml = `kind: Secret\nstringData:\n  password: ${VALUE}\n`;
+  const key = secretHashKey('hub key');
+  const keyed = redactSecrets(yaml, key);
+  assert.ok(keyed.includes(redactSecretValue(VALUE, key)), keyed);
+  assert.ok(!keyed.includes(redactSecretValue(VALUE)), 'a plain sha256 of a guess does not match');
 });

@@ -32,6 +32,7 @@ export async function diffEnvironments(
   source: GitSource,
   from: TreeSide,
   to: TreeSide & { keep: string[] },
+  options: { secretHashKey?: Uint8Array } = {},
 ): Promise<FileDiff[]> {
   const list = async (side: TreeSide) =>
     side.commit
@@ -54,7 +55,7 @@ export async function diffEnvironments(
     diffs.push({
       path,
       change,
-      patch: patchOf(`${to.path}/${path}`, `${from.path}/${path}`, before, after),
+      patch: patchOf(`${to.path}/${path}`, `${from.path}/${path}`, before, after, options.secretHashKey),
     });
   }
   return diffs;
@@ -65,12 +66,13 @@ function patchOf(
   newName: string,
   before: Uint8Array | null,
   after: Uint8Array | null,
+  secretHashKey?: Uint8Array,
 ): string {
   const header = `--- ${before ? oldName : '/dev/null'}\n+++ ${after ? newName : '/dev/null'}\n`;
   const size = Math.max(before?.length ?? 0, after?.length ?? 0);
   if (size > MAX_PATCH_BYTES) return `${header}(file of ${size} bytes differs; too large to show)\n`;
   if ([before, after].some((b) => b?.includes(0))) return `${header}(binary file differs)\n`;
-  const text = (b: Uint8Array | null) => (b ? redactSecrets(new TextDecoder().decode(b)) : '');
+  const text = (b: Uint8Array | null) => (b ? redactSecrets(new TextDecoder().decode(b), secretHashKey) : '');
   const patch = createTwoFilesPatch(
     before ? oldName : '/dev/null',
     after ? newName : '/dev/null',
@@ -86,10 +88,10 @@ function patchOf(
 
 /**
  * Replaces the values of every Secret's `data` and `stringData` in a YAML or JSON stream
- * (also Secrets inside a `kind: List`) with a short hash; a file that mentions a Secret but
- * cannot be parsed is not shown at all.
+ * (also Secrets inside a `kind: List`) with a short hash (an HMAC under `key` when given); a
+ * file that mentions a Secret but cannot be parsed is not shown at all.
  */
-export function redactSecrets(text: string): string {
+export function redactSecrets(text: string, key?: Uint8Array): string {
   if (!text.includes('Secret')) return text;
   const unparsable = '(a file that mentions a Secret and cannot be parsed; content not shown)\n';
   let docs: ReturnType<typeof parseAllDocuments>;
@@ -108,7 +110,7 @@ export function redactSecrets(text: string): string {
         if (!isMap(values)) continue;
         for (const pair of values.items) {
           const value = (pair.value as { value?: unknown } | null)?.value ?? pair.value;
-          values.set(pair.key, redactSecretValue(value));
+          values.set(pair.key, redactSecretValue(value, key));
           changed = true;
         }
       }

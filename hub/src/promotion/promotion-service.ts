@@ -64,6 +64,8 @@ export interface PromotionServiceOptions {
   /** Asked to run a reconcile pass after TO's branch moved. */
   sync: { trigger(reason: string): Promise<unknown> };
   logger: Logger;
+  /** Key of the HMAC that Secret values show as in `env diff`; unkeyed sha256 without. */
+  secretHashKey?: Uint8Array;
   author?: GitAuthor;
   now?: () => Date;
 }
@@ -333,6 +335,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
         source,
         { commit: fromRevision, path: fromEnv.path },
         { commit: toRevision, path: toEnv.path, keep: toEnv.keep },
+        options.secretHashKey ? { secretHashKey: options.secretHashKey } : {},
       );
       return {
         from,
