@@ -275,6 +275,27 @@ describe('journeys on the demo fleet (mixed directory + branch mapping)', { time
     const row = (await fleet.fleetStatus()).find((r) => r.name === 'dev')!;
     assert.equal(row.sync, 'OutOfSync');
     assert.ok(row.drifted >= 1);
+    // `cluster show` names the object, its state and the drifted field, for one cluster.
+    type Shown = {
+      resources: {
+        kind: string;
+        name: string;
+        sync: string;
+        health: string;
+        drift: { field: string; live: string }[];
+      }[];
+    };
+    const shown = await fleet.flotillaJson<Shown>('cluster', 'show', 'dev');
+    const web = shown.resources.find((r) => r.kind === 'Deployment' && r.name === 'web');
+    assert.equal(web?.sync, 'OutOfSync');
+    assert.deepEqual(
+      web?.drift.map((x) => [x.field, JSON.parse(x.live)]),
+      [['spec.replicas', 5]],
+    );
+    assert.ok(shown.resources.some((r) => r.kind === 'Service' && r.sync === 'Synced'));
+    const human = await fleet.flotilla('cluster', 'show', 'dev');
+    assert.match(human.stdout, /apps\/Deployment shop\/web\s+OutOfSync/);
+    assert.match(human.stdout, /spec\.replicas/);
   });
 
   test('hub killed while agents run: they keep enforcing and healing; after restart no report is lost', async () => {

@@ -72,6 +72,15 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     },
     {
       method: 'GET',
+      path: '/api/v1/clusters/:name',
+      async handle(req) {
+        const detail = await s.fleet.cluster(req.params.name!);
+        if (!detail) throw new FlotillaError('not-found', `cluster ${req.params.name}: no such cluster`);
+        return { json: detail };
+      },
+    },
+    {
+      method: 'GET',
       path: '/api/v1/fleet/status',
       handle: async () => ({ json: { clusters: await s.fleet.status() } }),
     },

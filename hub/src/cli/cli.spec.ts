@@ -191,6 +191,21 @@ describe('flotilla CLI against a running hub process', () => {
     assert.match(human.stdout, /^CLUSTER\s+ENV\s+REVISION/);
   });
 
+  test('cluster show prints one cluster and its objects; an unknown cluster is a clear error', async () => {
+    const name = JSON.parse((await flotilla(['cluster', 'list', '-o', 'json'], env)).stdout).clusters[0].name;
+    const shown = JSON.parse((await flotilla(['cluster', 'show', name, '-o', 'json'], env)).stdout);
+    assert.deepEqual(Object.keys(shown), ['cluster', 'resources']);
+    assert.equal(shown.cluster.name, name);
+    assert.deepEqual(shown.resources, []);
+    const human = await flotilla(['cluster', 'show', name], env);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`^cluster:\\s+${name} `));
+    assert.match(human.stdout, /no objects reported yet/);
+    const missing = await flotilla(['cluster', 'show', 'no-such-cluster'], env);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /cluster no-such-cluster: no such cluster/);
+  });
+
   test('a wrong token and an unreachable hub are clear one-line errors with a non-zero exit', async () => {
     const wrong = await flotilla(['cluster', 'list'], { ...env, FLOTILLA_TOKEN: 'flt_admin_wrong' });
     assert.notEqual(wrong.code, 0);

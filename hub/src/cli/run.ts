@@ -4,7 +4,12 @@ import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
 import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
 import type { PromotionRecord } from '../promotions/promotion-log.js';
-import type { ClusterListEntry, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
+import type {
+  ClusterDetail,
+  ClusterListEntry,
+  FleetClusterStatus,
+  FleetDrift,
+} from '../status/fleet-view.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { ago, labelsText, table } from './format.js';
 import { hubInit, hubRotateKeyOffline, hubStart } from './hub-commands.js';
@@ -41,6 +46,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
+  flotilla cluster show NAME [-o json]            (its objects: sync, health and why, open drift)
   flotilla cluster remove NAME
   flotilla fleet status [-o json]
   flotilla fleet drift [--history] [-o json]
@@ -221,6 +227,17 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
         ]),
       ),
     );
+    return 0;
+  },
+
+  'cluster show': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const name = one(positionals, 'cluster NAME');
+    const data = await clientFor(env, { values }).json<ClusterDetail>(
+      'GET',
+      `/api/v1/clusters/${encodeURIComponent(name)}`,
+    );
+    print(io, jsonOutput(values), data, () => clusterDetailText(data));
     return 0;
   },
 
@@ -460,3 +477,33 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 };
+
+/** `flotilla cluster show` for humans: the status row, then every object, then its open drift. */
+function clusterDetailText({ cluster: c, resources }: ClusterDetail): string {
+  const object = (r: { group: string; kind: string; namespace: string; name: string }) =>
+    `${r.group ? `${r.group}/` : ''}${r.kind} ${r.namespace ? `${r.namespace}/` : ''}${r.name}`;
+  const drifted = resources.flatMap((r) => r.drift.map((d) => ({ r, d })));
+  return [
+    `cluster:     ${c.name} (environment ${c.environment}${Object.keys(c.labels).length ? `; ${labelsText(c.labels)}` : ''})`,
+    `revision:    ${c.revision ?? '-'} (generation ${c.generation ?? '-'}; newest published ${c.desiredGeneration ?? '-'})`,
+    `status:      ${c.sync}, ${c.health}, phase ${c.phase ?? '-'}`,
+    `connected:   ${c.connected ? 'yes' : 'no'}, last seen ${ago(c.lastSeen)}`,
+    `error:       ${c.error ?? '-'}`,
+    '',
+    resources.length === 0
+      ? 'no objects reported yet\n'
+      : table(
+          ['OBJECT', 'SYNC', 'HEALTH', 'REASON'],
+          resources.map((r) => [object(r), r.sync, r.health, r.error ?? r.healthReason]),
+        ),
+    ...(drifted.length === 0
+      ? []
+      : [
+          '',
+          table(
+            ['DRIFTED OBJECT', 'FIELD', 'DESIRED', 'LIVE', 'SINCE'],
+            drifted.map(({ r, d }) => [object(r), d.field, d.desired, d.live, d.since]),
+          ),
+        ]),
+  ].join('\n');
+}

@@ -1,4 +1,4 @@
-import { desc, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { bundles, clusterStatus, clusters, drift, renderState, resourceStatus } from '../db/schema.js';
 
@@ -56,8 +56,30 @@ export interface ClusterListEntry {
   createdAt: string;
 }
 
+/** One object a cluster's agent reports on, with its open drift: `flotilla cluster show NAME`. */
+export interface ClusterResource {
+  group: string;
+  version: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  sync: string;
+  health: string;
+  healthReason: string | null;
+  error: string | null;
+  drift: { field: string; desired: string; live: string; since: string }[];
+}
+
+/** `flotilla cluster show NAME -o json`: the cluster's fleet status row and its objects. */
+export interface ClusterDetail {
+  cluster: FleetClusterStatus;
+  resources: ClusterResource[];
+}
+
 export interface FleetView {
   status(): Promise<FleetClusterStatus[]>;
+  /** One cluster in full, or undefined when there is no such cluster. */
+  cluster(name: string): Promise<ClusterDetail | undefined>;
   drift(options?: { history?: boolean }): Promise<FleetDrift[]>;
   clusters(): Promise<ClusterListEntry[]>;
 }
@@ -76,7 +98,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
   const connected = (lastSeen: Date | null | undefined) =>
     !!lastSeen && now().getTime() - lastSeen.getTime() <= options.heartbeatWindowMs;
 
-  return {
+  const view: FleetView = {
     async status() {
       const [all, statuses, latest, renders, resources, openDrift] = await Promise.all([
         db.select().from(clusters).orderBy(clusters.name),
@@ -142,6 +164,45 @@ export function createFleetView(options: FleetViewOptions): FleetView {
       });
     },
 
+    async cluster(name) {
+      const row = (await view.status()).find((c) => c.name === name);
+      if (!row) return undefined;
+      const [resources, open] = await Promise.all([
+        db.select().from(resourceStatus).where(eq(resourceStatus.cluster, name)),
+        db
+          .select()
+          .from(drift)
+          .where(and(eq(drift.cluster, name), isNull(drift.clearedAt)))
+          .orderBy(drift.since, drift.id),
+      ]);
+      const key = (r: { group: string; kind: string; namespace: string; name: string }) =>
+        `${r.group}/${r.kind}/${r.namespace}/${r.name}`;
+      const driftOf = new Map<string, ClusterResource['drift']>();
+      for (const d of open) {
+        const list = driftOf.get(key(d)) ?? [];
+        list.push({ field: d.field, desired: d.desired, live: d.live, since: d.since.toISOString() });
+        driftOf.set(key(d), list);
+      }
+      const order = (r: ClusterResource) => [r.namespace, r.group, r.kind, r.name].join('\0');
+      return {
+        cluster: row,
+        resources: resources
+          .map((r) => ({
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+            sync: r.sync,
+            health: r.health,
+            healthReason: r.healthReason,
+            error: r.error,
+            drift: driftOf.get(key(r)) ?? [],
+          }))
+          .sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)),
+      };
+    },
+
     async drift(opts = {}) {
       const [all, rows] = await Promise.all([
         db.select().from(clusters),
@@ -186,4 +247,5 @@ export function createFleetView(options: FleetViewOptions): FleetView {
       });
     },
   };
+  return view;
 }

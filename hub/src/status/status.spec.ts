@@ -184,5 +184,30 @@ for (const kind of TEST_DATABASE_KINDS) {
       await ingest.ingest('a', statusReport(15, { generation: 3 }), 'stream');
       assert.equal((await view.status()).find((c) => c.name === 'a')?.error, null);
     });
+
+    test('a cluster in full: its status row, every object with sync and health, and the open drift on each', async () => {
+      await ingest.ingest('a', statusReport(100, { replicasLive: '5' }), 'stream');
+      const detail = await view.cluster('a');
+      assert.equal(detail?.cluster.name, 'a');
+      assert.equal(detail?.cluster.drifted, 1);
+      assert.deepEqual(detail?.resources, [
+        {
+          group: 'apps',
+          version: 'v1',
+          kind: 'Deployment',
+          namespace: 'shop',
+          name: 'web',
+          sync: 'OutOfSync',
+          health: 'Healthy',
+          healthReason: null,
+          error: null,
+          drift: [{ field: 'spec.replicas', desired: '2', live: '5', since: T0.toISOString() }],
+        },
+      ]);
+      // Cleared drift is history, not part of the cluster's current objects.
+      await ingest.ingest('a', statusReport(101), 'stream');
+      assert.deepEqual((await view.cluster('a'))?.resources[0]?.drift, []);
+      assert.equal(await view.cluster('nope'), undefined);
+    });
   });
 }
