@@ -6,6 +6,7 @@ import { type ApiServer, startApiServer } from './api/server.js';
 import { type AuditLog, createAuditLog } from './audit/audit.js';
 import { type BundlePublisher, createBundlePublisher } from './bundles/publish-cluster.js';
 import { type ClusterService, createClusterService } from './clusters/cluster-service.js';
+import { createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
 import { type GrpcServer, startGrpcServer } from './grpc/server.js';
@@ -258,6 +259,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         },
       }),
       ...promotionRoutes(promotion),
+      ...dashboardRoutes({
+        fleet,
+        promotions: promotion,
+        audit,
+        adminTokenHash: identity.adminTokenHash,
+        sessions: createSessions(),
+      }),
       ...(options.extraRoutes?.(services) ?? []),
     ];
     const api: ApiServer = await startApiServer({

@@ -182,6 +182,8 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
       ['fleet status -o json', ['fleet', 'status', '-o', 'json']],
       ['fleet status', ['fleet', 'status']],
       ['cluster list -o json', ['cluster', 'list', '-o', 'json']],
+      ['cluster show dev-1 -o json', ['cluster', 'show', 'dev-1', '-o', 'json']],
+      ['cluster show dev-1', ['cluster', 'show', 'dev-1']],
       ['audit -o json', ['audit', '-o', 'json']],
     ];
     for (const [name, args] of views) {
@@ -194,6 +196,29 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
       assert.match(out(), /bundle applied/, `${name}'s output was captured`);
       assertNoSecret(`agent ${name}'s process output`, out());
     }
+  });
+
+  test('the dashboard shows the Secret drift by its hash and never the value, nor the admin token', async () => {
+    const login = await fetch(`${fleet.hub.http}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: fleet.adminToken }).toString(),
+    });
+    assert.equal(login.status, 303);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const pages = ['/ui', '/ui/clusters/dev-1', '/ui/clusters/staging-1', '/ui/drift', '/ui/promotions'];
+    let all = '';
+    for (const path of pages) {
+      const res = await fetch(`${fleet.hub.http}${path}`, { redirect: 'manual', headers: { cookie } });
+      assert.equal(res.status, 200, path);
+      const body = await res.text();
+      assertNoSecret(`dashboard ${path}`, body);
+      assert.ok(!body.includes(fleet.adminToken), `dashboard ${path} shows the admin token`);
+      all += body;
+    }
+    assert.ok(all.includes('data.password'), 'the Secret drift is on the dashboard');
+    assert.match(all, /\[redacted [0-9a-f]{12}\]/);
   });
 
   test('the admin token, join tokens, agent credentials and NATS seeds never appear in any process output', async () => {

@@ -14,10 +14,16 @@ export interface ApiRequest {
   bytes(): Promise<Uint8Array>;
 }
 
-/** A handler's answer: JSON (default) or raw bytes. */
+/** A handler's answer: JSON (default) or raw bytes (with headers of its own, e.g. for a page). */
 export type ApiResponse =
   | { status?: number; json: unknown }
-  | { status?: number; bytes: Uint8Array; contentType: string; filename?: string };
+  | {
+      status?: number;
+      bytes: Uint8Array;
+      contentType: string;
+      filename?: string;
+      headers?: Record<string, string>;
+    };
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -69,6 +75,7 @@ export function send(res: ServerResponse, response: ApiResponse): void {
     res.end(body);
   } else {
     res.writeHead(response.status ?? 200, {
+      ...response.headers,
       'content-type': response.contentType,
       ...(response.filename ? { 'content-disposition': `attachment; filename="${response.filename}"` } : {}),
     });

@@ -499,7 +499,6 @@ function clusterDetailText({ cluster: c, resources }: ClusterDetail): string {
     ...(drifted.length === 0
       ? []
       : [
-          '',
           table(
             ['DRIFTED OBJECT', 'FIELD', 'DESIRED', 'LIVE', 'SINCE'],
             drifted.map(({ r, d }) => [object(r), d.field, d.desired, d.live, d.since]),

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { Health, Phase, ReportStatusRequestSchema, SyncState } from '@flotilla/proto';
+import { createLogger } from '@flotilla/shared';
+import { type ApiServer, startApiServer } from '../api/server.js';
+import { createAuditLog } from '../audit/audit.js';
+import type { Database } from '../db/database.js';
+import { bundles, clusters } from '../db/schema.js';
+import { openTestDatabase } from '../db/testing.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { hashSecret, newSecret } from '../pki/secrets.js';
+import { createPromotionLog } from '../promotions/promotion-log.js';
+import { createFleetView } from '../status/fleet-view.js';
+import { createStatusIngest } from '../status/ingest.js';
+import { dashboardRoutes, SESSION_COOKIE } from './routes.js';
+import { createSessions } from './sessions.js';
+
+const ADMIN_TOKEN = newSecret('flt_admin');
+const HOSTILE = '<script>alert(1)</script>';
+const SECRET_HASH = '[redacted 0123456789ab]';
+
+describe('dashboard: the fleet in a browser, behind a login', () => {
+  let database: Database;
+  let api: ApiServer;
+  let now = Date.now();
+  const audit = () => createAuditLog(database.db);
+
+  before(async () => {
+    database = await openTestDatabase('pglite');
+    const db = database.db;
+    await db.insert(clusters).values([
+      { name: 'dev-1', environment: 'dev', labels: { region: 'eu' } },
+      { name: 'prod-1', environment: 'prod', labels: {} },
+    ]);
+    await db.insert(bundles).values({
+      cluster: 'dev-1',
+      generation: 3,
+      contentDigest: 'sha256:x',
+      revision: 'c0ffee0123456789',
+      envelope: new Uint8Array([1]),
+    });
+    const since = timestampFromDate(new Date('2026-11-20T10:00:00Z'));
+    await createStatusIngest(db).ingest(
+      'dev-1',
+      create(ReportStatusRequestSchema, {
+        seq: 1n,
+        observedAt: timestampFromDate(new Date()),
+        body: {
+          case: 'status',
+          value: {
+            appliedGeneration: 3n,
+            revision: 'c0ffee0123456789',
+            phase: Phase.SYNCED,
+            health: Health.DEGRADED,
+            resources: [
+              {
+                ref: { group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+                sync: SyncState.OUT_OF_SYNC,
+                health: Health.DEGRADED,
+                healthReason: 'ProgressDeadlineExceeded',
+                drift: [{ path: 'spec.replicas', desired: '2', live: '7', since }],
+              },
+              {
+                ref: { group: '', version: 'v1', kind: 'Secret', namespace: 'shop', name: 'db' },
+                sync: SyncState.OUT_OF_SYNC,
+                health: Health.HEALTHY,
+                drift: [{ path: 'data.password', desired: SECRET_HASH, live: SECRET_HASH, since }],
+              },
+              {
+                ref: { group: '', version: 'v1', kind: 'ConfigMap', namespace: 'shop', name: HOSTILE },
+                sync: SyncState.SYNCED,
+                health: Health.HEALTHY,
+              },
+            ],
+          },
+        },
+      }),
+      'stream',
+    );
+    await createPromotionLog(db).record({
+      actor: 'admin:ada',
+      from: 'dev',
+      to: 'prod',
+      fromRevision: 'c0ffee0123456789',
+      commit: 'beef000000000000',
+      kind: 'promote',
+    });
+    api = await startApiServer({
+      listen: '127.0.0.1:0',
+      adminTokenHash: hashSecret(ADMIN_TOKEN),
+      routes: dashboardRoutes({
+        fleet: createFleetView({ db, heartbeatWindowMs: 30_000 }),
+        promotions: { history: (limit) => createPromotionLog(db).list(limit ? { limit } : {}) },
+        audit: audit(),
+        adminTokenHash: hashSecret(ADMIN_TOKEN),
+        sessions: createSessions({ ttlMs: 60_000, now: () => now }),
+      }),
+      metrics: createMetrics(),
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+  });
+  after(async () => {
+    await api?.close();
+    await database?.close();
+  });
+
+  const get = (path: string, cookie?: string) =>
+    fetch(`${api.url}${path}`, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+  const login = (token: string) =>
+    fetch(`${api.url}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }).toString(),
+    });
+  const sessionCookie = (res: Response) => {
+    const set = res.headers.get('set-cookie') ?? '';
+    return set.split(';')[0]!;
+  };
+
+  test('without a session every page sends the browser to the login form, which has a strict CSP', async () => {
+    for (const path of ['/ui', '/ui/clusters/dev-1', '/ui/drift', '/ui/promotions']) {
+      const res = await get(path);
+      assert.equal(res.status, 303, path);
+      assert.equal(res.headers.get('location'), '/ui/login');
+    }
+    assert.equal((await get('/')).headers.get('location'), '/ui');
+    const form = await get('/ui/login');
+    assert.equal(form.status, 200);
+    assert.match(form.headers.get('content-type') ?? '', /^text\/html/);
+    const csp = form.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /script-src|unsafe-inline/, 'no script runs on any page');
+    assert.match(await form.text(), /<input id="token" name="token" type="password"/);
+  });
+
+  test('a wrong token is refused and audited, and gets no session', async () => {
+    const res = await login('flt_admin_wrong');
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('set-cookie'), null);
+    assert.match(await res.text(), /not the admin token/);
+    const refused = (await audit().list()).filter((e) => e.action === 'dashboard.login');
+    assert.equal(refused.at(0)?.outcome, 'refused');
+  });
+
+  test('the admin token buys an HttpOnly, SameSite=Strict session; the fleet page shows status and drift, escaped', async () => {
+    const res = await login(ADMIN_TOKEN);
+    assert.equal(res.status, 303);
+    const set = res.headers.get('set-cookie') ?? '';
+    assert.match(
+      set,
+      new RegExp(`^${SESSION_COOKIE}=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=/ui`),
+    );
+    assert.ok(!set.includes(ADMIN_TOKEN), 'the cookie is a session id, not the token');
+    const cookie = sessionCookie(res);
+    const fleet = await get('/ui', cookie);
+    assert.equal(fleet.status, 200);
+    const body = await fleet.text();
+    assert.match(body, /<meta http-equiv="refresh" content="5">/);
+    assert.match(body, /href="\/ui\/clusters\/dev-1">dev-1</);
+    assert.match(body, /href="\/ui\/clusters\/prod-1">prod-1</);
+    assert.match(body, /class="b bad">Degraded</, 'dev-1 health');
+    assert.match(body, /disconnected, last seen never/, 'prod-1 never reported: not a stale green');
+    assert.match(body, /spec\.replicas/);
+    assert.ok(body.includes('[redacted 0123456789ab]'), 'Secret drift as the hash the agent sent');
+    assert.ok(!body.includes(ADMIN_TOKEN));
+  });
+
+  test('a cluster page lists its objects with reasons and drift; hostile names stay text; unknown clusters are 404', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const res = await get('/ui/clusters/dev-1', cookie);
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.match(body, /apps\/Deployment shop\/web/);
+    assert.match(body, /ProgressDeadlineExceeded/);
+    assert.ok(!body.includes(HOSTILE), 'an object name never becomes markup');
+    assert.ok(body.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+    assert.equal((await get('/ui/clusters/nope', cookie)).status, 404);
+    assert.match(await (await get('/ui/promotions', cookie)).text(), /admin:ada/);
+    assert.match(await (await get('/ui/drift', cookie)).text(), /Drift history/);
+  });
+
+  test('logging out ends the session, and a session expires', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const out = await fetch(`${api.url}/ui/logout`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie },
+    });
+    assert.equal(out.status, 303);
+    assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
+    assert.equal((await get('/ui', cookie)).status, 303);
+    const later = sessionCookie(await login(ADMIN_TOKEN));
+    assert.equal((await get('/ui', later)).status, 200);
+    now += 61_000;
+    assert.equal((await get('/ui', later)).status, 303, 'expired');
+  });
+});
