@@ -62,4 +62,4 @@ USER 10001:10001
 VOLUME ["/var/lib/flotilla/hub"]
 EXPOSE 8080 9443
 ENTRYPOINT ["node", "/app/hub/bin/flotilla.js"]
-CMD ["hub", "start", "--data-dir", "/var/lib/flotilla/hub", "--http", "0.0.0.0:8080", "--grpc", "0.0.0.0:9443"]
+CMD ["hub", "start", "--data-dir", "/var/lib/flotilla/hub", "--http", "0.0.0.0:8080", "--http-tls", "--grpc", "0.0.0.0:9443"]

@@ -37,6 +37,8 @@ export interface HubOptions {
   database?: string;
   /** Admin HTTP API listen address. Default `127.0.0.1:8080`. */
   http?: string;
+  /** Serve the admin API (and the dashboard) over HTTPS with the hub's server certificate. */
+  httpTls?: boolean;
   /** gRPC (agents) listen address. Default `127.0.0.1:7443`. */
   grpc?: string;
   /** `HOST:PORT` put in join commands; default the bound gRPC address. */
@@ -71,6 +73,7 @@ export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
     nats,
     agentNats: options.agentNats?.length ? options.agentNats : nats,
     http: options.http ?? HUB_DEFAULTS.http,
+    httpTls: options.httpTls ?? false,
     grpc: options.grpc ?? HUB_DEFAULTS.grpc,
     tlsSans: options.tlsSans ?? [],
     pollMs: options.pollMs ?? HUB_DEFAULTS.pollMs,
@@ -270,6 +273,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     ];
     const api: ApiServer = await startApiServer({
       listen: options.http,
+      ...(options.httpTls ? { tls: { certPem: identity.tls.chainPem, keyPem: identity.tls.keyPem } } : {}),
       adminTokenHash: identity.adminTokenHash,
       routes,
       metrics,

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
 import type { Metrics } from '../metrics/metrics.js';
@@ -15,10 +16,12 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Largest request body (status files can be large). */
   maxBodyBytes?: number;
+  /** Serve HTTPS with this certificate chain and key; plain HTTP without. */
+  tls?: { certPem: string; keyPem: string };
 }
 
 export interface ApiServer {
-  /** `http://host:port` actually bound. */
+  /** `http://host:port` (or `https://`) actually bound. */
   url: string;
   close(): Promise<void>;
 }
@@ -30,7 +33,7 @@ export interface ApiServer {
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { logger, metrics } = options;
   const maxBody = options.maxBodyBytes ?? 256 * 1024 * 1024;
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://hub');
     const method = req.method ?? 'GET';
     const done = (status: number) => metrics.inc('flotilla_http_requests_total', { code: String(status) });
@@ -102,7 +105,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       else res.destroy();
       done(status);
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createTlsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, handler)
+    : createServer(handler);
   const sep = options.listen.lastIndexOf(':');
   const host = options.listen.slice(0, sep).replace(/^\[|\]$/g, '');
   const port = Number(options.listen.slice(sep + 1));
@@ -113,7 +119,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${shownHost}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -345,3 +345,72 @@ describe('flotilla CLI against a running hub process', () => {
     assert.match(hubProcess.log, /hub stopped/);
   });
 });
+
+describe('a hub process started with --http-tls', () => {
+  let dir: string;
+  let nats: NatsServer;
+  let git: GitServer;
+  let hubProcess: ManagedProcess;
+  let env: Record<string, string>;
+  let caFile: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-tls-'));
+    const init = JSON.parse(
+      (await flotilla(['hub', 'init', '--data-dir', join(dir, 'hub'), '-o', 'json'])).stdout,
+    ) as { adminToken: string; caFile: string; natsConfig: string };
+    caFile = init.caFile;
+    nats = await startNatsServer({ config: readFileSync(init.natsConfig, 'utf8') });
+    git = await startGitServer();
+    await git.createRepo('fleet', { 'flotilla.yaml': FLEET, 'environments/dev/app.yaml': app('1') });
+    const readyFile = join(dir, 'ready.json');
+    hubProcess = await startProcess(
+      process.execPath,
+      [
+        BIN,
+        'hub',
+        'start',
+        '--data-dir',
+        join(dir, 'hub'),
+        '--nats',
+        nats.url,
+        '--repo',
+        `${git.url}/fleet.git`,
+        '--http',
+        '127.0.0.1:0',
+        '--http-tls',
+        '--grpc',
+        '127.0.0.1:0',
+        '--ready-file',
+        readyFile,
+      ],
+      { name: 'hub-tls', ready: /hub ready/, timeoutMs: 60_000 },
+    );
+    const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { http: string };
+    env = { FLOTILLA_HUB: ready.http, FLOTILLA_TOKEN: init.adminToken };
+  });
+  after(async () => {
+    await hubProcess?.stop();
+    await git?.stop();
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the admin API is https; the CLI works with FLOTILLA_CA_FILE and says what to set without it', async () => {
+    assert.match(env.FLOTILLA_HUB!, /^https:\/\//);
+    const list = await flotilla(['cluster', 'add', 'edge-1', '--env', 'dev', '-o', 'json'], {
+      ...env,
+      FLOTILLA_CA_FILE: caFile,
+    });
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(JSON.parse(list.stdout).name, 'edge-1');
+    const untrusted = await flotilla(['cluster', 'list'], env);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /does not trust .*FLOTILLA_CA_FILE/);
+    assert.ok(!untrusted.stderr.includes(env.FLOTILLA_TOKEN!), 'the token is never echoed');
+    const health = await fetch(`${env.FLOTILLA_HUB!.replace('https:', 'http:')}/healthz`).catch(
+      (e: Error) => e,
+    );
+    assert.ok(health instanceof Error, 'plain HTTP is not served on the TLS port');
+  });
+});

@@ -1,4 +1,7 @@
-import { FlotillaError } from '@flotilla/shared';
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { errorMessage, FlotillaError } from '@flotilla/shared';
 
 /** A CLI failure: one line for the user, and the exit code. */
 export class CliError extends Error {
@@ -15,24 +18,75 @@ export interface HubClient {
   bytes(method: string, path: string, body?: Uint8Array): Promise<Uint8Array>;
 }
 
-/** Talks to the hub's admin API, turning transport and auth failures into clear one-liners. */
-export function createHubClient(hubUrl: string, token: string | undefined, actor?: string): HubClient {
+/** What one admin API call answered. */
+interface HubResponse {
+  status: number;
+  body: Buffer;
+}
+
+/** TLS failures that mean "this hub's certificate is not one we trust", not "unreachable". */
+const UNTRUSTED = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * Talks to the hub's admin API, turning transport and auth failures into clear one-liners.
+ * An https:// hub must present a certificate that chains to `caFile` (the ca.pem of the hub's
+ * data dir) or to a CA the system trusts.
+ */
+export function createHubClient(
+  hubUrl: string,
+  token: string | undefined,
+  actor?: string,
+  caFile?: string,
+): HubClient {
   const base = hubUrl.replace(/\/+$/, '');
-  const call = async (method: string, path: string, body?: Uint8Array | string, type?: string) => {
-    let res: Response;
+  let ca: string | undefined;
+  if (caFile) {
     try {
-      res = await fetch(`${base}${path}`, {
-        method,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(actor ? { 'x-flotilla-actor': actor } : {}),
-          ...(type ? { 'content-type': type } : {}),
-        },
-        ...(body !== undefined ? { body } : {}),
-      });
+      ca = readFileSync(caFile, 'utf8');
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the hub at ${base}: ${cause?.code ?? cause?.message ?? String(err)}`);
+      throw new CliError(`FLOTILLA_CA_FILE ${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  const send = (method: string, path: string, body?: Uint8Array | string, type?: string) =>
+    new Promise<HubResponse>((resolveResponse, reject) => {
+      const url = new URL(`${base}${path}`);
+      const headers: Record<string, string> = {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(actor ? { 'x-flotilla-actor': actor } : {}),
+        ...(type ? { 'content-type': type } : {}),
+      };
+      const req =
+        url.protocol === 'https:'
+          ? httpsRequest(url, { method, headers, ...(ca ? { ca } : {}) })
+          : httpRequest(url, { method, headers });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolveResponse({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const call = async (method: string, path: string, body?: Uint8Array | string, type?: string) => {
+    let res: HubResponse;
+    try {
+      res = await send(method, path, body, type);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code && UNTRUSTED.has(code))
+        throw new CliError(
+          `the hub at ${base} presented a certificate this CLI does not trust (${code}): ` +
+            `set FLOTILLA_CA_FILE to tls/ca.pem in the hub's data dir`,
+        );
+      throw new CliError(`cannot reach the hub at ${base}: ${code ?? errorMessage(err)}`);
     }
     if (res.status === 401) {
       throw new CliError(
@@ -41,8 +95,8 @@ export function createHubClient(hubUrl: string, token: string | undefined, actor
           : `the hub at ${base} needs an admin token: set FLOTILLA_TOKEN`,
       );
     }
-    if (!res.ok) {
-      const text = await res.text();
+    if (res.status < 200 || res.status > 299) {
+      const text = res.body.toString('utf8');
       let message = text;
       try {
         message = (JSON.parse(text) as { error?: string }).error ?? text;
@@ -61,11 +115,11 @@ export function createHubClient(hubUrl: string, token: string | undefined, actor
         body === undefined ? undefined : JSON.stringify(body),
         'application/json',
       );
-      return (await res.json()) as T;
+      return JSON.parse(res.body.toString('utf8')) as T;
     },
     async bytes(method: string, path: string, body?: Uint8Array) {
       const res = await call(method, path, body, body ? 'application/octet-stream' : undefined);
-      return new Uint8Array(await res.arrayBuffer());
+      return new Uint8Array(res.body);
     },
   };
 }

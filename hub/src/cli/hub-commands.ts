@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createLogger, errorMessage } from '@flotilla/shared';
 import { startHub } from '../hub.js';
 import { initDataDir } from '../pki/init.js';
@@ -12,12 +12,19 @@ import type { CliEnv, CliIo } from './run.js';
 export async function hubInit(
   dataDir: string,
   tlsSans: string[],
-): Promise<{ dataDir: string; adminToken: string | null; caHash: string; natsConfig: string }> {
+): Promise<{
+  dataDir: string;
+  adminToken: string | null;
+  caHash: string;
+  caFile: string;
+  natsConfig: string;
+}> {
   const identity = await initDataDir(dataDir, { tlsSans });
   return {
     dataDir: identity.dataDir,
     adminToken: identity.newAdminToken ?? null,
     caHash: identity.tls.caHash,
+    caFile: join(identity.dataDir, 'tls', 'ca.pem'),
     natsConfig: identity.natsConfigPath,
   };
 }
@@ -51,6 +58,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'repo-token': { type: 'string' },
     database: { type: 'string' },
     http: { type: 'string' },
+    'http-tls': { type: 'boolean' },
     grpc: { type: 'string' },
     advertise: { type: 'string' },
     poll: { type: 'string' },
@@ -77,6 +85,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     },
     ...(values.database ? { database: values.database as string } : {}),
     ...(values.http ? { http: values.http as string } : {}),
+    ...(values['http-tls'] ? { httpTls: true } : {}),
     ...(values.grpc ? { grpc: values.grpc as string } : {}),
     ...(values.advertise ? { advertise: values.advertise as string } : {}),
     ...(values.poll ? { pollMs: parseDuration(values.poll as string, '--poll') } : {}),
@@ -89,6 +98,13 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   });
   if (hub.identity.newAdminToken) {
     io.err(`admin token (shown once, store it now): ${hub.identity.newAdminToken}\n`);
+  }
+  if (!values['http-tls'] && !isLoopback(new URL(hub.httpUrl).hostname)) {
+    logger.warn(
+      { http: hub.httpUrl },
+      'the admin API listens beyond this machine over plain HTTP: the admin token crosses the network in clear; ' +
+        'use --http-tls, or put TLS in front of it',
+    );
   }
   const ready = { http: hub.httpUrl, grpc: hub.grpcAddress, caHash: hub.caHash };
   if (values['ready-file']) writeFileSync(values['ready-file'] as string, JSON.stringify(ready));
@@ -106,4 +122,10 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   });
   logger.info('hub stopped');
   return 0;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }

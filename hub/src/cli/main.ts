@@ -19,6 +19,7 @@ const code = await runCli(
     repoPassword: process.env.FLOTILLA_REPO_PASSWORD,
     repoToken: process.env.FLOTILLA_REPO_TOKEN,
     actor: process.env.FLOTILLA_ACTOR || userName(),
+    caFile: process.env.FLOTILLA_CA_FILE || undefined,
   },
   { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
 );

@@ -22,6 +22,8 @@ export interface CliEnv {
   repoToken?: string;
   /** Named in the audit log and promotion history (FLOTILLA_ACTOR or the OS user). */
   actor?: string;
+  /** PEM file of the CA that an https:// hub's certificate must chain to (FLOTILLA_CA_FILE). */
+  caFile?: string;
 }
 
 export interface CliIo {
@@ -41,7 +43,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
 
   flotilla hub init --data-dir D [--tls-san NAME]… [-o json]
   flotilla hub start --nats URL --repo URL [--data-dir D] [--repo-username U --repo-password P | --repo-token T]
-                     [--database postgres://…] [--http HOST:PORT] [--grpc HOST:PORT] [--advertise HOST:PORT]
+                     [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-nats-url URL]… [--tls-san NAME]… [--ready-file F]
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
@@ -60,6 +62,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla audit [--cluster X] [-o json]
 
 Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
+a hub started with --http-tls is https://…, trusted through FLOTILLA_CA_FILE (tls/ca.pem in its data dir);
 promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your OS user).
 `;
 
@@ -113,7 +116,7 @@ interface Ctx {
 
 function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
-  return createHubClient(hub, env.token, env.actor);
+  return createHubClient(hub, env.token, env.actor, env.caFile);
 }
 
 function jsonOutput(values: Record<string, unknown>): boolean {
@@ -147,6 +150,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
       [
         `data dir:      ${result.dataDir}`,
         `CA hash:       ${result.caHash}`,
+        `CA file:       ${result.caFile} (FLOTILLA_CA_FILE for a hub started with --http-tls)`,
         `NATS config:   ${result.natsConfig} (append it to your nats-server config)`,
         result.adminToken
           ? `admin token:   ${result.adminToken}\n               (shown once: store it now, e.g. export FLOTILLA_TOKEN=…)`
