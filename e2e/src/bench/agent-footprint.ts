@@ -5,12 +5,12 @@
  * joins a real hub, applies its bundle, watches it, and is sampled while idle.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { bin, ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
 import { startFleet } from '../fleet/fleet.js';
 import { startProcess } from '../harness/process.js';
+import { machineLine } from './report.js';
 
 const BUNDLE = join(ROOT, 'agent', 'dist', 'flotilla-agent.mjs');
 const SAMPLE_S = 20;
@@ -66,11 +66,10 @@ try {
 } finally {
   await fleet.stop();
 }
-const cpu = cpus();
 console.log(
   [
     'Flotilla agent footprint (one cluster, 4 objects, watching, heartbeats; idle after converging)',
-    `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, Node ${process.version}`,
+    machineLine(),
     ...results,
   ].join('\n'),
 );

@@ -9,10 +9,10 @@
  *
  *   npm run bench -- [--clusters N] [--rounds R]
  */
-import { cpus, freemem, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type FleetStatusRow, startFleet } from '../fleet/fleet.js';
+import { machineLine, msStats } from './report.js';
 
 const { values } = parseArgs({
   options: { clusters: { type: 'string', default: '3' }, rounds: { type: 'string', default: '10' } },
@@ -64,19 +64,13 @@ try {
     samples.push({ applied: applied ?? converged, converged });
     process.stderr.write(`round ${round}/${rounds}: converged in ${converged.toFixed(0)} ms\n`);
   }
-  const stats = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-    return `median ${q(0.5).toFixed(0)} ms, p90 ${q(0.9).toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s.at(-1)!.toFixed(0)} ms`;
-  };
-  const cpu = cpus();
   console.log(
     [
       'Flotilla commit-to-converged benchmark',
-      `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), Node ${process.version}, ${process.platform}`,
+      machineLine(),
       `fleet: ${clusterCount} clusters (one environment each, 4 objects), hub on PGlite, webhook-triggered, ${rounds} rounds`,
-      `push → every cluster reports the revision applied: ${stats(samples.map((x) => x.applied))}`,
-      `push → every cluster Synced and Healthy at it:      ${stats(samples.map((x) => x.converged))}`,
+      `push → every cluster reports the revision applied: ${msStats(samples.map((x) => x.applied))}`,
+      `push → every cluster Synced and Healthy at it:      ${msStats(samples.map((x) => x.converged))}`,
       '(times include the git push; the admin API is polled every 25 ms)',
     ].join('\n'),
   );

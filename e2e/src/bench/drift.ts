@@ -11,11 +11,11 @@
  *
  *   npm run bench:drift -- [--rounds R]
  */
-import { cpus, freemem, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { AppsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { appFiles } from '../fleet/demo-repo.js';
 import { startFleet } from '../fleet/fleet.js';
+import { machineLine, msStats } from './report.js';
 
 /** One row of the hub's drift API (`flotilla fleet drift -o json`, with history). */
 interface FleetDrift {
@@ -132,20 +132,14 @@ try {
       `round ${round}/${rounds}: detect ${detect.at(-1)!.toFixed(0)} ms, heal ${healed.at(-1)!.toFixed(0)} ms, cleared ${cleared.at(-1)!.toFixed(0)} ms\n`,
     );
   }
-  const stats = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-    return `median ${q(0.5).toFixed(0)} ms, p90 ${q(0.9).toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s.at(-1)!.toFixed(0)} ms`;
-  };
-  const cpu = cpus();
   console.log(
     [
       'Flotilla drift benchmark',
-      `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM (${(freemem() / 2 ** 30).toFixed(1)} free), Node ${process.version}, ${process.platform}`,
+      machineLine(),
       `fleet: 2 clusters (self-heal off and on), hub on PGlite, ${rounds} rounds of a hand scale of Deployment shop/web, ${HEAL_RESET_S + 0.2} s apart`,
-      `change → drift listed by the hub (self-heal off):   ${stats(detect)}`,
-      `change → live object back to git (self-heal on):    ${stats(healed)}`,
-      `change → drift opened and cleared at the hub:       ${stats(cleared)}`,
+      `change → drift listed by the hub (self-heal off):   ${msStats(detect)}`,
+      `change → live object back to git (self-heal on):    ${msStats(healed)}`,
+      `change → drift opened and cleared at the hub:       ${msStats(cleared)}`,
       '(the admin API is polled every 10 ms, the API server every 5 ms)',
     ].join('\n'),
   );

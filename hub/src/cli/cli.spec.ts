@@ -60,6 +60,40 @@ async function flotilla(args: string[], env: Record<string, string> = {}): Promi
   }
 }
 
+/** `flotilla hub start` as a process on free ports, for the hub initialised in `dir/hub`. */
+async function startHubProcess(
+  dir: string,
+  nats: NatsServer,
+  repo: string,
+  extraArgs: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ process: ManagedProcess; ready: { http: string; grpc: string; caHash: string } }> {
+  const readyFile = join(dir, 'ready.json');
+  const hub = await startProcess(
+    process.execPath,
+    [
+      BIN,
+      'hub',
+      'start',
+      '--data-dir',
+      join(dir, 'hub'),
+      '--nats',
+      nats.url,
+      '--repo',
+      repo,
+      '--http',
+      '127.0.0.1:0',
+      '--grpc',
+      '127.0.0.1:0',
+      '--ready-file',
+      readyFile,
+      ...extraArgs,
+    ],
+    { name: 'hub', ready: /hub ready/, timeoutMs: 60_000, env: { ...process.env, ...extraEnv } },
+  );
+  return { process: hub, ready: JSON.parse(readFileSync(readyFile, 'utf8')) };
+}
+
 const FLEET = `environments:
   - name: dev
     path: environments/dev
@@ -96,40 +130,15 @@ describe('flotilla CLI against a running hub process', () => {
     git = await startGitServer({ auth: { username: 'flotilla', password: 's3cret-repo-pass' } });
     await git.createRepo('fleet', { 'flotilla.yaml': FLEET, 'environments/dev/app.yaml': app('1') });
     work = await git.clone('fleet');
-    const readyFile = join(dir, 'ready.json');
-    hubProcess = await startProcess(
-      process.execPath,
-      [
-        BIN,
-        'hub',
-        'start',
-        '--data-dir',
-        join(dir, 'hub'),
-        '--nats',
-        nats.url,
-        '--repo',
-        `${git.url}/fleet.git`,
-        '--repo-username',
-        'flotilla',
-        '--http',
-        '127.0.0.1:0',
-        '--grpc',
-        '127.0.0.1:0',
-        '--poll',
-        '1h',
-        '--heartbeat-window',
-        '30s',
-        '--ready-file',
-        readyFile,
-      ],
-      {
-        name: 'hub',
-        ready: /hub ready/,
-        timeoutMs: 60_000,
-        env: { ...process.env, FLOTILLA_REPO_PASSWORD: 's3cret-repo-pass' },
-      },
+    const started = await startHubProcess(
+      dir,
+      nats,
+      `${git.url}/fleet.git`,
+      ['--repo-username', 'flotilla', '--poll', '1h', '--heartbeat-window', '30s'],
+      { FLOTILLA_REPO_PASSWORD: 's3cret-repo-pass' },
     );
-    ready = JSON.parse(readFileSync(readyFile, 'utf8'));
+    hubProcess = started.process;
+    ready = started.ready;
     assert.equal(ready.caHash, caHash);
     env = { FLOTILLA_HUB: ready.http, FLOTILLA_TOKEN: first.adminToken };
   });
@@ -363,30 +372,9 @@ describe('a hub process started with --http-tls', () => {
     nats = await startNatsServer({ config: readFileSync(init.natsConfig, 'utf8') });
     git = await startGitServer();
     await git.createRepo('fleet', { 'flotilla.yaml': FLEET, 'environments/dev/app.yaml': app('1') });
-    const readyFile = join(dir, 'ready.json');
-    hubProcess = await startProcess(
-      process.execPath,
-      [
-        BIN,
-        'hub',
-        'start',
-        '--data-dir',
-        join(dir, 'hub'),
-        '--nats',
-        nats.url,
-        '--repo',
-        `${git.url}/fleet.git`,
-        '--http',
-        '127.0.0.1:0',
-        '--http-tls',
-        '--grpc',
-        '127.0.0.1:0',
-        '--ready-file',
-        readyFile,
-      ],
-      { name: 'hub-tls', ready: /hub ready/, timeoutMs: 60_000 },
-    );
-    const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as { http: string };
+    const started = await startHubProcess(dir, nats, `${git.url}/fleet.git`, ['--http-tls']);
+    hubProcess = started.process;
+    const ready = started.ready;
     env = { FLOTILLA_HUB: ready.http, FLOTILLA_TOKEN: init.adminToken };
   });
   after(async () => {
