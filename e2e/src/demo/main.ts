@@ -79,7 +79,8 @@ process.stdout.write(`The demo fleet is up. In another terminal:
 
   # 3. drift: change a live object behind Flotilla's back, and watch it heal
   kubectl --kubeconfig "$KUBECONFIG_STAGING" -n shop scale deploy web --replicas=7
-  flotilla fleet drift
+  flotilla fleet drift --history
+  flotilla cluster show staging
 
   # 4. air-gapped: carry a bundle in and the status out by hand
   flotilla bundle export --cluster prod -o /tmp/prod.bundle
@@ -87,5 +88,6 @@ process.stdout.write(`The demo fleet is up. In another terminal:
   flotilla-agent status export -o /tmp/prod.status --state-dir .flotilla-demo/agents/prod
   flotilla status import /tmp/prod.status
 
+The same fleet in a browser: ${fleet.hub.http}/ui (log in with the admin token, $FLOTILLA_TOKEN).
 The README walks through each of these. Ctrl-C stops the demo.
 `);
