@@ -39,7 +39,7 @@ import {
 import { credentials, status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { eq } from 'drizzle-orm';
 import { connect, jwtAuthenticator, type NatsConnection, type StoredMsg } from 'nats';
-import { statusReports } from './db/schema.js';
+import { agentCredentials, statusReports } from './db/schema.js';
 import { createTestPostgresUrl, TEST_DATABASE_KINDS } from './db/testing.js';
 import { type Hub, startHub } from './hub.js';
 import { initDataDir } from './pki/init.js';
@@ -331,6 +331,31 @@ for (const kind of TEST_DATABASE_KINDS) {
       const again = client.reportStatus(md);
       const refused = await new Promise<ServiceError>((resolve) => again.on('error', resolve));
       assert.equal(refused.code, grpcStatus.UNAUTHENTICATED);
+    });
+
+    test('a credential revoked by another hub replica (in the shared database) ends an open stream at its next report', async () => {
+      const { token } = await hub.clusters.add({ name: 'dev-3', environment: 'dev', labels: {} }, 'test');
+      const dev3 = await register(token);
+      const md = new Metadata();
+      md.set('authorization', `Bearer ${dev3.agentCredential}`);
+      const stream = client.reportStatus(md);
+      const acks: number[] = [];
+      stream.on('data', (r: ReportStatusResponse) => {
+        if (r.body.case === 'ack') acks.push(Number(r.body.value.seq));
+      });
+      const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+      const heartbeat = (seq: number) =>
+        create(ReportStatusRequestSchema, { seq: BigInt(seq), body: { case: 'heartbeat', value: {} } });
+      stream.write(heartbeat(1));
+      await eventually(() => assert.deepEqual(acks, [1]));
+      // What `cluster remove` on another replica leaves behind: the row revoked, no local stream told.
+      await hub.database.db
+        .update(agentCredentials)
+        .set({ revokedAt: new Date() })
+        .where(eq(agentCredentials.cluster, 'dev-3'));
+      stream.write(heartbeat(2));
+      assert.equal((await ended).code, grpcStatus.UNAUTHENTICATED);
+      assert.deepEqual(acks, [1], 'the report after the revocation is neither stored nor acknowledged');
     });
   });
 }

@@ -8,9 +8,11 @@ import { type BundlePublisher, createBundlePublisher } from './bundles/publish-c
 import { type ClusterService, createClusterService } from './clusters/cluster-service.js';
 import { createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
+import { type LeaderElection, startLeaderElection } from './db/leader.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
 import { type GrpcServer, startGrpcServer } from './grpc/server.js';
 import { createManualSync, type ManualSync } from './manual-sync/manual-sync.js';
+import { registerFleetMetrics } from './metrics/fleet-metrics.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { type BundleBus, createBundleBus } from './nats/bus.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
@@ -22,12 +24,17 @@ import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
 import { createStatusIngest, type StatusIngest } from './status/ingest.js';
-import { createSyncLoop, type SyncLoop } from './sync-loop/sync-loop.js';
+import { createSyncLoop, type SyncLoop, type SyncPass } from './sync-loop/sync-loop.js';
 
 /** How to run a hub. Defaults are applied in parseHubOptions only. */
 export interface HubOptions {
   /** Keys, TLS, admin token hash, NATS keys, PGlite and git cache. Default `.flotilla/hub`. */
   dataDir?: string;
+  /**
+   * Where the git cache and render scratch live; default the data dir. Replicas sharing one
+   * data dir (a ReadWriteMany volume) each need a cache dir of their own.
+   */
+  cacheDir?: string;
   /** NATS URL(s) the hub publishes to. */
   nats: string | string[];
   /** NATS URL(s) handed to agents at Register; default the hub's. */
@@ -70,6 +77,7 @@ export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
   return {
     ...options,
     dataDir: resolve(options.dataDir ?? HUB_DEFAULTS.dataDir),
+    cacheDir: resolve(options.cacheDir ?? options.dataDir ?? HUB_DEFAULTS.dataDir),
     nats,
     agentNats: options.agentNats?.length ? options.agentNats : nats,
     http: options.http ?? HUB_DEFAULTS.http,
@@ -140,10 +148,10 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         ...(options.repo.password ? { password: options.repo.password } : {}),
         ...(options.repo.token ? { token: options.repo.token } : {}),
       },
-      cacheDir: join(options.dataDir, 'git'),
+      cacheDir: join(options.cacheDir, 'git'),
       logger,
     });
-    const renderer = createRenderer({ source, workDir: join(options.dataDir, 'render'), logger });
+    const renderer = createRenderer({ source, workDir: join(options.cacheDir, 'render'), logger });
     const publisher = createBundlePublisher({
       db,
       bus: {
@@ -171,6 +179,20 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       },
     });
     stops.push(() => syncLoop.stop());
+    let election: LeaderElection | undefined;
+    /** A pass asked for here (webhook, new cluster, promotion, API): run by the leading replica. */
+    const sync = {
+      async trigger(reason: string): Promise<SyncPass> {
+        if (!election || election.isLeader()) return syncLoop.trigger(reason);
+        // Never rejects, like the loop's own trigger: callers fire and forget (webhooks).
+        const error = await election.requestPass(reason).then(
+          () => null,
+          (err) => `handing the pass to the leader failed: ${errorMessage(err)}`,
+        );
+        if (error) logger.warn({ reason, err: error }, 'sync pass not run');
+        return { revision: null, error, clusters: [], runBy: 'leader' };
+      },
+    };
     const streams = createAgentStreams();
     const ingest = createStatusIngest(db);
     const manualSync = createManualSync({ db, audit, send: (c, g) => streams.sendSync(c, g) });
@@ -189,7 +211,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       signingKeys: () => keys.ring(),
       grpcAddress: () => grpcAddress,
       caHash: identity.tls.caHash,
-      onAdded: () => void syncLoop.trigger('cluster added'),
+      onAdded: () => void sync.trigger('cluster added'),
       onRemoved: (name) => streams.revoke(name),
     });
     const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
@@ -201,6 +223,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         { labels: { connected: 'false' }, value: list.filter((c) => !c.connected).length },
       ];
     });
+    registerFleetMetrics(metrics, fleet);
 
     const grpc: GrpcServer = await startGrpcServer({
       listen: options.grpc,
@@ -223,7 +246,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       fleet,
       log: promotions,
       audit,
-      sync: syncLoop,
+      sync,
       logger,
       // Secret values in env diffs show as an HMAC under a key only the hub holds.
       secretHashKey: secretHashKey(identity.tls.keyPem),
@@ -247,6 +270,19 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       metrics,
       logger,
     };
+    election = await startLeaderElection({
+      database,
+      logger,
+      onElected: () => syncLoop.start(),
+      onDeposed: () => void syncLoop.pause(),
+      onPassRequested: (reason) => void syncLoop.trigger(reason),
+    });
+    stops.push(() => election!.stop());
+    metrics.gauge(
+      'flotilla_hub_leader',
+      'Whether this replica renders and publishes (1) or follows (0).',
+      async () => [{ value: election?.isLeader() ? 1 : 0 }],
+    );
     const routes = [
       ...adminRoutes({
         clusters,
@@ -255,7 +291,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         bundles: publisher,
         statusImport,
         audit,
-        sync: syncLoop,
+        sync,
         async rotateKey() {
           const ring = keys.rotate();
           return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
@@ -275,12 +311,12 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       listen: options.http,
       ...(options.httpTls ? { tls: { certPem: identity.tls.chainPem, keyPem: identity.tls.keyPem } } : {}),
       adminTokenHash: identity.adminTokenHash,
+      health: () => ({ leader: election?.isLeader() ?? false }),
       routes,
       metrics,
       logger,
     });
     stops.push(() => api.close());
-    syncLoop.start();
     return {
       ...services,
       httpUrl: api.url,

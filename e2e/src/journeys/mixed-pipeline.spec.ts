@@ -296,6 +296,10 @@ describe('journeys on the demo fleet (mixed directory + branch mapping)', { time
     const human = await fleet.flotilla('cluster', 'show', 'dev');
     assert.match(human.stdout, /apps\/Deployment shop\/web\s+OutOfSync/);
     assert.match(human.stdout, /spec\.replicas/);
+    // And to an alerting system: the hub's Prometheus metrics carry the drift per cluster.
+    const metrics = await (await fetch(`${fleet.hub.http}/metrics`)).text();
+    assert.match(metrics, /^flotilla_cluster_drifted_objects\{cluster="dev",environment="dev"\} [1-9]/m);
+    assert.match(metrics, /^flotilla_cluster_info\{cluster="dev",environment="dev",sync="OutOfSync",/m);
   });
 
   test('hub killed while agents run: they keep enforcing and healing; after restart no report is lost', async () => {

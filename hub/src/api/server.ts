@@ -16,6 +16,8 @@ export interface ApiServerOptions {
   logger: Logger;
   /** Largest request body (status files can be large). */
   maxBodyBytes?: number;
+  /** Extra fields of the /healthz answer (e.g. whether this replica leads). */
+  health?: () => Record<string, unknown>;
   /** Serve HTTPS with this certificate chain and key; plain HTTP without. */
   tls?: { certPem: string; keyPem: string };
 }
@@ -39,7 +41,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const done = (status: number) => metrics.inc('flotilla_http_requests_total', { code: String(status) });
     void (async () => {
       if (url.pathname === '/healthz') {
-        send(res, { json: { ok: true } });
+        send(res, { json: { ok: true, ...options.health?.() } });
         return;
       }
       if (url.pathname === '/metrics') {

@@ -344,7 +344,7 @@ describe('flotilla CLI against a running hub process', () => {
   });
 
   test('metrics and healthz answer without a token; SIGTERM stops the hub cleanly', async () => {
-    assert.deepEqual(await (await fetch(`${ready.http}/healthz`)).json(), { ok: true });
+    assert.deepEqual(await (await fetch(`${ready.http}/healthz`)).json(), { ok: true, leader: true });
     const metrics = await (await fetch(`${ready.http}/metrics`)).text();
     assert.match(metrics, /flotilla_clusters\{connected="false"\} \d+/);
     assert.match(metrics, /flotilla_bundles_published_total \d+/);

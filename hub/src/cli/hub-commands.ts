@@ -51,6 +51,7 @@ interface StartCtx {
 export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const { values } = parse({
     'data-dir': { type: 'string' },
+    'cache-dir': { type: 'string' },
     nats: { type: 'string', multiple: true },
     repo: { type: 'string' },
     'repo-username': { type: 'string' },
@@ -76,6 +77,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const token = (values['repo-token'] as string | undefined) ?? env.repoToken;
   const hub = await startHub({
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
+    ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
     nats,
     repo: {
       url: values.repo as string,

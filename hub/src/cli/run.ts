@@ -42,7 +42,7 @@ const GLOBAL: Options = {
 export const USAGE = `flotilla — multi-cluster GitOps hub
 
   flotilla hub init --data-dir D [--tls-san NAME]… [-o json]
-  flotilla hub start --nats URL --repo URL [--data-dir D] [--repo-username U --repo-password P | --repo-token T]
+  flotilla hub start --nats URL --repo URL [--data-dir D] [--cache-dir D] [--repo-username U --repo-password P | --repo-token T]
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-nats-url URL]… [--tls-san NAME]… [--ready-file F]
   flotilla hub rotate-key [--data-dir D]

@@ -23,6 +23,8 @@ export interface DatabaseOptions {
 export interface Database {
   db: Db;
   kind: 'pglite' | 'postgres';
+  /** The PostgreSQL URL (for a connection of one's own, as leader election needs). */
+  url?: string;
   close(): Promise<void>;
 }
 
@@ -49,7 +51,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
         cause: err,
       });
     }
-    return { db, kind: 'postgres', close: () => pool.end() };
+    return { db, kind: 'postgres', url: options.url, close: () => pool.end() };
   }
   if (options.pgliteDir) mkdirSync(options.pgliteDir, { recursive: true });
   const client = new PGlite(options.pgliteDir);

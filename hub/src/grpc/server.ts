@@ -111,6 +111,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       chain.catch(fail);
       const handle = async (report: ReportStatusRequest) => {
         if (failed || !cluster) return;
+        // Checked again at every report: a credential revoked through any hub replica ends
+        // this stream at its next message (heartbeats keep that within seconds).
+        if ((await clusters.authenticate(credential!)) !== cluster) {
+          logger.warn({ cluster }, 'status stream ended: the agent credential was revoked');
+          throw new FlotillaError('unauthenticated', 'agent credential revoked');
+        }
         try {
           await ingest.touch(cluster);
           const outcome = await ingest.ingest(cluster, report, 'stream');

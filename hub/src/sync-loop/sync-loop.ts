@@ -18,13 +18,17 @@ export interface SyncPass {
   /** Set when flotilla.yaml or the fetch failed: every cluster keeps its last good bundle. */
   error: string | null;
   clusters: Array<PublishOutcome | { cluster: string; error: string }>;
+  /** Set when a follower replica handed the pass to the leader, which runs it. */
+  runBy?: 'leader';
 }
 
 export interface SyncLoop {
   /** Runs a pass now, or after the running one (passes never overlap; requests coalesce). */
   trigger(reason: string): Promise<SyncPass>;
-  /** Starts polling (and runs a first pass). */
+  /** Starts polling (and runs a first pass); again after a pause. */
   start(): void;
+  /** Stops polling and waits for a running pass; start() resumes. */
+  pause(): Promise<void>;
   stop(): Promise<void>;
   /** The fleet config of the last good pass. */
   config(): FleetConfig | undefined;
@@ -175,6 +179,8 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
     trigger,
     config: () => lastConfig,
     start() {
+      stopped = false;
+      if (timer) clearInterval(timer);
       void trigger('start');
       if (options.pollMs > 0) {
         timer = setInterval(() => {
@@ -182,6 +188,12 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
         }, options.pollMs);
         timer.unref();
       }
+    },
+    async pause() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running?.catch(() => {});
     },
     async stop() {
       stopped = true;
