@@ -1,4 +1,5 @@
 import { create } from '@bufbuild/protobuf';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import {
   AgentService,
   createGrpcClient,
@@ -112,6 +113,9 @@ export async function join(options: JoinOptions): Promise<AgentIdentity> {
     })),
     agentKey: encodeAgentKey(key),
     registeredAt: new Date().toISOString(),
+    ...(reply.credentialExpiresAt
+      ? { credentialExpiresAt: timestampDate(reply.credentialExpiresAt).toISOString() }
+      : {}),
   };
   await options.store.save(identity);
   log.info(

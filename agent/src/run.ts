@@ -5,11 +5,19 @@ import { hubChannelCredentials } from './hub-tls.js';
 import { createOutbox, type Outbox } from './outbox.js';
 import { type BundlePuller, startBundlePuller } from './pull.js';
 import type { Reconciler } from './reconcile/index.js';
-import { type AgentIdentity, createBundleStore, identityTrustedKeys, lockStateDir } from './state.js';
+import {
+  type AgentIdentity,
+  createBundleStore,
+  credentialRotationDue,
+  identityTrustedKeys,
+  lockStateDir,
+} from './state.js';
 import { type StatusClient, startStatusClient } from './status-client.js';
 
 export interface RunOptions {
   identity: AgentIdentity;
+  /** Keeps the identity after a credential rotation (its file or Secret); without it, no rotation. */
+  saveIdentity?: (identity: AgentIdentity) => Promise<void>;
   /** Holds the outbox and the last good bundle; taken exclusively while running. */
   stateDir: string;
   reconciler: Reconciler;
@@ -52,6 +60,8 @@ export interface RunningAgent {
 export async function runAgent(options: RunOptions): Promise<RunningAgent> {
   const log = options.logger ?? createLogger({ name: 'agent', level: 'silent' });
   const { identity } = options;
+  /** The identity as it is now: a credential rotation replaces it. */
+  let current = identity;
   const lock = lockStateDir(options.stateDir);
   const outbox = createOutbox({ dir: options.stateDir, cap: options.outboxCap, logger: log });
   const bundleStore = createBundleStore(options.stateDir);
@@ -102,6 +112,23 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     address: identity.hub,
     credentials: hubChannelCredentials(identity.caPem),
     agentCredential: identity.agentCredential,
+    ...(options.saveIdentity
+      ? {
+          rotation: {
+            due: () => credentialRotationDue(current),
+            async rotated(agentCredential: string, expiresAt: Date) {
+              const next: AgentIdentity = {
+                ...current,
+                agentCredential,
+                credentialExpiresAt: expiresAt.toISOString(),
+                credentialIssuedAt: new Date().toISOString(),
+              };
+              await options.saveIdentity!(next);
+              current = next;
+            },
+          },
+        }
+      : {}),
     outbox,
     logger: log,
     retryMs: options.hubRetryMs,

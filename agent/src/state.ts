@@ -50,6 +50,21 @@ export interface AgentIdentity {
   /** The agent's ed25519 private key (PKCS#8 PEM); signs air-gapped status exports. */
   agentKey: string;
   registeredAt: string;
+  /** When `agentCredential` stops working (absent: issued by a hub without expiry). */
+  credentialExpiresAt?: string;
+  /** When `agentCredential` was issued, if by rotation (else `registeredAt`). */
+  credentialIssuedAt?: string;
+}
+
+/**
+ * Whether the agent should trade its credential for a new one now: once a third of its
+ * lifetime has passed (a 90-day credential at 30 days), and at once when it has no expiry.
+ */
+export function credentialRotationDue(identity: AgentIdentity, now = new Date()): boolean {
+  if (!identity.credentialExpiresAt) return true;
+  const issued = Date.parse(identity.credentialIssuedAt ?? identity.registeredAt);
+  const expires = Date.parse(identity.credentialExpiresAt);
+  return now.getTime() >= issued + (expires - issued) / 3;
 }
 
 /** Where an identity is kept: a file in the state dir, or a Secret in the cluster. */

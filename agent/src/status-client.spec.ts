@@ -145,3 +145,78 @@ test('a stream with reports in flight that hears nothing back is reopened and th
   await eventually(() => assert.equal(outbox.pending().length, 0));
   assert.ok(hub.authorizations.length >= 2, 'a new stream was opened');
 });
+
+test('a credential due for rotation is traded before the stream opens, kept, then used', async (t) => {
+  const { dir, pki, hub } = await hubFor(t);
+  const outbox = createOutbox({ dir });
+  outbox.append(heartbeatBody(1));
+  const kept: { credential: string; expiresAt: Date }[] = [];
+  let due = true;
+  const client = startStatusClient({
+    address: hub.address,
+    credentials: hubChannelCredentials(pki.caPem),
+    agentCredential: 'old-cred',
+    outbox,
+    rotation: {
+      due: () => due,
+      async rotated(credential, expiresAt) {
+        kept.push({ credential, expiresAt });
+        due = false;
+      },
+    },
+  });
+  t.after(async () => {
+    await client.stop();
+    outbox.close();
+  });
+  await eventually(() => assert.equal(outbox.pending().length, 0));
+  assert.deepEqual(hub.rotations, ['Bearer old-cred'], 'rotated with the credential it had');
+  assert.equal(kept[0]?.credential, 'rotated-1');
+  assert.ok(kept[0]!.expiresAt.getTime() > Date.now());
+  assert.deepEqual(hub.authorizations, ['Bearer rotated-1'], 'the stream opened with the new one');
+});
+
+test('on a stream that stays open, a rotation that comes due is done and the stream reopened with the new credential', async (t) => {
+  const { dir, pki, hub } = await hubFor(t);
+  const outbox = createOutbox({ dir });
+  let due = false;
+  let keepFails = true;
+  const client = startStatusClient({
+    address: hub.address,
+    credentials: hubChannelCredentials(pki.caPem),
+    agentCredential: 'c0',
+    outbox,
+    retryMs: 100,
+    rotation: {
+      due: () => due,
+      retryMs: 200,
+      async rotated() {
+        if (keepFails) throw new Error('disk full');
+        due = false;
+      },
+    },
+  });
+  t.after(async () => {
+    await client.stop();
+    outbox.close();
+  });
+  outbox.append(heartbeatBody(1));
+  await eventually(() => assert.equal(outbox.pending().length, 0));
+  assert.deepEqual(hub.authorizations, ['Bearer c0']);
+  due = true;
+  // The new credential could not be kept: the agent stays on the old one and tries again later.
+  await eventually(() => assert.ok(hub.rotations.length >= 1));
+  assert.deepEqual(hub.authorizations, ['Bearer c0']);
+  keepFails = false;
+  await eventually(() => assert.equal(hub.authorizations.at(-1), `Bearer rotated-${hub.rotations.length}`), {
+    timeoutMs: 10_000,
+  });
+  assert.ok(
+    hub.rotations.every((r) => r === 'Bearer c0'),
+    'every attempt used the credential it still had',
+  );
+  outbox.append(heartbeatBody(2));
+  await eventually(() => assert.equal(outbox.pending().length, 0), {
+    message: 'reports flow on the reopened stream',
+  });
+});

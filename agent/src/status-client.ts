@@ -1,8 +1,12 @@
+import { create } from '@bufbuild/protobuf';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import {
   AgentService,
   createGrpcClient,
   type ReportStatusRequest,
   type ReportStatusResponse,
+  RotateCredentialRequestSchema,
+  type RotateCredentialResponse,
 } from '@flotilla/proto';
 import { AGENT_AUTH_METADATA, createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { type ChannelCredentials, type ClientDuplexStream, Metadata } from '@grpc/grpc-js';
@@ -14,6 +18,17 @@ export interface StatusClientOptions {
   credentials: ChannelCredentials;
   /** The agent credential from registration. */
   agentCredential: string;
+  /**
+   * Credential rotation: when `due()`, the client trades its credential for a new one (before
+   * opening a stream, or on an open one, which it then reopens) and hands it to `rotated` to
+   * keep before using it. A failed rotation keeps the current credential and is retried.
+   */
+  rotation?: {
+    due(): boolean;
+    rotated(credential: string, expiresAt: Date): Promise<void>;
+    /** Least time between two attempts; default 60 s. */
+    retryMs?: number;
+  };
   outbox: Outbox;
   /** The hub's SyncCommand (manual sync policy). */
   onSync?: (generation: number) => void;
@@ -57,6 +72,9 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
     });
   let client = newClient();
   let stopped = false;
+  let credential = options.agentCredential;
+  let rotating: Promise<boolean> | undefined;
+  let lastRotationAttempt = 0;
   let stream: ClientDuplexStream<ReportStatusRequest, ReportStatusResponse> | undefined;
   let sentSeq = 0n;
   let live = false;
@@ -72,8 +90,50 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
     sentSeq = report.seq;
     waitingSince ??= Date.now();
   };
+  /** Trades the credential for a new one when due; true when it did. */
+  const rotateIfDue = (): Promise<boolean> => {
+    const rotation = options.rotation;
+    if (!rotation || stopped || !rotation.due()) return Promise.resolve(false);
+    if (rotating) return rotating;
+    if (Date.now() - lastRotationAttempt < (rotation.retryMs ?? 60_000)) return Promise.resolve(false);
+    lastRotationAttempt = Date.now();
+    rotating = (async () => {
+      const metadata = new Metadata();
+      metadata.set(AGENT_AUTH_METADATA, `Bearer ${credential}`);
+      try {
+        const res = await new Promise<RotateCredentialResponse>((resolve, reject) =>
+          client.rotateCredential(
+            create(RotateCredentialRequestSchema, {}),
+            metadata,
+            { deadline: Date.now() + 15_000 },
+            (err, r) => (err || !r ? reject(err) : resolve(r)),
+          ),
+        );
+        const expiresAt = res.expiresAt ? timestampDate(res.expiresAt) : new Date(0);
+        // Kept first: the hub honours the old credential until the new one is used.
+        await rotation.rotated(res.agentCredential, expiresAt);
+        credential = res.agentCredential;
+        // Only failures are throttled: the next rotation is due on its own schedule.
+        lastRotationAttempt = 0;
+        log.info({ expiresAt: expiresAt.toISOString() }, 'agent credential rotated');
+        return true;
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'agent credential rotation failed; keeping the current one');
+        return false;
+      } finally {
+        rotating = undefined;
+      }
+    })();
+    return rotating;
+  };
+
   const watchdog = setInterval(
     () => {
+      // A stream can stay open for weeks: rotate on it, then reopen with the new credential.
+      if (stream && live && options.rotation?.due())
+        void rotateIfDue().then((rotated) => {
+          if (rotated && stream) stream.cancel();
+        });
       if (stream && waitingSince !== undefined && Date.now() - waitingSince > ackTimeoutMs) {
         log.warn(
           { waitedMs: Date.now() - waitingSince },
@@ -104,8 +164,13 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
 
   const open = () => {
     if (stopped) return;
+    void rotateIfDue().then(openStream);
+  };
+
+  const openStream = () => {
+    if (stopped) return;
     const metadata = new Metadata();
-    metadata.set(AGENT_AUTH_METADATA, `Bearer ${options.agentCredential}`);
+    metadata.set(AGENT_AUTH_METADATA, `Bearer ${credential}`);
     const s = client.reportStatus(metadata);
     stream = s;
     sentSeq = 0n;

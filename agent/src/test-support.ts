@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
   AgentService,
   addGrpcService,
@@ -15,6 +16,7 @@ import {
   type ReportStatusRequest,
   type ReportStatusResponse,
   ReportStatusResponseSchema,
+  RotateCredentialResponseSchema,
 } from '@flotilla/proto';
 import {
   AGENT_AUTH_METADATA,
@@ -251,6 +253,8 @@ export interface FakeHub {
   /** Every report received, in arrival order (duplicates included). */
   received: ReportStatusRequest[];
   authorizations: string[];
+  /** The credential each RotateCredential call came with; the answer is `rotated-<n>`. */
+  rotations: string[];
   /** Acks only while true (false simulates a hub that stores nothing). */
   acking: boolean;
   sendSync(generation: number): void;
@@ -275,6 +279,7 @@ export async function startFakeHub(
     registrations: [],
     received: [],
     authorizations: [],
+    rotations: [],
     acking: true,
     sendSync(generation) {
       for (const s of streams)
@@ -307,12 +312,21 @@ export async function startFakeHub(
       }
       callback(null, create(RegisterResponseSchema, reply.response));
     },
+    rotateCredential(call, callback) {
+      hub.rotations.push(String(call.metadata.get(AGENT_AUTH_METADATA)[0] ?? ''));
+      callback(
+        null,
+        create(RotateCredentialResponseSchema, {
+          agentCredential: `rotated-${hub.rotations.length}`,
+          expiresAt: timestampFromDate(new Date(Date.now() + 90 * 86_400_000)),
+        }),
+      );
+    },
     reportStatus(call) {
       hub.authorizations.push(String(call.metadata.get(AGENT_AUTH_METADATA)[0] ?? ''));
       streams.add(call);
       call.on('data', (req: ReportStatusRequest) => {
         hub.received.push(req);
-        console.error('FAKEHUB recv', hub.address, String(req.seq), Date.now());
         if (hub.acking)
           call.write(create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: req.seq } } }));
       });

@@ -5,7 +5,11 @@ import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
 import { type AuditLog, createAuditLog } from './audit/audit.js';
 import { type BundlePublisher, createBundlePublisher } from './bundles/publish-cluster.js';
-import { type ClusterService, createClusterService } from './clusters/cluster-service.js';
+import {
+  type ClusterService,
+  createClusterService,
+  DEFAULT_CREDENTIAL_TTL_MS,
+} from './clusters/cluster-service.js';
 import { createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
@@ -56,6 +60,8 @@ export interface HubOptions {
   pollMs?: number;
   /** A cluster silent longer than this (ms) is disconnected; default 30 s. */
   heartbeatWindowMs?: number;
+  /** Lifetime of an agent credential (ms); default 90 days. Agents rotate after a third of it. */
+  agentCredentialTtlMs?: number;
   logger: Logger;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
@@ -86,6 +92,7 @@ export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
     tlsSans: options.tlsSans ?? [],
     pollMs: options.pollMs ?? HUB_DEFAULTS.pollMs,
     heartbeatWindowMs: options.heartbeatWindowMs ?? HUB_DEFAULTS.heartbeatWindowMs,
+    agentCredentialTtlMs: options.agentCredentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS,
   };
 }
 
@@ -213,6 +220,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       caHash: identity.tls.caHash,
       onAdded: () => void sync.trigger('cluster added'),
       onRemoved: (name) => streams.revoke(name),
+      credentialTtlMs: options.agentCredentialTtlMs,
     });
     const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
     const statusImport = createStatusImporter({ db, ingest, audit, agentKeys: (c) => clusters.agentKeys(c) });

@@ -20,6 +20,9 @@ test('the bridge serves and calls unary and bidi-streaming methods from the desc
         create(RegisterResponseSchema, { cluster: `c-${call.request.token}`, labels: { a: 'b' } }),
       );
     },
+    rotateCredential(_call, callback) {
+      callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in this test' });
+    },
     reportStatus(call) {
       call.on('data', (req) =>
         call.write(create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: req.seq } } })),

@@ -202,8 +202,10 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const identity = await loadIdentity(c);
         remember(c, values);
         const reconciler = await reconcilerFor(c, identity, log);
+        const store = await identityStore(c);
         const running = await runAgent({
           identity,
+          saveIdentity: (next) => store.save(next),
           stateDir: c.stateDir,
           reconciler,
           logger: log,

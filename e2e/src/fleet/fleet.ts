@@ -33,6 +33,8 @@ export interface FleetOptions {
   echo?: boolean;
   /** Start agents right away (default true). */
   startAgents?: boolean;
+  /** More `flotilla hub start` arguments (e.g. `--agent-credential-ttl 9s`). */
+  hubArgs?: string[];
   /** The hub's nats-server: a JetStream domain and a leaf node listener, for leaf node sites. */
   nats?: { jsDomain?: string; leafnodes?: boolean };
 }
@@ -170,6 +172,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       '--heartbeat-window',
       options.heartbeatWindow ?? '10s',
       ...(options.database ? ['--database', options.database] : []),
+      ...(options.hubArgs ?? []),
     ];
     const launchHub = async (): Promise<HubProcess> => {
       rmSync(readyFile, { force: true });

@@ -64,6 +64,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     advertise: { type: 'string' },
     poll: { type: 'string' },
     'heartbeat-window': { type: 'string' },
+    'agent-credential-ttl': { type: 'string' },
     'agent-nats-url': { type: 'string', multiple: true },
     'tls-san': { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
@@ -93,6 +94,14 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     ...(values.poll ? { pollMs: parseDuration(values.poll as string, '--poll') } : {}),
     ...(values['heartbeat-window']
       ? { heartbeatWindowMs: parseDuration(values['heartbeat-window'] as string, '--heartbeat-window') }
+      : {}),
+    ...(values['agent-credential-ttl']
+      ? {
+          agentCredentialTtlMs: parseDuration(
+            values['agent-credential-ttl'] as string,
+            '--agent-credential-ttl',
+          ),
+        }
       : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],

@@ -165,5 +165,61 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.equal(last?.outcome, 'ok');
       await assert.rejects(clusters.remove('gone', 'admin'), /not found/);
     });
+
+    test('an agent credential expires, and rotation issues a new one that replaces the old at its first use', async () => {
+      let now = new Date('2026-01-01T00:00:00Z');
+      const timed = createClusterService({
+        db: database.db,
+        audit,
+        logger,
+        nats: {
+          identity: await loadNatsIdentity(dir),
+          dataDir: dir,
+          agentServers: ['nats://127.0.0.1:4222'],
+          updateAccount: async () => {},
+        },
+        signingKeys: () => ensureSigningKeys(dir).ring,
+        grpcAddress: () => '127.0.0.1:7443',
+        caHash: 'sha256:abc',
+        credentialTtlMs: 90 * 86_400_000,
+        now: () => now,
+      });
+      const { token } = await timed.add({ name: 'rot', environment: 'dev' }, 'admin');
+      const reg = await timed.register({
+        token,
+        agentPublicKey: agentKey(),
+        agentVersion: 't',
+        peer: 'test',
+      });
+      assert.equal(reg.credentialExpiresAt.toISOString(), '2026-04-01T00:00:00.000Z');
+      const old = reg.agentCredential;
+
+      now = new Date('2026-02-01T00:00:00Z');
+      const lost = await timed.rotateCredential(old, 'test');
+      // Its answer was lost: the agent asks again with the old credential; the first is void.
+      const next = await timed.rotateCredential(old, 'test');
+      assert.equal(next.expiresAt.toISOString(), '2026-05-02T00:00:00.000Z');
+      assert.equal(await timed.authenticate(lost.agentCredential), undefined, 'the unused successor is void');
+      assert.equal(await timed.authenticate(old), 'rot', 'the old one works until the new one is used');
+      assert.equal(await timed.authenticate(next.agentCredential), 'rot');
+      assert.equal(await timed.authenticate(old), undefined, 'first use of the new one revokes the old');
+      await assert.rejects(timed.rotateCredential(old, 'test'), /unknown, revoked or expired/);
+      const stored = await database.db
+        .select()
+        .from(agentCredentials)
+        .where(eq(agentCredentials.cluster, 'rot'));
+      assert.ok(!JSON.stringify(stored).includes(next.agentCredential), 'stored as a hash only');
+
+      now = new Date('2026-05-02T00:00:01Z');
+      assert.equal(await timed.authenticate(next.agentCredential), undefined, 'expired');
+      await assert.rejects(timed.rotateCredential(next.agentCredential, 'test'), /join again/);
+      const entries = (await audit.list({ cluster: 'rot' })).filter(
+        (e) => e.action === 'agent.rotate-credential',
+      );
+      assert.equal(entries.length, 2);
+      assert.ok(
+        (await audit.list()).some((e) => e.action === 'agent.rotate-credential' && e.outcome === 'refused'),
+      );
+    });
   });
 }

@@ -1,5 +1,5 @@
 import { assertClusterName, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit.js';
 import type { Db } from '../db/database.js';
 import {
@@ -40,6 +40,8 @@ export interface Registration {
   environment: string;
   labels: Record<string, string>;
   agentCredential: string;
+  /** When the credential stops working; the agent rotates it well before. */
+  credentialExpiresAt: Date;
   nats: { servers: string[]; jwt: string; seed: string; inboxPrefix: string };
   hubKeys: { keyId: string; publicKey: Uint8Array }[];
 }
@@ -67,7 +69,13 @@ export interface ClusterServiceOptions {
   onAdded?: (cluster: Cluster) => void;
   /** Called after a cluster is removed, e.g. to close its status stream. */
   onRemoved?: (cluster: string) => void;
+  /** Lifetime of an agent credential; default 90 days. Agents rotate after a third of it. */
+  credentialTtlMs?: number;
+  now?: () => Date;
 }
+
+/** Default lifetime of an agent credential. */
+export const DEFAULT_CREDENTIAL_TTL_MS = 90 * 86_400_000;
 
 /** Default lifetime of a bootstrap token. */
 export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
@@ -103,14 +111,38 @@ export interface ClusterService {
     agentVersion: string;
     peer: string;
   }): Promise<Registration>;
-  /** The cluster an agent credential belongs to, or undefined when unknown or revoked. */
+  /** The cluster an agent credential belongs to, or undefined when unknown, revoked or expired. */
   authenticate(credential: string): Promise<string | undefined>;
+  /**
+   * A new credential for the agent holding `credential`, with a new expiry. The old one keeps
+   * working until the new one is first used; a second rotation with the old one (its answer was
+   * lost) voids the unused first. Unknown, revoked or expired: UnauthenticatedError.
+   */
+  rotateCredential(credential: string, peer: string): Promise<{ agentCredential: string; expiresAt: Date }>;
   /** Agent public keys stored at registration (verify air-gapped status files). */
   agentKeys(cluster: string): Promise<Uint8Array[]>;
 }
 
 export function createClusterService(options: ClusterServiceOptions): ClusterService {
   const { db, audit, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const credentialExpiry = () =>
+    new Date(now().getTime() + (options.credentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS));
+
+  /** The live credential row: not revoked, not expired. */
+  const credentialRow = async (credential: string) => {
+    const [row] = await db
+      .select()
+      .from(agentCredentials)
+      .where(
+        and(
+          eq(agentCredentials.credentialHash, hashSecret(credential)),
+          isNull(agentCredentials.revokedAt),
+          or(isNull(agentCredentials.expiresAt), gt(agentCredentials.expiresAt, now())),
+        ),
+      );
+    return row;
+  };
 
   const get = async (name: string): Promise<Cluster | undefined> => {
     const [row] = await db.select().from(clusters).where(eq(clusters.name, name));
@@ -273,11 +305,13 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       if (!cluster) return refuse(claimed.cluster, 'cluster no longer exists');
       const natsUser: AgentNatsUser = await mintAgentUser(options.nats.identity, cluster.name);
       const agentCredential = newSecret('flt_agent');
+      const credentialExpiresAt = credentialExpiry();
       await db.insert(agentCredentials).values({
         credentialHash: hashSecret(agentCredential),
         cluster: cluster.name,
         agentPublicKey,
         natsUser: natsUser.publicKey,
+        expiresAt: credentialExpiresAt,
       });
       await audit.record({
         action: 'agent.register',
@@ -292,6 +326,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         environment: cluster.environment,
         labels: cluster.labels,
         agentCredential,
+        credentialExpiresAt,
         nats: {
           servers: options.nats.agentServers,
           jwt: natsUser.jwt,
@@ -303,16 +338,57 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
     },
 
     async authenticate(credential) {
-      const [row] = await db
-        .select({ cluster: agentCredentials.cluster })
-        .from(agentCredentials)
-        .where(
-          and(
-            eq(agentCredentials.credentialHash, hashSecret(credential)),
-            isNull(agentCredentials.revokedAt),
-          ),
-        );
+      const row = await credentialRow(credential);
+      if (row?.supersedes != null) {
+        // First use of a rotated credential: the one it replaces stops working now.
+        await db
+          .update(agentCredentials)
+          .set({ revokedAt: now() })
+          .where(and(eq(agentCredentials.id, row.supersedes), isNull(agentCredentials.revokedAt)));
+        await db.update(agentCredentials).set({ supersedes: null }).where(eq(agentCredentials.id, row.id));
+        logger.info({ cluster: row.cluster }, 'rotated agent credential in use; the previous one is revoked');
+      }
       return row?.cluster;
+    },
+
+    async rotateCredential(credential, peer) {
+      const row = await credentialRow(credential);
+      if (!row) {
+        await audit.record({
+          action: 'agent.rotate-credential',
+          actor: `agent@${peer}`,
+          cluster: null,
+          outcome: 'refused',
+          detail: 'unknown, revoked or expired credential',
+        });
+        throw new UnauthenticatedError(
+          'agent credential is unknown, revoked or expired: join again with a new token',
+        );
+      }
+      // A successor issued earlier and never used (its answer was lost) is void.
+      await db
+        .update(agentCredentials)
+        .set({ revokedAt: now() })
+        .where(and(eq(agentCredentials.supersedes, row.id), isNull(agentCredentials.revokedAt)));
+      const agentCredential = newSecret('flt_agent');
+      const expiresAt = credentialExpiry();
+      await db.insert(agentCredentials).values({
+        credentialHash: hashSecret(agentCredential),
+        cluster: row.cluster,
+        agentPublicKey: row.agentPublicKey,
+        natsUser: row.natsUser,
+        expiresAt,
+        supersedes: row.id,
+      });
+      await audit.record({
+        action: 'agent.rotate-credential',
+        actor: `agent@${peer}`,
+        cluster: row.cluster,
+        outcome: 'ok',
+        detail: `expires ${expiresAt.toISOString()}`,
+      });
+      logger.info({ cluster: row.cluster, expiresAt }, 'agent credential rotated');
+      return { agentCredential, expiresAt };
     },
 
     async agentKeys(cluster) {

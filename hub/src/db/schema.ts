@@ -53,6 +53,10 @@ export const agentCredentials = pgTable(
     natsUser: text('nats_user').notNull(),
     createdAt: at('created_at').notNull().defaultNow(),
     revokedAt: at('revoked_at'),
+    /** After this the credential is refused; null for credentials issued before expiry existed. */
+    expiresAt: at('expires_at'),
+    /** The credential this one replaces (rotation), revoked when this one is first used. */
+    supersedes: integer('supersedes'),
   },
   (t) => [index('agent_credentials_cluster').on(t.cluster)],
 );

@@ -1,10 +1,12 @@
 import { create } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
   AgentService,
   addGrpcService,
   RegisterResponseSchema,
   type ReportStatusRequest,
   ReportStatusResponseSchema,
+  RotateCredentialResponseSchema,
 } from '@flotilla/proto';
 import { AGENT_AUTH_METADATA, errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
 import * as grpc from '@grpc/grpc-js';
@@ -69,6 +71,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
               environment: r.environment,
               labels: r.labels,
               agentCredential: r.agentCredential,
+              credentialExpiresAt: timestampFromDate(r.credentialExpiresAt),
               nats: r.nats,
               hubKeys: r.hubKeys,
             }),
@@ -77,6 +80,29 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         .catch((err) => {
           if (!(err instanceof FlotillaError))
             logger.error({ err: errorMessage(err), peer }, 'register failed');
+          callback(toGrpcError(err) as grpc.ServiceError);
+        });
+    },
+
+    rotateCredential(call, callback) {
+      const peer = call.getPeer();
+      const credential = bearer(call.metadata);
+      (credential
+        ? clusters.rotateCredential(credential, peer)
+        : Promise.reject(new FlotillaError('unauthenticated', 'agent credential missing'))
+      )
+        .then((r) =>
+          callback(
+            null,
+            create(RotateCredentialResponseSchema, {
+              agentCredential: r.agentCredential,
+              expiresAt: timestampFromDate(r.expiresAt),
+            }),
+          ),
+        )
+        .catch((err) => {
+          if (!(err instanceof FlotillaError))
+            logger.error({ err: errorMessage(err), peer }, 'credential rotation failed');
           callback(toGrpcError(err) as grpc.ServiceError);
         });
     },
@@ -95,8 +121,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       let chain: Promise<void> = (async () => {
         cluster = credential ? await clusters.authenticate(credential) : undefined;
         if (!cluster) {
-          logger.warn({ peer: call.getPeer() }, 'status stream refused: unknown or revoked agent credential');
-          throw new FlotillaError('unauthenticated', 'agent credential is unknown or revoked');
+          logger.warn({ peer: call.getPeer() }, 'status stream refused: unknown, revoked or expired agent credential');
+          throw new FlotillaError(
+            'unauthenticated',
+            'agent credential is unknown, revoked or expired: join again with a new token',
+          );
         }
         streams.attach(cluster, call);
         call.write(
@@ -114,8 +143,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         // Checked again at every report: a credential revoked through any hub replica ends
         // this stream at its next message (heartbeats keep that within seconds).
         if ((await clusters.authenticate(credential!)) !== cluster) {
-          logger.warn({ cluster }, 'status stream ended: the agent credential was revoked');
-          throw new FlotillaError('unauthenticated', 'agent credential revoked');
+          logger.warn({ cluster }, 'status stream ended: the agent credential was revoked or expired');
+          throw new FlotillaError('unauthenticated', 'agent credential revoked or expired');
         }
         try {
           await ingest.touch(cluster);

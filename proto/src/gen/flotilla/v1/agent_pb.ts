@@ -12,7 +12,42 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file flotilla/v1/agent.proto.
  */
 export const file_flotilla_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChdmbG90aWxsYS92MS9hZ2VudC5wcm90bxILZmxvdGlsbGEudjEiUQoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGAoQYWdlbnRfcHVibGljX2tleRgDIAEoDCKPAgoQUmVnaXN0ZXJSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjkKBmxhYmVscxgDIAMoCzIpLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVzcG9uc2UuTGFiZWxzRW50cnkSGAoQYWdlbnRfY3JlZGVudGlhbBgEIAEoCRIqCgRuYXRzGAUgASgLMhwuZmxvdGlsbGEudjEuTmF0c0NyZWRlbnRpYWxzEiUKCGh1Yl9rZXlzGAYgAygLMhMuZmxvdGlsbGEudjEuSHViS2V5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUwoPTmF0c0NyZWRlbnRpYWxzEg8KB3NlcnZlcnMYASADKAkSCwoDand0GAIgASgJEgwKBHNlZWQYAyABKAkSFAoMaW5ib3hfcHJlZml4GAQgASgJIiwKBkh1YktleRIOCgZrZXlfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDCLlAQoTUmVwb3J0U3RhdHVzUmVxdWVzdBILCgNzZXEYASABKAQSLwoLb2JzZXJ2ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKBnN0YXR1cxgDIAEoCzIaLmZsb3RpbGxhLnYxLkNsdXN0ZXJTdGF0dXNIABIrCgloZWFydGJlYXQYBCABKAsyFi5mbG90aWxsYS52MS5IZWFydGJlYXRIABItCgdyZWZ1c2VkGAUgASgLMhouZmxvdGlsbGEudjEuQnVuZGxlUmVmdXNlZEgAQgYKBGJvZHkimgEKFFJlcG9ydFN0YXR1c1Jlc3BvbnNlEh8KA2FjaxgBIAEoCzIQLmZsb3RpbGxhLnYxLkFja0gAEigKBHN5bmMYAiABKAsyGC5mbG90aWxsYS52MS5TeW5jQ29tbWFuZEgAEi8KCHNldHRpbmdzGAMgASgLMhsuZmxvdGlsbGEudjEuU3RyZWFtU2V0dGluZ3NIAEIGCgRib2R5IisKDlN0cmVhbVNldHRpbmdzEhkKEWhlYXJ0YmVhdF9zZWNvbmRzGAEgASgNIhIKA0FjaxILCgNzZXEYASABKAQiIQoLU3luY0NvbW1hbmQSEgoKZ2VuZXJhdGlvbhgBIAEoBCInCglIZWFydGJlYXQSGgoSYXBwbGllZF9nZW5lcmF0aW9uGAEgASgEIlEKDUJ1bmRsZVJlZnVzZWQSEgoKZ2VuZXJhdGlvbhgBIAEoBBIOCgZkaWdlc3QYAiABKAkSDAoEY29kZRgDIAEoCRIOCgZyZWFzb24YBCABKAki9wEKDUNsdXN0ZXJTdGF0dXMSGgoSYXBwbGllZF9nZW5lcmF0aW9uGAEgASgEEhAKCHJldmlzaW9uGAIgASgJEhUKDWJ1bmRsZV9kaWdlc3QYAyABKAkSIQoFcGhhc2UYBCABKA4yEi5mbG90aWxsYS52MS5QaGFzZRIjCgZoZWFsdGgYBSABKA4yEy5mbG90aWxsYS52MS5IZWFsdGgSLgoJcmVzb3VyY2VzGAYgAygLMhsuZmxvdGlsbGEudjEuUmVzb3VyY2VTdGF0dXMSDQoFZXJyb3IYByABKAkSGgoScGVuZGluZ19nZW5lcmF0aW9uGAggASgEIloKCU9iamVjdFJlZhINCgVncm91cBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEgwKBGtpbmQYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEgwKBG5hbWUYBSABKAkizgEKDlJlc291cmNlU3RhdHVzEiMKA3JlZhgBIAEoCzIWLmZsb3RpbGxhLnYxLk9iamVjdFJlZhIkCgRzeW5jGAIgASgOMhYuZmxvdGlsbGEudjEuU3luY1N0YXRlEiMKBmhlYWx0aBgDIAEoDjITLmZsb3RpbGxhLnYxLkhlYWx0aBIVCg1oZWFsdGhfcmVhc29uGAQgASgJEiYKBWRyaWZ0GAUgAygLMhcuZmxvdGlsbGEudjEuRmllbGREcmlmdBINCgVlcnJvchgGIAEoCSJkCgpGaWVsZERyaWZ0EgwKBHBhdGgYASABKAkSDwoHZGVzaXJlZBgCIAEoCRIMCgRsaXZlGAMgASgJEikKBXNpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpZCgVQaGFzZRIVChFQSEFTRV9VTlNQRUNJRklFRBAAEhUKEVBIQVNFX1BST0dSRVNTSU5HEAESEAoMUEhBU0VfU1lOQ0VEEAISEAoMUEhBU0VfRkFJTEVEEAMqiQEKCVN5bmNTdGF0ZRIaChZTWU5DX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRU1lOQ19TVEFURV9TWU5DRUQQARIaChZTWU5DX1NUQVRFX09VVF9PRl9TWU5DEAISFgoSU1lOQ19TVEFURV9NSVNTSU5HEAMSFQoRU1lOQ19TVEFURV9QUlVORUQQBCp1CgZIZWFsdGgSFgoSSEVBTFRIX1VOU1BFQ0lGSUVEEAASEgoOSEVBTFRIX0hFQUxUSFkQARIWChJIRUFMVEhfUFJPR1JFU1NJTkcQAhITCg9IRUFMVEhfREVHUkFERUQQAxISCg5IRUFMVEhfVU5LTk9XThAEMrABCgxBZ2VudFNlcnZpY2USRwoIUmVnaXN0ZXISHC5mbG90aWxsYS52MS5SZWdpc3RlclJlcXVlc3QaHS5mbG90aWxsYS52MS5SZWdpc3RlclJlc3BvbnNlElcKDFJlcG9ydFN0YXR1cxIgLmZsb3RpbGxhLnYxLlJlcG9ydFN0YXR1c1JlcXVlc3QaIS5mbG90aWxsYS52MS5SZXBvcnRTdGF0dXNSZXNwb25zZSgBMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChdmbG90aWxsYS92MS9hZ2VudC5wcm90bxILZmxvdGlsbGEudjEiGQoXUm90YXRlQ3JlZGVudGlhbFJlcXVlc3QiZAoYUm90YXRlQ3JlZGVudGlhbFJlc3BvbnNlEhgKEGFnZW50X2NyZWRlbnRpYWwYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUQoPUmVnaXN0ZXJSZXF1ZXN0Eg0KBXRva2VuGAEgASgJEhUKDWFnZW50X3ZlcnNpb24YAiABKAkSGAoQYWdlbnRfcHVibGljX2tleRgDIAEoDCLKAgoQUmVnaXN0ZXJSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhMKC2Vudmlyb25tZW50GAIgASgJEjkKBmxhYmVscxgDIAMoCzIpLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVzcG9uc2UuTGFiZWxzRW50cnkSGAoQYWdlbnRfY3JlZGVudGlhbBgEIAEoCRIqCgRuYXRzGAUgASgLMhwuZmxvdGlsbGEudjEuTmF0c0NyZWRlbnRpYWxzEiUKCGh1Yl9rZXlzGAYgAygLMhMuZmxvdGlsbGEudjEuSHViS2V5EjkKFWNyZWRlbnRpYWxfZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJTCg9OYXRzQ3JlZGVudGlhbHMSDwoHc2VydmVycxgBIAMoCRILCgNqd3QYAiABKAkSDAoEc2VlZBgDIAEoCRIUCgxpbmJveF9wcmVmaXgYBCABKAkiLAoGSHViS2V5Eg4KBmtleV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMIuUBChNSZXBvcnRTdGF0dXNSZXF1ZXN0EgsKA3NlcRgBIAEoBBIvCgtvYnNlcnZlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoGc3RhdHVzGAMgASgLMhouZmxvdGlsbGEudjEuQ2x1c3RlclN0YXR1c0gAEisKCWhlYXJ0YmVhdBgEIAEoCzIWLmZsb3RpbGxhLnYxLkhlYXJ0YmVhdEgAEi0KB3JlZnVzZWQYBSABKAsyGi5mbG90aWxsYS52MS5CdW5kbGVSZWZ1c2VkSABCBgoEYm9keSKaAQoUUmVwb3J0U3RhdHVzUmVzcG9uc2USHwoDYWNrGAEgASgLMhAuZmxvdGlsbGEudjEuQWNrSAASKAoEc3luYxgCIAEoCzIYLmZsb3RpbGxhLnYxLlN5bmNDb21tYW5kSAASLwoIc2V0dGluZ3MYAyABKAsyGy5mbG90aWxsYS52MS5TdHJlYW1TZXR0aW5nc0gAQgYKBGJvZHkiKwoOU3RyZWFtU2V0dGluZ3MSGQoRaGVhcnRiZWF0X3NlY29uZHMYASABKA0iEgoDQWNrEgsKA3NlcRgBIAEoBCIhCgtTeW5jQ29tbWFuZBISCgpnZW5lcmF0aW9uGAEgASgEIicKCUhlYXJ0YmVhdBIaChJhcHBsaWVkX2dlbmVyYXRpb24YASABKAQiUQoNQnVuZGxlUmVmdXNlZBISCgpnZW5lcmF0aW9uGAEgASgEEg4KBmRpZ2VzdBgCIAEoCRIMCgRjb2RlGAMgASgJEg4KBnJlYXNvbhgEIAEoCSL3AQoNQ2x1c3RlclN0YXR1cxIaChJhcHBsaWVkX2dlbmVyYXRpb24YASABKAQSEAoIcmV2aXNpb24YAiABKAkSFQoNYnVuZGxlX2RpZ2VzdBgDIAEoCRIhCgVwaGFzZRgEIAEoDjISLmZsb3RpbGxhLnYxLlBoYXNlEiMKBmhlYWx0aBgFIAEoDjITLmZsb3RpbGxhLnYxLkhlYWx0aBIuCglyZXNvdXJjZXMYBiADKAsyGy5mbG90aWxsYS52MS5SZXNvdXJjZVN0YXR1cxINCgVlcnJvchgHIAEoCRIaChJwZW5kaW5nX2dlbmVyYXRpb24YCCABKAQiWgoJT2JqZWN0UmVmEg0KBWdyb3VwGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSDAoEa2luZBgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSDAoEbmFtZRgFIAEoCSLOAQoOUmVzb3VyY2VTdGF0dXMSIwoDcmVmGAEgASgLMhYuZmxvdGlsbGEudjEuT2JqZWN0UmVmEiQKBHN5bmMYAiABKA4yFi5mbG90aWxsYS52MS5TeW5jU3RhdGUSIwoGaGVhbHRoGAMgASgOMhMuZmxvdGlsbGEudjEuSGVhbHRoEhUKDWhlYWx0aF9yZWFzb24YBCABKAkSJgoFZHJpZnQYBSADKAsyFy5mbG90aWxsYS52MS5GaWVsZERyaWZ0Eg0KBWVycm9yGAYgASgJImQKCkZpZWxkRHJpZnQSDAoEcGF0aBgBIAEoCRIPCgdkZXNpcmVkGAIgASgJEgwKBGxpdmUYAyABKAkSKQoFc2luY2UYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKlkKBVBoYXNlEhUKEVBIQVNFX1VOU1BFQ0lGSUVEEAASFQoRUEhBU0VfUFJPR1JFU1NJTkcQARIQCgxQSEFTRV9TWU5DRUQQAhIQCgxQSEFTRV9GQUlMRUQQAyqJAQoJU3luY1N0YXRlEhoKFlNZTkNfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFTWU5DX1NUQVRFX1NZTkNFRBABEhoKFlNZTkNfU1RBVEVfT1VUX09GX1NZTkMQAhIWChJTWU5DX1NUQVRFX01JU1NJTkcQAxIVChFTWU5DX1NUQVRFX1BSVU5FRBAEKnUKBkhlYWx0aBIWChJIRUFMVEhfVU5TUEVDSUZJRUQQABISCg5IRUFMVEhfSEVBTFRIWRABEhYKEkhFQUxUSF9QUk9HUkVTU0lORxACEhMKD0hFQUxUSF9ERUdSQURFRBADEhIKDkhFQUxUSF9VTktOT1dOEAQykQIKDEFnZW50U2VydmljZRJHCghSZWdpc3RlchIcLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVxdWVzdBodLmZsb3RpbGxhLnYxLlJlZ2lzdGVyUmVzcG9uc2USVwoMUmVwb3J0U3RhdHVzEiAuZmxvdGlsbGEudjEuUmVwb3J0U3RhdHVzUmVxdWVzdBohLmZsb3RpbGxhLnYxLlJlcG9ydFN0YXR1c1Jlc3BvbnNlKAEwARJfChBSb3RhdGVDcmVkZW50aWFsEiQuZmxvdGlsbGEudjEuUm90YXRlQ3JlZGVudGlhbFJlcXVlc3QaJS5mbG90aWxsYS52MS5Sb3RhdGVDcmVkZW50aWFsUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+
+/**
+ * @generated from message flotilla.v1.RotateCredentialRequest
+ */
+export type RotateCredentialRequest = Message<"flotilla.v1.RotateCredentialRequest"> & {
+};
+
+/**
+ * Describes the message flotilla.v1.RotateCredentialRequest.
+ * Use `create(RotateCredentialRequestSchema)` to create a new message.
+ */
+export const RotateCredentialRequestSchema: GenMessage<RotateCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_flotilla_v1_agent, 0);
+
+/**
+ * @generated from message flotilla.v1.RotateCredentialResponse
+ */
+export type RotateCredentialResponse = Message<"flotilla.v1.RotateCredentialResponse"> & {
+  /**
+   * @generated from field: string agent_credential = 1;
+   */
+  agentCredential: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message flotilla.v1.RotateCredentialResponse.
+ * Use `create(RotateCredentialResponseSchema)` to create a new message.
+ */
+export const RotateCredentialResponseSchema: GenMessage<RotateCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_flotilla_v1_agent, 1);
 
 /**
  * @generated from message flotilla.v1.RegisterRequest
@@ -42,7 +77,7 @@ export type RegisterRequest = Message<"flotilla.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 0);
+  messageDesc(file_flotilla_v1_agent, 2);
 
 /**
  * @generated from message flotilla.v1.RegisterResponse
@@ -77,6 +112,13 @@ export type RegisterResponse = Message<"flotilla.v1.RegisterResponse"> & {
    * @generated from field: repeated flotilla.v1.HubKey hub_keys = 6;
    */
   hubKeys: HubKey[];
+
+  /**
+   * When agent_credential stops working; the agent rotates it well before.
+   *
+   * @generated from field: google.protobuf.Timestamp credential_expires_at = 7;
+   */
+  credentialExpiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -84,7 +126,7 @@ export type RegisterResponse = Message<"flotilla.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 1);
+  messageDesc(file_flotilla_v1_agent, 3);
 
 /**
  * @generated from message flotilla.v1.NatsCredentials
@@ -120,7 +162,7 @@ export type NatsCredentials = Message<"flotilla.v1.NatsCredentials"> & {
  * Use `create(NatsCredentialsSchema)` to create a new message.
  */
 export const NatsCredentialsSchema: GenMessage<NatsCredentials> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 2);
+  messageDesc(file_flotilla_v1_agent, 4);
 
 /**
  * @generated from message flotilla.v1.HubKey
@@ -144,7 +186,7 @@ export type HubKey = Message<"flotilla.v1.HubKey"> & {
  * Use `create(HubKeySchema)` to create a new message.
  */
 export const HubKeySchema: GenMessage<HubKey> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 3);
+  messageDesc(file_flotilla_v1_agent, 5);
 
 /**
  * @generated from message flotilla.v1.ReportStatusRequest
@@ -191,7 +233,7 @@ export type ReportStatusRequest = Message<"flotilla.v1.ReportStatusRequest"> & {
  * Use `create(ReportStatusRequestSchema)` to create a new message.
  */
 export const ReportStatusRequestSchema: GenMessage<ReportStatusRequest> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 4);
+  messageDesc(file_flotilla_v1_agent, 6);
 
 /**
  * @generated from message flotilla.v1.ReportStatusResponse
@@ -226,7 +268,7 @@ export type ReportStatusResponse = Message<"flotilla.v1.ReportStatusResponse"> &
  * Use `create(ReportStatusResponseSchema)` to create a new message.
  */
 export const ReportStatusResponseSchema: GenMessage<ReportStatusResponse> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 5);
+  messageDesc(file_flotilla_v1_agent, 7);
 
 /**
  * Sent by the hub first on every status stream: how the agent should pace itself.
@@ -248,7 +290,7 @@ export type StreamSettings = Message<"flotilla.v1.StreamSettings"> & {
  * Use `create(StreamSettingsSchema)` to create a new message.
  */
 export const StreamSettingsSchema: GenMessage<StreamSettings> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 6);
+  messageDesc(file_flotilla_v1_agent, 8);
 
 /**
  * @generated from message flotilla.v1.Ack
@@ -267,7 +309,7 @@ export type Ack = Message<"flotilla.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 7);
+  messageDesc(file_flotilla_v1_agent, 9);
 
 /**
  * @generated from message flotilla.v1.SyncCommand
@@ -286,7 +328,7 @@ export type SyncCommand = Message<"flotilla.v1.SyncCommand"> & {
  * Use `create(SyncCommandSchema)` to create a new message.
  */
 export const SyncCommandSchema: GenMessage<SyncCommand> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 8);
+  messageDesc(file_flotilla_v1_agent, 10);
 
 /**
  * @generated from message flotilla.v1.Heartbeat
@@ -303,7 +345,7 @@ export type Heartbeat = Message<"flotilla.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 9);
+  messageDesc(file_flotilla_v1_agent, 11);
 
 /**
  * @generated from message flotilla.v1.BundleRefused
@@ -337,7 +379,7 @@ export type BundleRefused = Message<"flotilla.v1.BundleRefused"> & {
  * Use `create(BundleRefusedSchema)` to create a new message.
  */
 export const BundleRefusedSchema: GenMessage<BundleRefused> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 10);
+  messageDesc(file_flotilla_v1_agent, 12);
 
 /**
  * @generated from message flotilla.v1.ClusterStatus
@@ -393,7 +435,7 @@ export type ClusterStatus = Message<"flotilla.v1.ClusterStatus"> & {
  * Use `create(ClusterStatusSchema)` to create a new message.
  */
 export const ClusterStatusSchema: GenMessage<ClusterStatus> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 11);
+  messageDesc(file_flotilla_v1_agent, 13);
 
 /**
  * @generated from message flotilla.v1.ObjectRef
@@ -430,7 +472,7 @@ export type ObjectRef = Message<"flotilla.v1.ObjectRef"> & {
  * Use `create(ObjectRefSchema)` to create a new message.
  */
 export const ObjectRefSchema: GenMessage<ObjectRef> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 12);
+  messageDesc(file_flotilla_v1_agent, 14);
 
 /**
  * @generated from message flotilla.v1.ResourceStatus
@@ -472,7 +514,7 @@ export type ResourceStatus = Message<"flotilla.v1.ResourceStatus"> & {
  * Use `create(ResourceStatusSchema)` to create a new message.
  */
 export const ResourceStatusSchema: GenMessage<ResourceStatus> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 13);
+  messageDesc(file_flotilla_v1_agent, 15);
 
 /**
  * One drifted field. Values are JSON text; Secret values are replaced by a hash.
@@ -508,7 +550,7 @@ export type FieldDrift = Message<"flotilla.v1.FieldDrift"> & {
  * Use `create(FieldDriftSchema)` to create a new message.
  */
 export const FieldDriftSchema: GenMessage<FieldDrift> = /*@__PURE__*/
-  messageDesc(file_flotilla_v1_agent, 14);
+  messageDesc(file_flotilla_v1_agent, 16);
 
 /**
  * @generated from enum flotilla.v1.Phase
@@ -643,6 +685,18 @@ export const AgentService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof ReportStatusRequestSchema;
     output: typeof ReportStatusResponseSchema;
+  },
+  /**
+   * RotateCredential exchanges the agent credential it is called with for a new one with a
+   * new expiry. The old one stays valid until the new one is first used, so an answer lost
+   * on the way costs nothing: the agent asks again with the old one.
+   *
+   * @generated from rpc flotilla.v1.AgentService.RotateCredential
+   */
+  rotateCredential: {
+    methodKind: "unary";
+    input: typeof RotateCredentialRequestSchema;
+    output: typeof RotateCredentialResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_flotilla_v1_agent, 0);

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { appFiles } from '../fleet/demo-repo.js';
+import { type Fleet, startFleet } from '../fleet/fleet.js';
+import { eventually } from '../harness/eventually.js';
+import { readIdentity } from './support.js';
+
+/**
+ * Identity row: agent credentials expire, and a running agent rotates its own well before. The
+ * hub here issues credentials that live 9 s, so the agent (rotating at a third of the lifetime)
+ * trades its credential every 3 s; the fleet must not notice.
+ */
+describe('security: agent credentials expire and agents rotate them', { timeout: 180_000 }, () => {
+  let fleet: Fleet;
+
+  before(async () => {
+    fleet = await startFleet({
+      repoFiles: {
+        'flotilla.yaml': 'environments:\n  - {name: dev, path: environments/dev}\n',
+        ...appFiles('dev'),
+      },
+      clusters: [{ name: 'dev-1', environment: 'dev' }],
+      hubArgs: ['--agent-credential-ttl', '9s'],
+    });
+    await fleet.waitSynced();
+  });
+  after(() => fleet?.stop());
+
+  test('the agent trades its credential before it expires, keeps the new one, and stays connected past the first expiry', async () => {
+    const stateDir = fleet.clusters.get('dev-1')!.stateDir;
+    type Identity = ReturnType<typeof readIdentity> & {
+      agentCredential: string;
+      credentialExpiresAt?: string;
+    };
+    const seen = readIdentity(stateDir) as Identity;
+    assert.ok(seen.credentialExpiresAt, 'the identity keeps when the credential expires');
+    const firstExpiry = Date.parse(seen.credentialExpiresAt!);
+    // Two more rotations, each kept in the state dir before it is used.
+    let last = seen;
+    for (let i = 0; i < 2; i++) {
+      last = await eventually(
+        () => {
+          const now = readIdentity(stateDir) as Identity;
+          assert.notEqual(now.agentCredential, last.agentCredential, 'rotated and kept in the state dir');
+          assert.ok(Date.parse(now.credentialExpiresAt!) > Date.parse(last.credentialExpiresAt!));
+          return now;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+    }
+    // Past the first credential's expiry, the fleet still hears from the agent and moves.
+    await new Promise((r) => setTimeout(r, Math.max(0, firstExpiry - Date.now()) + 1000));
+    const revision = await fleet.work.commit(appFiles('dev', { replicas: 3 }), 'dev: 3 replicas');
+    await fleet.poke();
+    await fleet.waitSynced(['dev-1'], { revision: { 'dev-1': revision } });
+    const audit = await fleet.flotillaJson<{ audit: { action: string; cluster: string; outcome: string }[] }>(
+      'audit',
+      '--cluster',
+      'dev-1',
+    );
+    assert.ok(
+      audit.audit.filter((e) => e.action === 'agent.rotate-credential' && e.outcome === 'ok').length >= 2,
+      JSON.stringify(audit.audit),
+    );
+  });
+});
