@@ -13,7 +13,7 @@ import { openTestDatabase, TEST_DATABASE_KINDS } from '../db/testing.js';
 import { loadNatsIdentity } from '../nats/identity.js';
 import { hashSecret } from '../pki/secrets.js';
 import { ensureSigningKeys } from '../pki/signing-keys.js';
-import { type ClusterService, createClusterService } from './cluster-service.js';
+import { type ClusterService, type ClusterServiceOptions, createClusterService } from './cluster-service.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const agentKey = () => new Uint8Array(randomBytes(32));
@@ -24,6 +24,7 @@ for (const kind of TEST_DATABASE_KINDS) {
     let dir: string;
     let clusters: ClusterService;
     let audit: AuditLog;
+    let service: (extra?: Partial<ClusterServiceOptions>) => ClusterService;
     const accountUpdates: string[] = [];
 
     before(async () => {
@@ -32,22 +33,25 @@ for (const kind of TEST_DATABASE_KINDS) {
       const identity = await loadNatsIdentity(dir);
       const { ring } = ensureSigningKeys(dir);
       audit = createAuditLog(database.db);
-      clusters = createClusterService({
-        db: database.db,
-        audit,
-        logger,
-        nats: {
-          identity,
-          dataDir: dir,
-          agentServers: ['nats://127.0.0.1:4222'],
-          updateAccount: async (jwt) => {
-            accountUpdates.push(jwt);
+      service = (extra = {}) =>
+        createClusterService({
+          db: database.db,
+          audit,
+          logger,
+          nats: {
+            identity,
+            dataDir: dir,
+            agentServers: ['nats://127.0.0.1:4222'],
+            updateAccount: async (jwt) => {
+              accountUpdates.push(jwt);
+            },
           },
-        },
-        signingKeys: () => ring,
-        grpcAddress: () => '127.0.0.1:7443',
-        caHash: 'sha256:abc',
-      });
+          signingKeys: () => ring,
+          grpcAddress: () => '127.0.0.1:7443',
+          caHash: 'sha256:abc',
+          ...extra,
+        });
+      clusters = service();
     });
     after(async () => {
       await database?.close();
@@ -168,22 +172,7 @@ for (const kind of TEST_DATABASE_KINDS) {
 
     test('an agent credential expires, and rotation issues a new one that replaces the old at its first use', async () => {
       let now = new Date('2026-01-01T00:00:00Z');
-      const timed = createClusterService({
-        db: database.db,
-        audit,
-        logger,
-        nats: {
-          identity: await loadNatsIdentity(dir),
-          dataDir: dir,
-          agentServers: ['nats://127.0.0.1:4222'],
-          updateAccount: async () => {},
-        },
-        signingKeys: () => ensureSigningKeys(dir).ring,
-        grpcAddress: () => '127.0.0.1:7443',
-        caHash: 'sha256:abc',
-        credentialTtlMs: 90 * 86_400_000,
-        now: () => now,
-      });
+      const timed = service({ credentialTtlMs: 90 * 86_400_000, now: () => now });
       const { token } = await timed.add({ name: 'rot', environment: 'dev' }, 'admin');
       const reg = await timed.register({
         token,

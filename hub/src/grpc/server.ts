@@ -121,7 +121,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       let chain: Promise<void> = (async () => {
         cluster = credential ? await clusters.authenticate(credential) : undefined;
         if (!cluster) {
-          logger.warn({ peer: call.getPeer() }, 'status stream refused: unknown, revoked or expired agent credential');
+          logger.warn(
+            { peer: call.getPeer() },
+            'status stream refused: unknown, revoked or expired agent credential',
+          );
           throw new FlotillaError(
             'unauthenticated',
             'agent credential is unknown, revoked or expired: join again with a new token',
