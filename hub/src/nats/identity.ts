@@ -121,8 +121,13 @@ export async function revokeNatsUser(
   identity: NatsIdentity,
   userPub: string,
 ): Promise<string> {
+  const path = join(natsDir(dataDir), 'revocations.json');
+  // Hub replicas share the data dir: start from what any of them revoked, never drop it.
+  const onDisk = JSON.parse(readTextIfExists(path) ?? '{}') as Record<string, number>;
+  for (const [user, at] of Object.entries(onDisk))
+    identity.revocations[user] = Math.max(at, identity.revocations[user] ?? 0);
   identity.revocations[userPub] = Math.floor(Date.now() / 1000);
-  writeFileAtomic(join(natsDir(dataDir), 'revocations.json'), JSON.stringify(identity.revocations, null, 2));
+  writeFileAtomic(path, JSON.stringify(identity.revocations, null, 2));
   identity.accountJwt = await encodeFleetAccount(identity);
   return identity.accountJwt;
 }
