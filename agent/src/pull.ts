@@ -128,6 +128,12 @@ export interface BundlePullerOptions {
   /** User JWT and nkey seed from registration; omitted for a no-auth server (tests). */
   jwt?: string;
   seed?: string;
+  /**
+   * The user JWT and seed as they are now, read at every (re)connect: after a credential
+   * rotation the hub revokes the old user, the server drops the connection, and the
+   * reconnect uses the new one. Overrides `jwt` and `seed`.
+   */
+  credentials?: () => { jwt: string; seed: string };
   /** The only inbox prefix the agent's NATS permissions allow. */
   inboxPrefix?: string;
   /** The hub's JetStream domain, when the agent reaches the hub's NATS through a leaf node. */
@@ -187,8 +193,13 @@ export function startBundlePuller(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
-    ...(options.jwt
-      ? { authenticator: jwtAuthenticator(options.jwt, new TextEncoder().encode(options.seed ?? '')) }
+    ...(options.jwt || options.credentials
+      ? {
+          authenticator: (nonce?: string) => {
+            const c = options.credentials?.() ?? { jwt: options.jwt ?? '', seed: options.seed ?? '' };
+            return jwtAuthenticator(c.jwt, new TextEncoder().encode(c.seed))(nonce);
+          },
+        }
       : {}),
   };
 

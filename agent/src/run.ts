@@ -90,8 +90,9 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
       cluster: identity.cluster,
       servers: options.nats?.servers?.length ? options.nats.servers : identity.nats.servers,
       ...(options.nats?.jsDomain ? { jsDomain: options.nats.jsDomain } : {}),
-      jwt: identity.nats.jwt || undefined,
-      seed: identity.nats.seed || undefined,
+      ...(identity.nats.jwt
+        ? { credentials: () => ({ jwt: current.nats.jwt, seed: current.nats.seed }) }
+        : {}),
       inboxPrefix: identity.nats.inboxPrefix || undefined,
       logger: log,
       retryMs: options.natsRetryMs,
@@ -116,9 +117,10 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
       ? {
           rotation: {
             due: () => credentialRotationDue(current),
-            async rotated(agentCredential: string, expiresAt: Date) {
+            async rotated(agentCredential: string, expiresAt: Date, nats?: { jwt: string; seed: string }) {
               const next: AgentIdentity = {
                 ...current,
+                ...(nats?.jwt ? { nats: { ...current.nats, jwt: nats.jwt, seed: nats.seed } } : {}),
                 agentCredential,
                 credentialExpiresAt: expiresAt.toISOString(),
                 credentialIssuedAt: new Date().toISOString(),

@@ -25,7 +25,8 @@ export interface StatusClientOptions {
    */
   rotation?: {
     due(): boolean;
-    rotated(credential: string, expiresAt: Date): Promise<void>;
+    /** `nats`: the cluster's new NATS user, when the hub issued one with the credential. */
+    rotated(credential: string, expiresAt: Date, nats?: { jwt: string; seed: string }): Promise<void>;
     /** Least time between two attempts; default 60 s. */
     retryMs?: number;
   };
@@ -75,6 +76,8 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
   let credential = options.agentCredential;
   let rotating: Promise<boolean> | undefined;
   let lastRotationAttempt = 0;
+  /** Set while the client itself ends the stream to reopen it with a rotated credential. */
+  let reopening = false;
   let stream: ClientDuplexStream<ReportStatusRequest, ReportStatusResponse> | undefined;
   let sentSeq = 0n;
   let live = false;
@@ -111,7 +114,11 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
         );
         const expiresAt = res.expiresAt ? timestampDate(res.expiresAt) : new Date(0);
         // Kept first: the hub honours the old credential until the new one is used.
-        await rotation.rotated(res.agentCredential, expiresAt);
+        await rotation.rotated(
+          res.agentCredential,
+          expiresAt,
+          res.nats?.jwt ? { jwt: res.nats.jwt, seed: res.nats.seed } : undefined,
+        );
         credential = res.agentCredential;
         // Only failures are throttled: the next rotation is due on its own schedule.
         lastRotationAttempt = 0;
@@ -132,7 +139,10 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
       // A stream can stay open for weeks: rotate on it, then reopen with the new credential.
       if (stream && live && options.rotation?.due())
         void rotateIfDue().then((rotated) => {
-          if (rotated && stream) stream.cancel();
+          if (rotated && stream) {
+            reopening = true;
+            stream.cancel();
+          }
         });
       if (stream && waitingSince !== undefined && Date.now() - waitingSince > ackTimeoutMs) {
         log.warn(
@@ -183,7 +193,13 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
       if (stream === s) stream = undefined;
       live = false;
       if (!stopped) {
-        log.warn({ err: err ? errorMessage(err) : undefined, pending: options.outbox.pending().length }, why);
+        if (reopening) log.info('status stream reopened with the rotated credential');
+        else
+          log.warn(
+            { err: err ? errorMessage(err) : undefined, pending: options.outbox.pending().length },
+            why,
+          );
+        reopening = false;
         reconnectLater();
       }
     };

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
-import { readIdentity } from './support.js';
+import { connectAsAgent, readIdentity } from './support.js';
 
 /**
  * Identity row: agent credentials expire, and a running agent rotates its own well before. The
@@ -48,6 +48,16 @@ describe('security: agent credentials expire and agents rotate them', { timeout:
         { timeoutMs: 30_000, intervalMs: 200 },
       );
     }
+    assert.notEqual(last.nats.seed, seen.nats.seed, 'a new NATS user came with the new credential');
+    // The NATS user the agent had before is revoked: the server refuses it.
+    await eventually(
+      () =>
+        assert.rejects(
+          connectAsAgent(seen).then((nc) => nc.close()),
+          /Authorization Violation|authorization|revoked/i,
+        ),
+      { timeoutMs: 15_000 },
+    );
     // Past the first credential's expiry, the fleet still hears from the agent and moves.
     await new Promise((r) => setTimeout(r, Math.max(0, firstExpiry - Date.now()) + 1000));
     const revision = await fleet.work.commit(appFiles('dev', { replicas: 3 }), 'dev: 3 replicas');

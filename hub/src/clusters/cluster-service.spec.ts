@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -190,8 +190,19 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.equal(next.expiresAt.toISOString(), '2026-05-02T00:00:00.000Z');
       assert.equal(await timed.authenticate(lost.agentCredential), undefined, 'the unused successor is void');
       assert.equal(await timed.authenticate(old), 'rot', 'the old one works until the new one is used');
+      assert.notEqual(next.nats.seed, reg.nats.seed, 'a new NATS user comes with the new credential');
+      const natsUsers = async () =>
+        (await database.db.select().from(agentCredentials).where(eq(agentCredentials.cluster, 'rot'))).map(
+          (r) => r.natsUser,
+        );
+      const [firstUser] = await natsUsers();
+      const revoked = () => JSON.parse(readFileSync(join(dir, 'nats', 'revocations.json'), 'utf8'));
+      assert.ok(!(firstUser! in revoked()), 'the old NATS user works until the new credential is used');
+      const pushes = accountUpdates.length;
       assert.equal(await timed.authenticate(next.agentCredential), 'rot');
       assert.equal(await timed.authenticate(old), undefined, 'first use of the new one revokes the old');
+      assert.ok(firstUser! in revoked(), 'and the old NATS user with it');
+      assert.equal(accountUpdates.length, pushes + 1, 'the revocation is pushed to NATS');
       await assert.rejects(timed.rotateCredential(old, 'test'), /unknown, revoked or expired/);
       const stored = await database.db
         .select()

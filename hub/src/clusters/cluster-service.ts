@@ -118,7 +118,10 @@ export interface ClusterService {
    * working until the new one is first used; a second rotation with the old one (its answer was
    * lost) voids the unused first. Unknown, revoked or expired: UnauthenticatedError.
    */
-  rotateCredential(credential: string, peer: string): Promise<{ agentCredential: string; expiresAt: Date }>;
+  rotateCredential(
+    credential: string,
+    peer: string,
+  ): Promise<{ agentCredential: string; expiresAt: Date; nats: Registration['nats'] }>;
   /** Agent public keys stored at registration (verify air-gapped status files). */
   agentKeys(cluster: string): Promise<Uint8Array[]>;
 }
@@ -128,6 +131,21 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
   const now = options.now ?? (() => new Date());
   const credentialExpiry = () =>
     new Date(now().getTime() + (options.credentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS));
+
+  /** Revokes NATS users in the account JWT and pushes it; a failed push is retried on reconnect. */
+  const revokeNatsUsers = async (users: string[], cluster: string) => {
+    let accountJwt: string | undefined;
+    for (const u of users) accountJwt = await revokeNatsUser(options.nats.dataDir, options.nats.identity, u);
+    if (!accountJwt) return;
+    await options.nats
+      .updateAccount(accountJwt)
+      .catch((err) =>
+        logger.warn(
+          { cluster, err: String(err) },
+          'nats revocation not pushed; it is pushed when NATS is back (reconnect) or at next start',
+        ),
+      );
+  };
 
   /** The live credential row: not revoked, not expired. */
   const credentialRow = async (credential: string) => {
@@ -340,12 +358,17 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
     async authenticate(credential) {
       const row = await credentialRow(credential);
       if (row?.supersedes != null) {
-        // First use of a rotated credential: the one it replaces stops working now.
-        await db
+        // First use of a rotated credential: the one it replaces, and its NATS user, stop now.
+        const replaced = await db
           .update(agentCredentials)
           .set({ revokedAt: now() })
-          .where(and(eq(agentCredentials.id, row.supersedes), isNull(agentCredentials.revokedAt)));
+          .where(and(eq(agentCredentials.id, row.supersedes), isNull(agentCredentials.revokedAt)))
+          .returning({ natsUser: agentCredentials.natsUser });
         await db.update(agentCredentials).set({ supersedes: null }).where(eq(agentCredentials.id, row.id));
+        await revokeNatsUsers(
+          replaced.map((r) => r.natsUser).filter((u) => u !== row.natsUser),
+          row.cluster,
+        );
         logger.info({ cluster: row.cluster }, 'rotated agent credential in use; the previous one is revoked');
       }
       return row?.cluster;
@@ -366,17 +389,23 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         );
       }
       // A successor issued earlier and never used (its answer was lost) is void.
-      await db
+      const voided = await db
         .update(agentCredentials)
         .set({ revokedAt: now() })
-        .where(and(eq(agentCredentials.supersedes, row.id), isNull(agentCredentials.revokedAt)));
+        .where(and(eq(agentCredentials.supersedes, row.id), isNull(agentCredentials.revokedAt)))
+        .returning({ natsUser: agentCredentials.natsUser });
+      await revokeNatsUsers(
+        voided.map((v) => v.natsUser),
+        row.cluster,
+      );
+      const natsUser = await mintAgentUser(options.nats.identity, row.cluster);
       const agentCredential = newSecret('flt_agent');
       const expiresAt = credentialExpiry();
       await db.insert(agentCredentials).values({
         credentialHash: hashSecret(agentCredential),
         cluster: row.cluster,
         agentPublicKey: row.agentPublicKey,
-        natsUser: row.natsUser,
+        natsUser: natsUser.publicKey,
         expiresAt,
         supersedes: row.id,
       });
@@ -388,7 +417,16 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         detail: `expires ${expiresAt.toISOString()}`,
       });
       logger.info({ cluster: row.cluster, expiresAt }, 'agent credential rotated');
-      return { agentCredential, expiresAt };
+      return {
+        agentCredential,
+        expiresAt,
+        nats: {
+          servers: options.nats.agentServers,
+          jwt: natsUser.jwt,
+          seed: natsUser.seed,
+          inboxPrefix: natsUser.inboxPrefix,
+        },
+      };
     },
 
     async agentKeys(cluster) {

@@ -97,6 +97,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
             create(RotateCredentialResponseSchema, {
               agentCredential: r.agentCredential,
               expiresAt: timestampFromDate(r.expiresAt),
+              nats: r.nats,
             }),
           ),
         )
