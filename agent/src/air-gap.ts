@@ -14,7 +14,7 @@ import {
   VerifyError,
   verifyBundle,
 } from '@flotilla/shared';
-import { createOutbox, outboxPath, replayOutbox } from './outbox.js';
+import { createOutbox, outboxPath, replayOutbox, seqFloorNow } from './outbox.js';
 import type { ReconcileResult, Reconciler } from './reconcile/index.js';
 import { statusBody } from './report.js';
 import {
@@ -110,7 +110,7 @@ export async function importBundleFile(
   // (it adopts the stored bundle and reports by itself).
   if (stateDirHolder(options.stateDir) === undefined) {
     const lock = lockStateDir(options.stateDir);
-    const outbox = createOutbox({ dir: options.stateDir, logger: log });
+    const outbox = createOutbox({ dir: options.stateDir, logger: log, seqFloor: seqFloorNow() });
     try {
       outbox.append(
         statusBody({
@@ -159,7 +159,7 @@ export async function exportStatusFile(
     reports = replayOutbox(outboxPath(options.stateDir), log).reports;
   } else {
     const lock = lockStateDir(options.stateDir);
-    const outbox = createOutbox({ dir: options.stateDir, logger: log });
+    const outbox = createOutbox({ dir: options.stateDir, logger: log, seqFloor: seqFloorNow() });
     try {
       const bundle = storedBundle(options.identity, options.stateDir);
       if (bundle && options.reconciler) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { BundleRefusedSchema, ClusterStatusSchema, HeartbeatSchema } from '@flotilla/proto';
-import { createOutbox, type ReportBody } from './outbox.js';
+import { createOutbox, type ReportBody, seqFloorNow } from './outbox.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-outbox-'));
@@ -121,4 +121,22 @@ test('above its cap the outbox collapses superseded statuses and heartbeats, nev
   );
   assert.equal(reopened.append(status(8)).seq, 12n);
   reopened.close();
+});
+
+test('with a floor, a lost or older state dir never reuses a sequence number the hub may have stored', (t) => {
+  const dir = tempDir(t);
+  const first = createOutbox({ dir, seqFloor: 1_000n });
+  const sent = [first.append(heartbeat(1)).seq, first.append(heartbeat(2)).seq];
+  assert.deepEqual(sent, [1_000n, 1_001n]);
+  first.close();
+  // The state dir is lost: a new one starts from a later floor, above everything sent before.
+  rmSync(dir, { recursive: true, force: true });
+  const fresh = createOutbox({ dir, seqFloor: 2_000n });
+  assert.equal(fresh.append(heartbeat(3)).seq, 2_000n);
+  fresh.close();
+  // An existing log further along than the floor goes on from where it was.
+  const again = createOutbox({ dir, seqFloor: 1_500n });
+  assert.equal(again.append(heartbeat(4)).seq, 2_001n);
+  again.close();
+  assert.ok(seqFloorNow() > 1_700_000_000_000_000n, 'the agent’s floor is the time in microseconds');
 });

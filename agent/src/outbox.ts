@@ -17,6 +17,20 @@ export interface OutboxOptions {
   /** Acknowledgement records after which the log is rewritten. Default 200. */
   compactAfter?: number;
   logger?: Logger;
+  /**
+   * Sequence numbers go on from no lower than this. The agent passes `seqFloorNow()`, so a
+   * state dir that was lost, recreated or restored from an old copy never reuses a number the
+   * hub already stored (the hub would take the new report for a duplicate). Default 1.
+   */
+  seqFloor?: bigint;
+}
+
+/**
+ * The current time in microseconds: higher than any sequence number an outbox started earlier
+ * can have reached, since one report per microsecond is far beyond what an agent sends.
+ */
+export function seqFloorNow(): bigint {
+  return BigInt(Date.now()) * 1000n;
 }
 
 export const DEFAULT_OUTBOX_CAP = 1000;
@@ -79,7 +93,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const o = parseOptions(options);
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const replayed = replayOutbox(o.path, o.logger);
-  let nextSeq = replayed.nextSeq;
+  let nextSeq = replayed.nextSeq > (options.seqFloor ?? 1n) ? replayed.nextSeq : (options.seqFloor ?? 1n);
   let reports = replayed.reports;
   let ackLines = 0;
   const summaries: OutboxSummary[] = [];

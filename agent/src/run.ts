@@ -2,7 +2,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { type Agent, createAgent } from './agent.js';
 import { hubChannelCredentials } from './hub-tls.js';
-import { createOutbox, type Outbox } from './outbox.js';
+import { createOutbox, type Outbox, seqFloorNow } from './outbox.js';
 import { type BundlePuller, startBundlePuller } from './pull.js';
 import type { Reconciler } from './reconcile/index.js';
 import {
@@ -63,7 +63,12 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
   /** The identity as it is now: a credential rotation replaces it. */
   let current = identity;
   const lock = lockStateDir(options.stateDir);
-  const outbox = createOutbox({ dir: options.stateDir, cap: options.outboxCap, logger: log });
+  const outbox = createOutbox({
+    dir: options.stateDir,
+    cap: options.outboxCap,
+    logger: log,
+    seqFloor: seqFloorNow(),
+  });
   const bundleStore = createBundleStore(options.stateDir);
   let puller: BundlePuller | undefined;
   const agent = createAgent({

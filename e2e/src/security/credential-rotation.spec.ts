@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
@@ -72,5 +73,34 @@ describe('security: agent credentials expire and agents rotate them', { timeout:
       audit.audit.filter((e) => e.action === 'agent.rotate-credential' && e.outcome === 'ok').length >= 2,
       JSON.stringify(audit.audit),
     );
+  });
+
+  test('a cluster whose agent lost its state joins again with `flotilla cluster token`; the old agent is shut out', async () => {
+    const c = fleet.clusters.get('dev-1')!;
+    const before = readIdentity(c.stateDir);
+    await c.agent!.stop();
+    rmSync(c.stateDir, { recursive: true, force: true });
+    const issued = await fleet.flotillaJson<{ name: string; token: string; joinCommand: string }>(
+      'cluster',
+      'token',
+      'dev-1',
+    );
+    assert.match(
+      issued.joinCommand,
+      /^npx flotilla-agent join --hub \S+ --token flt_join_\S+ --ca-hash sha256:/,
+    );
+    c.joinCommand = issued.joinCommand;
+    await fleet.joinAgent('dev-1');
+    await fleet.startAgent('dev-1');
+    const revision = await fleet.work.commit(appFiles('dev', { replicas: 4 }), 'dev: 4 replicas');
+    await fleet.poke();
+    await fleet.waitSynced(['dev-1'], { revision: { 'dev-1': revision } });
+    await assert.rejects(
+      connectAsAgent(before).then((nc) => nc.close()),
+      /authori[sz]ation|revoked/i,
+    );
+    const used = await fleet.flotilla('cluster', 'token', 'no-such-cluster');
+    assert.notEqual(used.code, 0);
+    assert.match(used.stderr, /cluster no-such-cluster: not found/);
   });
 });

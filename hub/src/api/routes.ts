@@ -63,6 +63,20 @@ export function adminRoutes(s: AdminApiServices): Route[] {
       },
     },
     {
+      method: 'POST',
+      path: '/api/v1/clusters/:name/tokens',
+      async handle(req) {
+        const body = await req.json();
+        const ttl = str(body, 'ttl', false);
+        const issued = await s.clusters.issueToken(
+          req.params.name!,
+          ttl ? { ttlMs: parseDuration(ttl, 'ttl') } : {},
+          req.actor,
+        );
+        return { status: 201, json: issued };
+      },
+    },
+    {
       method: 'DELETE',
       path: '/api/v1/clusters/:name',
       async handle(req) {

@@ -50,6 +50,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
   flotilla cluster show NAME [-o json]            (its objects: sync, health and why, open drift)
+  flotilla cluster token NAME [--ttl 24h] [-o json]  (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
   flotilla fleet status [-o json]
   flotilla fleet drift [--history] [-o json]
@@ -231,6 +232,25 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
           ago(c.lastSeen),
         ]),
       ),
+    );
+    return 0;
+  },
+
+  'cluster token': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({ ttl: { type: 'string' } });
+    const name = one(positionals, 'cluster NAME');
+    const issued = await clientFor(env, { values }).json<{
+      name: string;
+      token: string;
+      joinCommand: string;
+    }>('POST', `/api/v1/clusters/${encodeURIComponent(name)}/tokens`, values.ttl ? { ttl: values.ttl } : {});
+    print(io, jsonOutput(values), issued, () =>
+      [
+        `a new join token for cluster ${issued.name} (works once, expires; joining replaces the current agent):`,
+        '',
+        `  ${issued.joinCommand}`,
+        '',
+      ].join('\n'),
     );
     return 0;
   },

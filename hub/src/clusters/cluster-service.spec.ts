@@ -170,6 +170,46 @@ for (const kind of TEST_DATABASE_KINDS) {
       await assert.rejects(clusters.remove('gone', 'admin'), /not found/);
     });
 
+    test('a new token joins an existing cluster again and replaces its agent: the old credential and NATS user are revoked', async () => {
+      const { token } = await clusters.add({ name: 'rejoin', environment: 'dev' }, 'admin');
+      const first = await clusters.register({
+        token,
+        agentPublicKey: agentKey(),
+        agentVersion: 't',
+        peer: 'test',
+      });
+      await assert.rejects(clusters.issueToken('nope', {}, 'admin'), /not found/);
+      const issued = await clusters.issueToken('rejoin', { ttlMs: 60_000 }, 'admin');
+      assert.match(issued.joinCommand, new RegExp(`--token ${issued.token} `));
+      assert.equal(
+        await clusters.authenticate(first.agentCredential),
+        'rejoin',
+        'nothing changes until the join',
+      );
+      const pushes = accountUpdates.length;
+      const second = await clusters.register({
+        token: issued.token,
+        agentPublicKey: agentKey(),
+        agentVersion: 't',
+        peer: 'test',
+      });
+      assert.equal(second.cluster, 'rejoin');
+      assert.equal(await clusters.authenticate(first.agentCredential), undefined, 'the earlier agent is out');
+      assert.equal(await clusters.authenticate(second.agentCredential), 'rejoin');
+      assert.equal(accountUpdates.length, pushes + 1, "the earlier agent's NATS user is revoked");
+      await assert.rejects(
+        clusters.register({
+          token: issued.token,
+          agentPublicKey: agentKey(),
+          agentVersion: 't',
+          peer: 'test',
+        }),
+        /invalid, already used or expired/,
+      );
+      const actions = (await audit.list({ cluster: 'rejoin' })).map((e) => `${e.action}:${e.outcome}`);
+      assert.ok(actions.includes('cluster.token:ok'), actions.join(' '));
+    });
+
     test('an agent credential expires, and rotation issues a new one that replaces the old at its first use', async () => {
       let now = new Date('2026-01-01T00:00:00Z');
       const timed = service({ credentialTtlMs: 90 * 86_400_000, now: () => now });

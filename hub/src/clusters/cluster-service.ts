@@ -102,6 +102,12 @@ export interface ClusterService {
     input: { name: string; environment: string; labels?: Record<string, string>; ttlMs?: number },
     actor: string,
   ): Promise<AddedCluster>;
+  /**
+   * A new bootstrap token for an existing cluster, to join it again (a rebuilt cluster, a lost
+   * state dir, an expired credential). The join it is used for revokes the cluster's earlier
+   * agent credentials and NATS users: one agent per cluster.
+   */
+  issueToken(name: string, input: { ttlMs?: number }, actor: string): Promise<AddedCluster>;
   list(): Promise<Cluster[]>;
   get(name: string): Promise<Cluster | undefined>;
   remove(name: string, actor: string): Promise<void>;
@@ -131,6 +137,9 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
   const now = options.now ?? (() => new Date());
   const credentialExpiry = () =>
     new Date(now().getTime() + (options.credentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS));
+
+  const joinCommandFor = (token: string) =>
+    `npx flotilla-agent join --hub ${options.grpcAddress()} --token ${token} --ca-hash ${options.caHash}`;
 
   /** Revokes NATS users in the account JWT and pushes it; a failed push is retried on reconnect. */
   const revokeNatsUsers = async (users: string[], cluster: string) => {
@@ -169,6 +178,35 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
 
   return {
     get,
+    async issueToken(name, input, actor) {
+      const ttlMs = input.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
+      if (!(ttlMs > 0)) throw new InvalidError('ttl', 'must be positive');
+      if (!(await get(name))) {
+        await audit.record({
+          action: 'cluster.token',
+          actor,
+          cluster: name,
+          outcome: 'refused',
+          detail: 'not found',
+        });
+        throw new FlotillaError('not-found', `cluster ${name}: not found`);
+      }
+      const token = newSecret('flt_join');
+      await db.insert(bootstrapTokens).values({
+        tokenHash: hashSecret(token),
+        cluster: name,
+        expiresAt: new Date(Date.now() + ttlMs),
+      });
+      await audit.record({
+        action: 'cluster.token',
+        actor,
+        cluster: name,
+        outcome: 'ok',
+        detail: `token expires in ${Math.round(ttlMs / 1000)}s; joining with it replaces the current agent`,
+      });
+      return { name, token, joinCommand: joinCommandFor(token) };
+    },
+
     async add(input, actor) {
       assertClusterName(input.name);
       assertClusterName(input.environment);
@@ -214,11 +252,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       });
       logger.info({ cluster: input.name, environment: input.environment }, 'cluster added');
       options.onAdded?.(inserted);
-      return {
-        name: input.name,
-        token,
-        joinCommand: `npx flotilla-agent join --hub ${options.grpcAddress()} --token ${token} --ca-hash ${options.caHash}`,
-      };
+      return { name: input.name, token, joinCommand: joinCommandFor(token) };
     },
 
     async list() {
@@ -321,6 +355,16 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       }
       const cluster = await get(claimed.cluster);
       if (!cluster) return refuse(claimed.cluster, 'cluster no longer exists');
+      // One agent per cluster: a join (again) replaces whatever agent held the cluster before.
+      const replaced = await db
+        .update(agentCredentials)
+        .set({ revokedAt: now() })
+        .where(and(eq(agentCredentials.cluster, cluster.name), isNull(agentCredentials.revokedAt)))
+        .returning({ natsUser: agentCredentials.natsUser });
+      await revokeNatsUsers(
+        replaced.map((r) => r.natsUser),
+        cluster.name,
+      );
       const natsUser: AgentNatsUser = await mintAgentUser(options.nats.identity, cluster.name);
       const agentCredential = newSecret('flt_agent');
       const credentialExpiresAt = credentialExpiry();
