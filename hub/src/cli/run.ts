@@ -49,8 +49,8 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
-  flotilla cluster show NAME [-o json]            (its objects: sync, health and why, open drift)
-  flotilla cluster token NAME [--ttl 24h] [-o json]  (join an existing cluster again; replaces its agent)
+  flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
+  flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
   flotilla fleet status [-o json]
   flotilla fleet drift [--history] [-o json]
