@@ -16,7 +16,11 @@ export async function kubectl(
   return stdout;
 }
 
-export async function kubectlJson<T = Record<string, any>>(kubeconfig: string, args: string[]): Promise<T> {
+/** A Kubernetes object as kubectl prints it: tests read arbitrary fields from it. */
+// biome-ignore lint/suspicious/noExplicitAny: test code reads arbitrary fields of kubectl's JSON
+type KubectlObject = Record<string, any>;
+
+export async function kubectlJson<T = KubectlObject>(kubeconfig: string, args: string[]): Promise<T> {
   return JSON.parse(await kubectl(kubeconfig, [...args, '-o', 'json'])) as T;
 }
 
