@@ -73,6 +73,7 @@ interface ParsedOptions {
   dir: string;
   cap: number;
   compactAfter: number;
+  seqFloor: bigint;
   logger: Logger;
 }
 
@@ -82,6 +83,7 @@ function parseOptions(options: OutboxOptions): ParsedOptions {
     path: join(options.dir, OUTBOX_FILE),
     cap: options.cap ?? DEFAULT_OUTBOX_CAP,
     compactAfter: options.compactAfter ?? 200,
+    seqFloor: options.seqFloor ?? 1n,
     logger: options.logger ?? createLogger({ name: 'agent', level: 'silent' }),
   };
 }
@@ -93,7 +95,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const o = parseOptions(options);
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const replayed = replayOutbox(o.path, o.logger);
-  let nextSeq = replayed.nextSeq > (options.seqFloor ?? 1n) ? replayed.nextSeq : (options.seqFloor ?? 1n);
+  let nextSeq = replayed.nextSeq > o.seqFloor ? replayed.nextSeq : o.seqFloor;
   let reports = replayed.reports;
   let ackLines = 0;
   const summaries: OutboxSummary[] = [];

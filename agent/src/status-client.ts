@@ -137,7 +137,7 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
   const watchdog = setInterval(
     () => {
       // A stream can stay open for weeks: rotate on it, then reopen with the new credential.
-      if (stream && live && options.rotation?.due())
+      if (stream && live)
         void rotateIfDue().then((rotated) => {
           if (rotated && stream) {
             reopening = true;

@@ -1,9 +1,10 @@
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createLogger, errorMessage } from '@flotilla/shared';
 import { startHub } from '../hub.js';
 import { initDataDir } from '../pki/init.js';
 import { rotateSigningKey } from '../pki/signing-keys.js';
+import { caCertPath } from '../pki/tls.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError } from './client.js';
 import type { CliEnv, CliIo } from './run.js';
@@ -24,7 +25,7 @@ export async function hubInit(
     dataDir: identity.dataDir,
     adminToken: identity.newAdminToken ?? null,
     caHash: identity.tls.caHash,
-    caFile: join(identity.dataDir, 'tls', 'ca.pem'),
+    caFile: caCertPath(identity.dataDir),
     natsConfig: identity.natsConfigPath,
   };
 }

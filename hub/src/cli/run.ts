@@ -204,12 +204,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
       { name, environment: values.env, labels, ...(values.ttl ? { ttl: values.ttl } : {}) },
     );
     print(io, json, added, () =>
-      [
-        `cluster ${added.name} added. Join it (the token works once and expires):`,
-        '',
-        `  ${added.joinCommand}`,
-        '',
-      ].join('\n'),
+      joinText(`cluster ${added.name} added. Join it (the token works once and expires):`, added.joinCommand),
     );
     return 0;
   },
@@ -245,12 +240,10 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
       joinCommand: string;
     }>('POST', `/api/v1/clusters/${encodeURIComponent(name)}/tokens`, values.ttl ? { ttl: values.ttl } : {});
     print(io, jsonOutput(values), issued, () =>
-      [
+      joinText(
         `a new join token for cluster ${issued.name} (works once, expires; joining replaces the current agent):`,
-        '',
-        `  ${issued.joinCommand}`,
-        '',
-      ].join('\n'),
+        issued.joinCommand,
+      ),
     );
     return 0;
   },
@@ -530,4 +523,9 @@ function clusterDetailText({ cluster: c, resources }: ClusterDetail): string {
           ),
         ]),
   ].join('\n');
+}
+
+/** A join command as `cluster add` and `cluster token` print it: a line of context, then the command. */
+function joinText(intro: string, joinCommand: string): string {
+  return `${intro}\n\n  ${joinCommand}\n`;
 }

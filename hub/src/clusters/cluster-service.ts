@@ -1,5 +1,5 @@
 import { assertClusterName, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
-import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit.js';
 import type { Db } from '../db/database.js';
 import {
@@ -156,6 +156,37 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       );
   };
 
+  /**
+   * Revokes the live credentials `where` selects and their NATS users, except `keepNatsUser`
+   * (a rotated credential that, so far, carried the same user).
+   */
+  const revokeCredentials = async (where: SQL, cluster: string, keepNatsUser?: string) => {
+    const revoked = await db
+      .update(agentCredentials)
+      .set({ revokedAt: now() })
+      .where(and(where, isNull(agentCredentials.revokedAt)))
+      .returning({ natsUser: agentCredentials.natsUser });
+    await revokeNatsUsers(
+      revoked.map((r) => r.natsUser).filter((u) => u !== keepNatsUser),
+      cluster,
+    );
+  };
+
+  /** What an agent is handed for its NATS user. */
+  const natsCredentials = (user: AgentNatsUser): Registration['nats'] => ({
+    servers: options.nats.agentServers,
+    jwt: user.jwt,
+    seed: user.seed,
+    inboxPrefix: user.inboxPrefix,
+  });
+
+  /** A single-use join token for `cluster`, stored hashed; its expiry is held against the database's clock. */
+  const tokenRow = (cluster: string, token: string, ttlMs: number) => ({
+    tokenHash: hashSecret(token),
+    cluster,
+    expiresAt: new Date(Date.now() + ttlMs),
+  });
+
   /** The live credential row: not revoked, not expired. */
   const credentialRow = async (credential: string) => {
     const [row] = await db
@@ -192,11 +223,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         throw new FlotillaError('not-found', `cluster ${name}: not found`);
       }
       const token = newSecret('flt_join');
-      await db.insert(bootstrapTokens).values({
-        tokenHash: hashSecret(token),
-        cluster: name,
-        expiresAt: new Date(Date.now() + ttlMs),
-      });
+      await db.insert(bootstrapTokens).values(tokenRow(name, token, ttlMs));
       await audit.record({
         action: 'cluster.token',
         actor,
@@ -226,11 +253,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
           .onConflictDoNothing()
           .returning();
         if (rows.length === 0) return undefined;
-        await tx.insert(bootstrapTokens).values({
-          tokenHash: hashSecret(token),
-          cluster: input.name,
-          expiresAt: new Date(Date.now() + ttlMs),
-        });
+        await tx.insert(bootstrapTokens).values(tokenRow(input.name, token, ttlMs));
         return rows[0]!;
       });
       if (!inserted) {
@@ -356,15 +379,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       const cluster = await get(claimed.cluster);
       if (!cluster) return refuse(claimed.cluster, 'cluster no longer exists');
       // One agent per cluster: a join (again) replaces whatever agent held the cluster before.
-      const replaced = await db
-        .update(agentCredentials)
-        .set({ revokedAt: now() })
-        .where(and(eq(agentCredentials.cluster, cluster.name), isNull(agentCredentials.revokedAt)))
-        .returning({ natsUser: agentCredentials.natsUser });
-      await revokeNatsUsers(
-        replaced.map((r) => r.natsUser),
-        cluster.name,
-      );
+      await revokeCredentials(eq(agentCredentials.cluster, cluster.name), cluster.name);
       const natsUser: AgentNatsUser = await mintAgentUser(options.nats.identity, cluster.name);
       const agentCredential = newSecret('flt_agent');
       const credentialExpiresAt = credentialExpiry();
@@ -389,12 +404,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         labels: cluster.labels,
         agentCredential,
         credentialExpiresAt,
-        nats: {
-          servers: options.nats.agentServers,
-          jwt: natsUser.jwt,
-          seed: natsUser.seed,
-          inboxPrefix: natsUser.inboxPrefix,
-        },
+        nats: natsCredentials(natsUser),
         hubKeys: publicHubKeys(options.signingKeys()),
       };
     },
@@ -403,16 +413,8 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       const row = await credentialRow(credential);
       if (row?.supersedes != null) {
         // First use of a rotated credential: the one it replaces, and its NATS user, stop now.
-        const replaced = await db
-          .update(agentCredentials)
-          .set({ revokedAt: now() })
-          .where(and(eq(agentCredentials.id, row.supersedes), isNull(agentCredentials.revokedAt)))
-          .returning({ natsUser: agentCredentials.natsUser });
+        await revokeCredentials(eq(agentCredentials.id, row.supersedes), row.cluster, row.natsUser);
         await db.update(agentCredentials).set({ supersedes: null }).where(eq(agentCredentials.id, row.id));
-        await revokeNatsUsers(
-          replaced.map((r) => r.natsUser).filter((u) => u !== row.natsUser),
-          row.cluster,
-        );
         logger.info({ cluster: row.cluster }, 'rotated agent credential in use; the previous one is revoked');
       }
       return row?.cluster;
@@ -433,15 +435,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         );
       }
       // A successor issued earlier and never used (its answer was lost) is void.
-      const voided = await db
-        .update(agentCredentials)
-        .set({ revokedAt: now() })
-        .where(and(eq(agentCredentials.supersedes, row.id), isNull(agentCredentials.revokedAt)))
-        .returning({ natsUser: agentCredentials.natsUser });
-      await revokeNatsUsers(
-        voided.map((v) => v.natsUser),
-        row.cluster,
-      );
+      await revokeCredentials(eq(agentCredentials.supersedes, row.id), row.cluster);
       const natsUser = await mintAgentUser(options.nats.identity, row.cluster);
       const agentCredential = newSecret('flt_agent');
       const expiresAt = credentialExpiry();
@@ -461,16 +455,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         detail: `expires ${expiresAt.toISOString()}`,
       });
       logger.info({ cluster: row.cluster, expiresAt }, 'agent credential rotated');
-      return {
-        agentCredential,
-        expiresAt,
-        nats: {
-          servers: options.nats.agentServers,
-          jwt: natsUser.jwt,
-          seed: natsUser.seed,
-          inboxPrefix: natsUser.inboxPrefix,
-        },
-      };
+      return { agentCredential, expiresAt, nats: natsCredentials(natsUser) };
     },
 
     async agentKeys(cluster) {

@@ -50,10 +50,15 @@ const IP = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+:[0-9a-fA-F:]*)$/;
  * server certificate is re-issued (by the same CA, so the CA hash agents pinned stays valid)
  * when the requested SANs are not all in it.
  */
+/** Where the hub CA's certificate lives: what the CLI trusts through FLOTILLA_CA_FILE. */
+export function caCertPath(dataDir: string): string {
+  return join(dataDir, 'tls', 'ca.pem');
+}
+
 export async function ensureTls(dataDir: string, extraSans: readonly string[] = []): Promise<HubTls> {
   const dir = join(dataDir, 'tls');
   const sans = defaultSans(extraSans);
-  let caPem = readTextIfExists(join(dir, 'ca.pem'));
+  let caPem = readTextIfExists(caCertPath(dataDir));
   let caKeyPem = readTextIfExists(join(dir, 'ca-key.pem'));
   if (!caPem || !caKeyPem) {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
@@ -71,7 +76,7 @@ export async function ensureTls(dataDir: string, extraSans: readonly string[] = 
     caPem = ca.toString('pem');
     caKeyPem = await exportKeyPem(keys.privateKey);
     writeFileAtomic(join(dir, 'ca-key.pem'), caKeyPem, true);
-    writeFileAtomic(join(dir, 'ca.pem'), caPem);
+    writeFileAtomic(caCertPath(dataDir), caPem);
   }
   let certPem = readTextIfExists(join(dir, 'server.pem'));
   let keyPem = readTextIfExists(join(dir, 'server-key.pem'));
