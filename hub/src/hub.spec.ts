@@ -38,7 +38,7 @@ import {
 } from '@flotilla/shared';
 import { credentials, status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { eq } from 'drizzle-orm';
-import { connect, jwtAuthenticator, type NatsConnection, type StoredMsg } from 'nats';
+import { connect, ErrorCode, jwtAuthenticator, type NatsConnection, type StoredMsg } from 'nats';
 import { agentCredentials, statusReports } from './db/schema.js';
 import { createTestPostgresUrl, TEST_DATABASE_KINDS } from './db/testing.js';
 import { type Hub, startHub } from './hub.js';
@@ -327,6 +327,7 @@ for (const kind of TEST_DATABASE_KINDS) {
           inboxPrefix: dev.nats!.inboxPrefix,
           maxReconnectAttempts: 0,
         }),
+        { code: ErrorCode.AuthorizationViolation },
       );
       const again = client.reportStatus(md);
       const refused = await new Promise<ServiceError>((resolve) => again.on('error', resolve));
