@@ -1,6 +1,6 @@
 /**
- * Test support for the agent's specs: signed bundles and a hub-like publisher on a real
- * nats-server. Not exported from the package.
+ * Test support for the agent's specs: signed bundles, the hub's own bundle publish on a real
+ * nats-server, a fake hub over gRPC. Not exported from the package.
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -22,15 +22,12 @@ import {
   AGENT_AUTH_METADATA,
   BUNDLE_STREAM,
   type Bundle,
-  bundleChunkSubject,
-  bundleSubject,
   contentDigest,
   DEFAULT_SYNC_POLICY,
   encodeEnvelope,
   identityOf,
   type KubeObject,
-  notifySubject,
-  packForTransport,
+  publishBundle,
   type SigningKey,
   type SyncPolicy,
   signBundle,
@@ -91,21 +88,11 @@ export async function ensureBundleStream(nc: NatsConnection): Promise<void> {
     });
 }
 
-/** Publishes envelope bytes the way the hub does: chunks, then the head, then a notify. */
-export async function publishEnvelope(
-  nc: NatsConnection,
-  cluster: string,
-  generation: number,
-  envelope: Uint8Array,
-  chunkSize?: number,
-): Promise<void> {
-  const js = nc.jetstream();
-  const { head, chunks } = packForTransport(envelope, { cluster, generation }, chunkSize);
-  for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
-  await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
-  nc.publish(notifySubject(cluster), new TextEncoder().encode(String(generation)));
-  await nc.flush();
-}
+/**
+ * Publishes envelope bytes as the hub does, through the very function the hub's bus calls
+ * (shared `publishBundle`): the agent's specs never carry a copy of the publish protocol.
+ */
+export const publishEnvelope = publishBundle;
 
 /**
  * A Reconciler that keeps objects in memory: enough to test the run loop without a

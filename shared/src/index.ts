@@ -1,4 +1,5 @@
 export * from './bundle.js';
+export * from './bundle-publish.js';
 export * from './canonical-json.js';
 export * from './digest.js';
 export * from './envelope.js';

@@ -2,13 +2,19 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { bundleChunkSubject, bundleSubject, notifySubject, packForTransport } from '@flotilla/shared';
+import {
+  bundleChunkSubject,
+  bundleSubject,
+  notifySubject,
+  packForTransport,
+  publishBundle,
+} from '@flotilla/shared';
 import type { NatsConnection } from 'nats';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
 import { kubectl, kubectlJson } from '../journeys/kubectl.js';
-import { connectAsHub, peekBundle, publishBundle, readPublishedBundle, tamperEnvelope } from './support.js';
+import { connectAsHub, peekBundle, readPublishedBundle, tamperEnvelope } from './support.js';
 
 const flotillaYaml = (wipePolicy = '{}') => `environments:
   - name: trust

@@ -5,8 +5,6 @@ import {
   bundleChunkSubject,
   bundleSubject,
   decodeTransportHead,
-  notifySubject,
-  packForTransport,
   type TransportHead,
   unpackTransport,
 } from '@flotilla/shared';
@@ -124,22 +122,6 @@ export async function readPublishedBundle(
     return m.data;
   });
   return { head, envelope };
-}
-
-/** Publishes envelope bytes as the cluster's latest bundle exactly as the hub does (hub/src/nats/bus.ts). */
-export async function publishBundle(
-  hub: NatsConnection,
-  cluster: string,
-  generation: number,
-  envelope: Uint8Array,
-): Promise<TransportHead> {
-  const js = hub.jetstream();
-  const { head, chunks } = packForTransport(envelope, { cluster, generation });
-  for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
-  await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
-  hub.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
-  await hub.flush();
-  return head;
 }
 
 /** The parts of a bundle payload (shared/src/bundle.ts) the tests read or change, the rest kept as is. */

@@ -1,11 +1,10 @@
 import type { Logger } from '@flotilla/shared';
 import {
   BUNDLE_STREAM,
-  bundleChunkSubject,
   bundleSubject,
   FlotillaError,
-  notifySubject,
-  packForTransport,
+  publishBundle,
+  type TransportHead,
 } from '@flotilla/shared';
 import {
   connect,
@@ -72,13 +71,9 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
   let latestAccountJwt = identity.accountJwt;
   const bus: BundleBus = {
     async publish(cluster, generation, envelope) {
-      const js = nc.jetstream();
-      const { head, chunks } = packForTransport(envelope, { cluster, generation }, options.chunkSize);
+      let head: TransportHead;
       try {
-        for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
-        await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
-        nc.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
-        await nc.flush();
+        head = await publishBundle(nc, cluster, generation, envelope, options.chunkSize);
       } catch (err) {
         throw new FlotillaError(
           'unavailable',
@@ -86,7 +81,7 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
           { cause: err },
         );
       }
-      logger.info({ cluster, generation, chunks: chunks.length, bytes: head.size }, 'bundle published');
+      logger.info({ cluster, generation, chunks: head.chunks.length, bytes: head.size }, 'bundle published');
     },
     async updateAccount(accountJwt) {
       latestAccountJwt = accountJwt;

@@ -1,0 +1,41 @@
+import { bundleChunkSubject, bundleSubject, notifySubject } from './subjects.js';
+import { DEFAULT_CHUNK_SIZE, packForTransport, type TransportHead } from './transport.js';
+
+/**
+ * The parts of a NATS connection a bundle publish needs. A nats.js `NatsConnection` is one;
+ * naming only these keeps shared free of a NATS client of its own.
+ */
+export interface BundlePublishConnection {
+  jetstream(): { publish(subject: string, data?: Uint8Array): Promise<unknown> };
+  publish(subject: string, data?: Uint8Array): void;
+  flush(): Promise<void>;
+}
+
+/** The payload of a notify message: advisory only, an agent always reads the head itself. */
+export interface BundleNotice {
+  generation: number;
+}
+
+/**
+ * Publishes envelope bytes as a cluster's latest bundle, the one way hub and agents agree on
+ * (the hub's bus and every test that plays the hub call this, so there is one copy): the
+ * chunks first, then the head naming them, so a head never names chunks not yet stored; then
+ * a notify on core NATS, so a listening agent pulls at once instead of at its next poll.
+ * NATS errors pass through unchanged: the caller knows what the publish was for.
+ */
+export async function publishBundle(
+  conn: BundlePublishConnection,
+  cluster: string,
+  generation: number,
+  envelope: Uint8Array,
+  chunkSize = DEFAULT_CHUNK_SIZE,
+): Promise<TransportHead> {
+  const js = conn.jetstream();
+  const { head, chunks } = packForTransport(envelope, { cluster, generation }, chunkSize);
+  for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
+  await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
+  const notice: BundleNotice = { generation };
+  conn.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify(notice)));
+  await conn.flush();
+  return head;
+}
