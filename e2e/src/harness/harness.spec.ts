@@ -1,15 +1,37 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { connect, RetentionPolicy, StringCodec } from 'nats';
+import { eventually } from './eventually.js';
 import { startGitServer } from './git-server.js';
 import { startNatsServer } from './nats.js';
 import { startProcess } from './process.js';
+
+/**
+ * The live processes whose process group is `pgid` (zombies count as gone: they have
+ * exited and only wait to be reaped), read from /proc.
+ */
+function processGroup(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // After "pid (comm) ": state, ppid, pgrp, …; comm may itself hold spaces and parentheses.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') members.push(Number(entry));
+  }
+  return members.sort((a, b) => a - b);
+}
 
 describe('e2e harness', () => {
   test('a real nats-server with JetStream: publish, then read the latest message per subject back', async (t) => {
@@ -59,8 +81,23 @@ describe('e2e harness', () => {
   });
 
   test('a started process is stopped with its whole process group', async () => {
-    const p = await startProcess('bash', ['-c', 'sleep 300 & echo ready; wait'], { ready: /ready/ });
-    await p.stop(2000);
+    // A parent with three children: a plain one, a grandchild under a subshell, and one that ignores SIGTERM.
+    const p = await startProcess(
+      'bash',
+      ['-c', 'sleep 300 & (sleep 301; true) & (trap "" TERM; sleep 302; true) & echo ready; wait'],
+      { ready: /ready/ },
+    );
+    const group = p.pid!;
+    const before = await eventually(() => {
+      const members = processGroup(group);
+      assert.ok(members.length >= 6, `the parent, two subshells and three sleeps, got ${members.join(' ')}`);
+      return members;
+    });
+    await p.stop(1000);
     assert.equal(p.alive, false);
+    await eventually(() => assert.deepEqual(processGroup(group), [], `left of ${before.join(' ')}`), {
+      timeoutMs: 10_000,
+      message: 'every process of the group is gone',
+    });
   });
 });

@@ -109,13 +109,41 @@ export class ManagedProcess {
     }
   }
 
-  /** SIGTERM, then SIGKILL after graceMs. */
+  /**
+   * SIGTERM to the whole process group, then SIGKILL to whatever of it is left after
+   * graceMs. Waits for the group, not only its leader: a child that outlives its parent
+   * (or ignores SIGTERM) would otherwise keep ports and files of the next test.
+   */
   async stop(graceMs = 5_000): Promise<void> {
-    if (!this.alive) return;
-    this.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    if (!this.alive && !this.groupAlive()) return;
+    const deadline = Date.now() + graceMs;
+    this.signalGroup('SIGTERM');
+    const timer = setTimeout(() => this.signalGroup('SIGKILL'), graceMs);
     await this.exited;
+    while (this.groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     clearTimeout(timer);
+    if (this.groupAlive()) this.signalGroup('SIGKILL');
+  }
+
+  /** Whether any process of its group is left (the group's id is the leader's pid). */
+  private groupAlive(): boolean {
+    if (this.child.pid === undefined) return false;
+    try {
+      process.kill(-this.child.pid, 0);
+      return true;
+    } catch (err) {
+      // EPERM: members run as another user (PostgreSQL under runuser) and are still there.
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, signal);
+    } catch {
+      if (this.alive) this.child.kill(signal);
+    }
   }
 }
 
