@@ -11,7 +11,14 @@ import {
 } from '@flotilla/shared';
 import { connect } from 'nats';
 import { fetchLatestBundle, type PullOutcome, startBundlePuller } from './pull.js';
-import { configMap, ensureBundleStream, makeBundle, publishEnvelope, signedBytes } from './test-support.js';
+import {
+  configMap,
+  ensureBundleStream,
+  makeBundle,
+  publishEnvelope,
+  publishWithoutNotify,
+  signedBytes,
+} from './test-support.js';
 
 const hubKey = generateSigningKey();
 const keys = trustedKeys([{ keyId: hubKey.keyId, publicKey: hubKey.publicKey }]);
@@ -86,13 +93,7 @@ test('the puller fetches on start, on every notify, and after a reconnect', asyn
   await eventually(() => assert.deepEqual(seen, [1, 2]));
 
   // Published without a notify, then the server restarts: the reconnect alone brings it.
-  const { head, chunks } = packForTransport(signedBytes(makeBundle('dev-1', 3), hubKey), {
-    cluster: 'dev-1',
-    generation: 3,
-  });
-  const js = nc.jetstream();
-  for (const [i, c] of chunks.entries()) await js.publish(`bundles.dev-1.chunk.${i}`, c);
-  await js.publish(bundleSubject('dev-1'), new TextEncoder().encode(JSON.stringify(head)));
+  await publishWithoutNotify(nc, 'dev-1', 3, signedBytes(makeBundle('dev-1', 3), hubKey));
   await server.restart();
   await eventually(() => assert.equal(seen.at(-1), 3), { timeoutMs: 30_000 });
 });
@@ -127,13 +128,7 @@ test('a bundle published without a notify (lost on a leaf link) is found by the 
   );
   t.after(() => puller.stop());
   await eventually(() => assert.deepEqual(seen, [1]));
-  const { head, chunks } = packForTransport(signedBytes(makeBundle('dev-1', 2), hubKey), {
-    cluster: 'dev-1',
-    generation: 2,
-  });
-  const js = nc.jetstream();
-  for (const [i, c] of chunks.entries()) await js.publish(`bundles.dev-1.chunk.${i}`, c);
-  await js.publish(bundleSubject('dev-1'), new TextEncoder().encode(JSON.stringify(head)));
+  await publishWithoutNotify(nc, 'dev-1', 2, signedBytes(makeBundle('dev-1', 2), hubKey));
   await eventually(() => assert.deepEqual(seen, [1, 2]), {
     timeoutMs: 5000,
     message: 'recheck found generation 2',

@@ -22,6 +22,7 @@ import {
   AGENT_AUTH_METADATA,
   BUNDLE_STREAM,
   type Bundle,
+  type BundlePublishConnection,
   contentDigest,
   DEFAULT_SYNC_POLICY,
   encodeEnvelope,
@@ -31,6 +32,7 @@ import {
   type SigningKey,
   type SyncPolicy,
   signBundle,
+  type TransportHead,
 } from '@flotilla/shared';
 import * as grpc from '@grpc/grpc-js';
 import { type NatsConnection, RetentionPolicy, StorageType } from 'nats';
@@ -93,6 +95,24 @@ export async function ensureBundleStream(nc: NatsConnection): Promise<void> {
  * (shared `publishBundle`): the agent's specs never carry a copy of the publish protocol.
  */
 export const publishEnvelope = publishBundle;
+
+/**
+ * The hub's publish with its notify lost on the way (as a leaf link may lose it): the same
+ * chunks and head, through the same function, over a connection that drops core messages.
+ */
+export function publishWithoutNotify(
+  nc: NatsConnection,
+  cluster: string,
+  generation: number,
+  envelope: Uint8Array,
+): Promise<TransportHead> {
+  const dropsNotify: BundlePublishConnection = {
+    jetstream: () => nc.jetstream(),
+    publish: () => {},
+    flush: () => nc.flush(),
+  };
+  return publishBundle(dropsNotify, cluster, generation, envelope);
+}
 
 /**
  * A Reconciler that keeps objects in memory: enough to test the run loop without a
