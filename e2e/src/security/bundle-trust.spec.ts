@@ -26,6 +26,18 @@ const flotillaYaml = (wipePolicy = '{}') => `environments:
 
 type Row = FleetStatusRow & { desiredGeneration: number | null };
 
+/**
+ * West renders a directory of its own with 5 replicas where east has 2: applying west's
+ * bundle on east would show in east's Deployment, so the replay test can tell.
+ */
+const WEST_REPLICAS = 5;
+const westFiles = Object.fromEntries(
+  Object.entries(appFiles('trust', { replicas: WEST_REPLICAS })).map(([path, text]) => [
+    path.replace('environments/trust/', 'environments/trust/clusters/west/'),
+    text,
+  ]),
+);
+
 /** Rows 4 and 5 of the security matrix: what an agent does with bundles it must not trust, and with an empty render. */
 describe('security: bundle trust on the wire, and empty renders', { timeout: 300_000 }, () => {
   let fleet: Fleet;
@@ -47,7 +59,7 @@ describe('security: bundle trust on the wire, and empty renders', { timeout: 300
 
   before(async () => {
     fleet = await startFleet({
-      repoFiles: { 'flotilla.yaml': flotillaYaml(), ...appFiles('trust'), ...appFiles('wipe') },
+      repoFiles: { 'flotilla.yaml': flotillaYaml(), ...appFiles('trust'), ...westFiles, ...appFiles('wipe') },
       clusters: [
         { name: 'east', environment: 'trust' },
         { name: 'west', environment: 'trust' },
@@ -85,10 +97,16 @@ describe('security: bundle trust on the wire, and empty renders', { timeout: 300
 
   test("another cluster's genuine signed bundle replayed on this cluster's subject is refused as wrong-cluster", async () => {
     const west = await readPublishedBundle(hub, 'west');
-    assert.equal(peekBundle(west.envelope).cluster, 'west');
+    const westBundle = peekBundle(west.envelope);
+    assert.equal(westBundle.cluster, 'west');
+    // The two bundles differ where the test looks: west's applied on east would be seen.
+    const westDeployment = westBundle.objects.find((o) => o.kind === 'Deployment');
+    assert.equal(westDeployment?.spec?.replicas, WEST_REPLICAS);
+    assert.equal(await replicas('west'), WEST_REPLICAS);
+    assert.equal(await replicas('east'), 2);
     await publishBundle(hub, 'east', genuineEast.generation + 1, west.envelope);
     await errorShown('east', /refused \(wrong-cluster\)/, 'the wrong-cluster refusal reaches fleet status');
-    assert.equal(await replicas('east'), 2);
+    assert.equal(await replicas('east'), 2, "west's Deployment was never applied on east");
     assert.equal((await row('east')).generation, genuineEast.generation);
   });
 
@@ -136,7 +154,8 @@ describe('security: bundle trust on the wire, and empty renders', { timeout: 300
   test('the next genuine bundle is applied over the refused ones and clears the error', async () => {
     const rev = await fleet.work.commit(appFiles('trust', { replicas: 3 }), 'trust: 3 replicas');
     await fleet.poke();
-    await fleet.waitSynced(['east', 'west'], { revision: { east: rev, west: rev } });
+    // West renders its own directory, which this commit leaves alone.
+    await fleet.waitSynced(['east'], { revision: { east: rev } });
     const r = await row('east');
     assert.equal(r.generation, genuineEast.generation + 1);
     assert.equal(r.generation, r.desiredGeneration);
