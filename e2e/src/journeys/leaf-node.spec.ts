@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect } from 'nats';
+import { connect, ErrorCode } from 'nats';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
@@ -66,8 +66,11 @@ describe('a NATS leaf node site: bundles through the leaf, enforcing while the l
     // A local client of the leaf, with the agent's inbox prefix (replies cross the link only there).
     const nc = await connect({ servers: leaf.url, inboxPrefix });
     try {
+      // No responders: the leaf never carries the request across, as the link's user may not
+      // publish it; any other failure (a timeout, a closed connection) is not this promise.
       await assert.rejects(
         nc.request('$JS.hub.API.DIRECT.GET.BUNDLES.bundles.core-1', new Uint8Array(), { timeout: 2000 }),
+        { code: ErrorCode.NoResponders },
         "core-1's bundle must not answer through site-1's leaf",
       );
       const own = await nc.request('$JS.hub.API.DIRECT.GET.BUNDLES.bundles.site-1', new Uint8Array(), {
