@@ -6,8 +6,9 @@ import { notifySubject } from '@flotilla/shared';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
+import { type PostgresServer, startPostgresServer } from '../harness/postgres.js';
 import { kubectlJson } from '../journeys/kubectl.js';
-import { connectAsHub, within } from './support.js';
+import { connectAsHub, describeRuns, seqRuns, storedReports, within } from './support.js';
 
 const FLOTILLA_YAML = `environments:
   - name: dev
@@ -50,6 +51,8 @@ function readOutbox(stateDir: string): { pending: bigint[]; seen: bigint[]; next
 
 /** Row 6 of the security matrix: NATS and agent processes fail, the fleet still converges. */
 describe('faults: nats-server restarts and agent kills, on real processes', { timeout: 300_000 }, () => {
+  // The hub runs on a PostgreSQL of the test's own, so the test can read the rows it stored.
+  let pg: PostgresServer;
   let fleet: Fleet;
   let replicas = 2;
   const rows = async () => (await fleet.fleetStatus()) as Row[];
@@ -74,16 +77,21 @@ describe('faults: nats-server restarts and agent kills, on real processes', { ti
   };
 
   before(async () => {
+    pg = await startPostgresServer();
     fleet = await startFleet({
       repoFiles: { 'flotilla.yaml': FLOTILLA_YAML, ...appFiles('dev') },
       clusters: [
         { name: 'f1', environment: 'dev' },
         { name: 'f2', environment: 'dev' },
       ],
+      database: pg.url,
     });
     await fleet.waitSynced();
   });
-  after(() => fleet?.stop());
+  after(async () => {
+    await fleet?.stop();
+    await pg?.destroy();
+  });
 
   test('nats-server restarted while agents run: a commit afterwards still converges on every cluster', async () => {
     await fleet.nats.restart();
@@ -141,7 +149,7 @@ describe('faults: nats-server restarts and agent kills, on real processes', { ti
 
     // Seqs go on from where the killed process stopped (none is handed out twice), and
     // everything the agent wrote, before and after the kill, is acknowledged by the hub.
-    await eventually(
+    const drained = await eventually(
       () => {
         const now = readOutbox(stateDir);
         assert.deepEqual(now.seen, [...new Set(now.seen)], 'no seq twice in the log');
@@ -150,8 +158,22 @@ describe('faults: nats-server restarts and agent kills, on real processes', { ti
           `next seq ${now.nextSeq} after ${beforeRestart.nextSeq}`,
         );
         assert.deepEqual(now.pending, [], 'every report acknowledged');
+        return now;
       },
       { timeoutMs: 30_000, message: 'the outbox drains with seqs that keep increasing' },
+    );
+
+    // And the hub's own rows say the same: each report stored once, none missing.
+    const seqs = (await storedReports(pg.url, 'f1')).map((r) => r.seq);
+    assert.deepEqual(seqs, [...new Set(seqs)], 'no report stored twice');
+    for (const seq of beforeRestart.seen)
+      assert.ok(seqs.includes(seq), `report ${seq}, written by the killed agent, is stored`);
+    const runs = seqRuns(seqs);
+    // Two agent processes ran (the one killed, the one restarted): one unbroken run each.
+    assert.equal(runs.length, 2, `seq runs ${describeRuns(runs)}: a gap is a lost report`);
+    assert.ok(
+      runs[1]!.at(-1)! >= drained.nextSeq - 1n,
+      `the restarted agent's reports up to ${drained.nextSeq - 1n} are stored: ${describeRuns(runs)}`,
     );
     const metrics = await (await fetch(`${fleet.hub.http}/metrics`)).text();
     assert.doesNotMatch(metrics, /flotilla_status_reports_total\{outcome="failed"\}/, metrics);

@@ -10,6 +10,7 @@ import {
 } from '@flotilla/shared';
 import { createUser, encodeUser, fromSeed } from '@nats-io/jwt';
 import { connect, jwtAuthenticator, type NatsConnection } from 'nats';
+import pg from 'pg';
 import type { Fleet } from '../fleet/fleet.js';
 import type { ManagedProcess } from '../harness/process.js';
 
@@ -145,4 +146,49 @@ export function tamperEnvelope(envelope: Uint8Array, edit: (bundle: BundlePayloa
 export function peekBundle(envelope: Uint8Array): BundlePayload {
   const env = JSON.parse(new TextDecoder().decode(envelope)) as { payload: string };
   return JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as BundlePayload;
+}
+
+/** A status report as the hub stored it: its seq and when the agent observed it. */
+export interface StoredReport {
+  seq: bigint;
+  observedAt: Date | null;
+}
+
+/**
+ * Every status report the hub stored for a cluster (its `status_reports` rows, read from the
+ * hub's PostgreSQL), by ascending seq, duplicates kept: the hub's own record of what arrived,
+ * not the agent's.
+ */
+export async function storedReports(databaseUrl: string, cluster: string): Promise<StoredReport[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ seq: string; observed_at: Date | null }>(
+      'SELECT seq::text AS seq, observed_at FROM status_reports WHERE cluster = $1 ORDER BY seq',
+      [cluster],
+    );
+    return rows.map((r) => ({ seq: BigInt(r.seq), observedAt: r.observed_at }));
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Ascending seqs cut into runs of consecutive numbers. Each agent process hands out
+ * consecutive seqs from a floor above every earlier one (agent/src/outbox.ts, the time in
+ * µs), so with nothing lost there is exactly one run per agent process; a gap is a lost report.
+ */
+export function seqRuns(seqs: bigint[]): bigint[][] {
+  const runs: bigint[][] = [];
+  for (const seq of seqs) {
+    const run = runs.at(-1);
+    if (run && seq === run.at(-1)! + 1n) run.push(seq);
+    else runs.push([seq]);
+  }
+  return runs;
+}
+
+/** Runs as `first..last (count)`, for assertion messages. */
+export function describeRuns(runs: bigint[][]): string {
+  return runs.map((r) => `${r[0]}..${r.at(-1)} (${r.length})`).join(', ');
 }
