@@ -34,7 +34,23 @@ export interface BundleBusOptions {
   logger: Logger;
   /** Chunk size for transport; the shared default fits any server's max_payload. */
   chunkSize?: number;
+  /**
+   * Copies of the BUNDLES stream in a NATS cluster (`num_replicas`): 3 keeps every bundle
+   * readable and publishable with one node down. An existing stream with another count is
+   * scaled to this one at start. Default {@link DEFAULT_BUNDLE_REPLICAS}.
+   */
+  replicas?: number;
 }
+
+/** One copy: the only count a single nats-server accepts. A NATS cluster runs 3. */
+export const DEFAULT_BUNDLE_REPLICAS = 1;
+/** JetStream keeps at most five copies of a stream. */
+export const MAX_BUNDLE_REPLICAS = 5;
+
+/** JetStream API error codes the bus tells apart (nats-server's `err_code`). */
+const JS_STREAM_NOT_FOUND = 10059;
+const JS_REPLICAS_NOT_SUPPORTED = 10074;
+const JS_INSUFFICIENT_RESOURCES = 10023;
 
 /**
  * Connects to NATS as the hub user and makes sure the BUNDLES stream exists, keeping only
@@ -108,7 +124,12 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
       await Promise.allSettled([nc.drain(), sys.drain()]);
     },
   };
-  await ensureBundleStream(nc);
+  try {
+    await ensureBundleStream(nc, options.replicas ?? DEFAULT_BUNDLE_REPLICAS, logger);
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
   // The servers may hold an older account JWT (e.g. without the latest revocations).
   await bus.updateAccount(identity.accountJwt).catch((err) => {
     logger.warn({ err: String(err) }, 'nats: could not push the account JWT');
@@ -125,7 +146,17 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
   return bus;
 }
 
-async function ensureBundleStream(nc: NatsConnection): Promise<void> {
+function apiErrorCode(err: unknown): number | undefined {
+  return (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+}
+
+/**
+ * Creates the BUNDLES stream, or brings an existing one to this config. JetStream applies a
+ * changed `num_replicas` with a stream update (the leader copies the messages to the new
+ * peers, or drops peers), so a hub started with another `--bundle-replicas` scales the stream
+ * in place and no bundle is lost.
+ */
+async function ensureBundleStream(nc: NatsConnection, replicas: number, logger: Logger): Promise<void> {
   const jsm = await nc.jetstreamManager();
   const config = {
     name: BUNDLE_STREAM,
@@ -135,12 +166,35 @@ async function ensureBundleStream(nc: NatsConnection): Promise<void> {
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
+    num_replicas: replicas,
   };
   try {
-    await jsm.streams.info(BUNDLE_STREAM);
+    let before: number | undefined;
+    try {
+      before = (await jsm.streams.info(BUNDLE_STREAM)).config.num_replicas;
+    } catch (err) {
+      if (apiErrorCode(err) !== JS_STREAM_NOT_FOUND) throw err;
+    }
+    if (before === undefined) {
+      await jsm.streams.add(config);
+      return;
+    }
     await jsm.streams.update(BUNDLE_STREAM, config);
+    if (before !== replicas) {
+      logger.info({ stream: BUNDLE_STREAM, from: before, to: replicas }, 'bundle stream replicas changed');
+    }
   } catch (err) {
-    if (!/stream not found/i.test(String(err))) throw err;
-    await jsm.streams.add(config);
+    const code = apiErrorCode(err);
+    const why =
+      code === JS_REPLICAS_NOT_SUPPORTED
+        ? `${replicas} replicas need a clustered JetStream, and this NATS is a single server: use --bundle-replicas 1 or run a NATS cluster`
+        : code === JS_INSUFFICIENT_RESOURCES
+          ? `${replicas} replicas need ${replicas} JetStream servers up in the NATS cluster`
+          : String(err);
+    throw new FlotillaError(
+      code === JS_REPLICAS_NOT_SUPPORTED ? 'invalid' : 'unavailable',
+      `nats stream ${BUNDLE_STREAM}: cannot create or update it with num_replicas ${replicas}: ${why}`,
+      { cause: err },
+    );
   }
 }
