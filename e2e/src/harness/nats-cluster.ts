@@ -45,58 +45,85 @@ interface Jsz {
   meta_cluster?: { leader?: string; cluster_size?: number };
 }
 
+/** Distinct free ports: one client, route and monitoring port per node. */
+async function clusterPorts(size: number): Promise<{ client: number; route: number; monitor: number }[]> {
+  const taken = new Set<number>();
+  const next = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  const ports = [];
+  for (let i = 0; i < size; i++)
+    ports.push({ client: await next(), route: await next(), monitor: await next() });
+  return ports;
+}
+
+/** Tries with fresh ports when a node cannot start: a free port may be taken before the node binds it. */
+const START_ATTEMPTS = 3;
+
 /**
  * Starts a clustered JetStream (`server_name`, `cluster { name, listen, routes }`, a store
- * dir per node, removed on stop) and waits until it has elected a meta leader, so a stream can be created at
- * once. Nodes start together: each waits for its peers before JetStream is ready.
+ * dir per node, removed on stop) and waits until it has elected a meta leader, so a stream
+ * can be created at once. Nodes start together: each waits for its peers before JetStream is
+ * ready. A port picked as free can be taken before its node binds it (by another node's
+ * outgoing route, say): then every node is stopped and the cluster starts again on new ports.
  */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-nats-cluster-'));
   const clusterName = options.name ?? 'flotilla';
-  const ports = await Promise.all(
-    Array.from({ length: size }, async () => ({
-      client: await freePort(),
-      route: await freePort(),
-      monitor: await freePort(),
-    })),
-  );
-  const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`);
-  const started = await Promise.allSettled(
-    ports.map(async (p, i) => {
-      const name = `n${i + 1}`;
-      const server = await startNatsServer({
-        port: p.client,
-        config: [
-          `server_name: ${name}`,
-          `http: 127.0.0.1:${p.monitor}`,
-          `cluster { name: ${clusterName}, listen: 127.0.0.1:${p.route}, routes: [${routes.filter((_, j) => j !== i).join(', ')}] }`,
-          (options.config ?? '').replace(
-            /(resolver:\s*\{[^}]*\bdir:\s*)"[^"]*"/,
-            `$1${JSON.stringify(join(dir, name, 'resolver'))}`,
-          ),
-        ].join('\n'),
-      });
-      const node: NatsClusterNode = Object.assign(server, {
-        name,
-        monitorUrl: `http://127.0.0.1:${p.monitor}`,
-        async kill() {
-          server.process.kill('SIGKILL');
-          await server.process.exited;
-        },
-      });
-      return node;
-    }),
-  );
-  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const startNode = async (
+    p: { client: number; route: number; monitor: number },
+    i: number,
+    routes: string[],
+  ): Promise<NatsClusterNode> => {
+    const name = `n${i + 1}`;
+    const server = await startNatsServer({
+      port: p.client,
+      config: [
+        `server_name: ${name}`,
+        `http: 127.0.0.1:${p.monitor}`,
+        `cluster { name: ${clusterName}, listen: 127.0.0.1:${p.route}, routes: [${routes.filter((_, j) => j !== i).join(', ')}] }`,
+        (options.config ?? '').replace(
+          /(resolver:\s*\{[^}]*\bdir:\s*)"[^"]*"/,
+          `$1${JSON.stringify(join(dir, name, 'resolver'))}`,
+        ),
+      ].join('\n'),
+    });
+    return Object.assign(server, {
+      name,
+      monitorUrl: `http://127.0.0.1:${p.monitor}`,
+      async kill() {
+        server.process.kill('SIGKILL');
+        await server.process.exited;
+      },
+    });
+  };
+  let nodes: NatsClusterNode[] = [];
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     rmSync(dir, { recursive: true, force: true });
   };
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) {
-    await stop();
-    throw new Error(`nats cluster: a node did not start: ${String(failed.reason)}`, { cause: failed.reason });
+  for (let attempt = 1; ; attempt++) {
+    const ports = await clusterPorts(size);
+    const routes = ports.map((p) => `nats-route://127.0.0.1:${p.route}`);
+    const started = await Promise.allSettled(ports.map((p, i) => startNode(p, i, routes)));
+    nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (!failed) break;
+    await Promise.all(nodes.map((n) => n.stop()));
+    nodes = [];
+    if (attempt >= START_ATTEMPTS) {
+      await stop();
+      throw new Error(`nats cluster: a node did not start (${attempt} attempts): ${String(failed.reason)}`, {
+        cause: failed.reason,
+      });
+    }
   }
   const cluster: NatsCluster = {
     nodes,

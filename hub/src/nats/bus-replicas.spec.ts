@@ -12,6 +12,7 @@ import {
   FlotillaError,
 } from '@flotilla/shared';
 import { connect, jwtAuthenticator, type NatsConnection } from 'nats';
+import { runCli } from '../cli/run.js';
 import { parseHubOptions } from '../hub.js';
 import { initDataDir } from '../pki/init.js';
 import { createBundleBus } from './bus.js';
@@ -81,8 +82,13 @@ describe('BUNDLES stream replicas on a three-node NATS cluster', { timeout: 120_
   test('at R3, with one node killed, a bundle is still published and read back', async () => {
     const bus = await createBundleBus({ servers: cluster.urls, identity, replicas: 3, logger });
     try {
-      const leader = (await streamInfo()).cluster?.leader;
-      const victim = cluster.nodes.find((n) => n.name === leader)!;
+      const leader = await eventually(async () => {
+        const name = (await streamInfo()).cluster?.leader;
+        assert.ok(name, 'a stream leader');
+        return name;
+      });
+      const victim = cluster.nodes.find((n) => n.name === leader);
+      assert.ok(victim, `the stream leader ${leader} is one of the nodes`);
       await victim.kill();
       // The first attempts may meet the leader election; the sync loop's next pass retries, as here.
       await eventually(() => bus.publish('dev-1', 2, new TextEncoder().encode('generation two')), {
@@ -90,12 +96,19 @@ describe('BUNDLES stream replicas on a three-node NATS cluster', { timeout: 120_
         intervalMs: 250,
         message: 'publish with the stream leader gone',
       });
-      const info = await streamInfo();
-      assert.notEqual(info.cluster?.leader, leader, 'another node leads the stream');
-      const msg = await (await nc.jetstreamManager()).streams.getMessage(BUNDLE_STREAM, {
-        last_by_subj: bundleSubject('dev-1'),
-      });
-      assert.equal(decodeTransportHead(msg.data).generation, 2);
+      // This test's own connection may have been on the killed node: it reconnects meanwhile.
+      await eventually(
+        async () => {
+          const info = await streamInfo();
+          assert.ok(info.cluster?.leader, 'a stream leader');
+          assert.notEqual(info.cluster.leader, leader, 'another node leads the stream');
+          const msg = await (await nc.jetstreamManager()).streams.getMessage(BUNDLE_STREAM, {
+            last_by_subj: bundleSubject('dev-1'),
+          });
+          assert.equal(decodeTransportHead(msg.data).generation, 2);
+        },
+        { timeoutMs: 30_000, intervalMs: 250, message: 'generation 2 read back with a node down' },
+      );
     } finally {
       await bus.close();
     }
@@ -126,6 +139,22 @@ describe('BUNDLES stream replicas beyond what NATS offers', () => {
         () => parseHubOptions({ ...base, bundleReplicas: bad }),
         /^FlotillaError: hub options: bundleReplicas: /,
       );
+    }
+  });
+
+  test('flotilla hub start --bundle-replicas: not a whole number, or above 5, is a one-line error naming it', async () => {
+    for (const [value, code, message] of [
+      ['3x', 2, /^flotilla: hub start: --bundle-replicas: 3x is not a whole number\n$/],
+      ['7', 1, /^flotilla: hub options: bundleReplicas: 7 is not a whole number from 1 to 5\n$/],
+    ] as const) {
+      let err = '';
+      const exit = await runCli(
+        ['hub', 'start', '--nats', 'nats://127.0.0.1:1', '--repo', 'http://git', '--bundle-replicas', value],
+        {},
+        { out: () => {}, err: (t) => (err += t) },
+      );
+      assert.equal(exit, code, value);
+      assert.match(err, message);
     }
   });
 });
