@@ -11,6 +11,7 @@ const CLUSTERS = ['dev-1', 'dev-2', 'dev-3'];
 interface StreamDetail {
   name: string;
   config?: { num_replicas?: number };
+  state?: { messages: number; last_seq: number };
   cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] };
 }
 
@@ -45,6 +46,8 @@ describe('NATS as a three-node cluster with BUNDLES at R3: a node dies while bun
 }, () => {
   let fleet: Fleet;
   let nodes: NatsClusterNode[];
+  /** The node the second test kills; the third brings it back. */
+  let victim: NatsClusterNode | undefined;
 
   type Row = FleetStatusRow & { desiredGeneration: number | null; desiredRevision: string | null };
   const rows = async (): Promise<Row[]> => {
@@ -112,20 +115,25 @@ describe('NATS as a three-node cluster with BUNDLES at R3: a node dies while bun
     });
   });
 
-  test('the stream leader is killed during a sequence of commits: every agent applies every commit', async () => {
+  test('the stream leader is killed during a sequence of commits: every agent applies every commit', async (t) => {
     const start = Object.fromEntries((await rows()).map((r) => [r.name, r.desiredGeneration ?? 0]));
     const commits = 5;
-    let victim: NatsClusterNode | undefined;
     let revision = '';
     for (let i = 1; i <= commits; i++) {
+      const leader = i === 2 ? (await eventually(() => bundleStream(nodes))).leaderNode : undefined;
       revision = await fleet.work.commit(appFiles('dev', { replicas: 2 + i }), `dev: ${2 + i} replicas`);
+      const poked = Date.now();
       await fleet.poke();
-      if (i === 2) {
+      if (leader) {
         // Right after the webhook: the hub is fetching, rendering and publishing this commit.
-        victim = (await eventually(() => bundleStream(nodes))).leaderNode;
+        victim = leader;
         await victim.kill();
       }
       await appliedEverywhere(revision, `commit ${i} of ${commits} applied on every cluster`);
+      // Reported, not asserted: how long the fleet took with and without the node.
+      t.diagnostic(
+        `commit ${i}${leader ? ` (stream leader ${leader.name} killed)` : ''}: webhook → applied on all ${CLUSTERS.length} clusters in ${Date.now() - poked} ms`,
+      );
     }
     assert.ok(victim && !victim.process.alive, 'the killed node stayed down for the rest of the sequence');
     const end = await rows();
@@ -142,5 +150,22 @@ describe('NATS as a three-node cluster with BUNDLES at R3: a node dies while bun
       ]);
       assert.equal(deploy.spec.replicas, 2 + commits, `${name}: the last commit's Deployment is live`);
     }
+  });
+
+  test('the killed node comes back with its store and catches up: three current copies again', async () => {
+    assert.ok(victim, 'a node was killed before');
+    await victim.restart();
+    await eventually(
+      async () => {
+        const stream = await bundleStream(nodes);
+        const peers = [stream.cluster?.leader, ...(stream.cluster?.replicas ?? []).map((r) => r.name)];
+        assert.deepEqual(peers.sort(), ['n1', 'n2', 'n3']);
+        assert.ok(
+          stream.cluster?.replicas?.every((r) => r.current),
+          'both followers current',
+        );
+      },
+      { timeoutMs: 30_000, message: `${victim.name} back in the BUNDLES stream and current` },
+    );
   });
 });

@@ -40,7 +40,16 @@ export interface BundleBusOptions {
    * scaled to this one at start. Default {@link DEFAULT_BUNDLE_REPLICAS}.
    */
   replicas?: number;
+  /**
+   * How long publishes are retried while JetStream answers "no responders" or times out, as
+   * it does for the few seconds a stream elects a new leader after a node died. Counted from
+   * the first failure of an outage; default {@link DEFAULT_PUBLISH_RETRY_MS}.
+   */
+  publishRetryMs?: number;
 }
+
+/** Long enough for a stream leader election (a few seconds), short enough not to stall a pass. */
+export const DEFAULT_PUBLISH_RETRY_MS = 10_000;
 
 /** One copy: the only count a single nats-server accepts. A NATS cluster runs 3. */
 export const DEFAULT_BUNDLE_REPLICAS = 1;
@@ -83,6 +92,12 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
       cause: err,
     });
   }
+  const publishRetryMs = options.publishRetryMs ?? DEFAULT_PUBLISH_RETRY_MS;
+  /**
+   * When publishes started failing: the retry window is one per outage, not one per bundle, so
+   * a pass over many clusters with NATS away fails fast after it instead of waiting on each.
+   */
+  let unavailableSince: number | undefined;
   // The newest account JWT (with every revocation so far): pushed again after each reconnect,
   // so a revocation made while NATS was away takes effect as soon as it is back.
   let latestAccountJwt = identity.accountJwt;
@@ -90,17 +105,31 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
     async publish(cluster, generation, envelope) {
       const js = nc.jetstream();
       const { head, chunks } = packForTransport(envelope, { cluster, generation }, options.chunkSize);
-      try {
+      const send = async () => {
         for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
         await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
         nc.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify({ generation })));
         await nc.flush();
-      } catch (err) {
-        throw new FlotillaError(
-          'unavailable',
-          `nats ${String(servers)}: publishing bundle generation ${generation} of cluster ${cluster} failed: ${String(err)}; it is published again on the next pass`,
-          { cause: err },
-        );
+      };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await send();
+          unavailableSince = undefined;
+          break;
+        } catch (err) {
+          unavailableSince ??= Date.now();
+          if (!isTransient(err) || Date.now() - unavailableSince >= publishRetryMs) {
+            throw new FlotillaError(
+              'unavailable',
+              `nats ${String(servers)}: publishing bundle generation ${generation} of cluster ${cluster} failed: ${String(err)}; it is published again on the next pass`,
+              { cause: err },
+            );
+          }
+          if (attempt === 0) {
+            logger.info({ cluster, generation, err: String(err) }, 'nats: publish refused for now; retrying');
+          }
+          await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** attempt)));
+        }
       }
       logger.info({ cluster, generation, chunks: chunks.length, bytes: head.size }, 'bundle published');
     },
@@ -144,6 +173,15 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
     }
   })().catch(() => {});
   return bus;
+}
+
+/**
+ * Errors that pass when JetStream settles: no responders (no stream leader yet), a timeout,
+ * a lost connection, or JetStream's own 503. Anything else (a permission, a limit) does not.
+ */
+function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { code?: number } };
+  return ['503', 'TIMEOUT', 'DISCONNECT'].includes(e.code ?? '') || e.api_error?.code === 503;
 }
 
 function apiErrorCode(err: unknown): number | undefined {
