@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
@@ -42,7 +44,7 @@ async function bundleStream(
  * sequence of commits; every agent must still apply every one of them.
  */
 describe('NATS as a three-node cluster with BUNDLES at R3: a node dies while bundles are published', {
-  timeout: 180_000,
+  timeout: 300_000,
 }, () => {
   let fleet: Fleet;
   let nodes: NatsClusterNode[];
@@ -96,10 +98,19 @@ describe('NATS as a three-node cluster with BUNDLES at R3: a node dies while bun
         await fleet.startAgent(name);
       }),
     );
-    await fleet.waitSynced(CLUSTERS, { timeoutMs: 60_000 });
+    await fleet.waitSynced(CLUSTERS);
   });
   after(async () => {
     await fleet?.stop();
+  });
+
+  test('every agent was handed all three nodes at Register', () => {
+    for (const name of CLUSTERS) {
+      const identity = JSON.parse(
+        readFileSync(join(fleet.clusters.get(name)!.stateDir, 'identity.json'), 'utf8'),
+      );
+      assert.deepEqual([...identity.nats.servers].sort(), [...fleet.natsCluster!.urls].sort(), name);
+    }
   });
 
   test('the hub makes the BUNDLES stream with a current copy on each of the three nodes', async () => {
