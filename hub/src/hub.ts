@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { errorMessage, type Logger, secretHashKey } from '@flotilla/shared';
+import { errorMessage, FlotillaError, type Logger, secretHashKey } from '@flotilla/shared';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -18,7 +18,7 @@ import { type GrpcServer, startGrpcServer } from './grpc/server.js';
 import { createManualSync, type ManualSync } from './manual-sync/manual-sync.js';
 import { registerFleetMetrics } from './metrics/fleet-metrics.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
-import { type BundleBus, createBundleBus } from './nats/bus.js';
+import { type BundleBus, createBundleBus, DEFAULT_BUNDLE_REPLICAS, MAX_BUNDLE_REPLICAS } from './nats/bus.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
 import { createSigningKeyStore } from './pki/signing-keys.js';
 import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
@@ -41,6 +41,11 @@ export interface HubOptions {
   cacheDir?: string;
   /** NATS URL(s) the hub publishes to. */
   nats: string | string[];
+  /**
+   * Copies of the BUNDLES stream (JetStream `num_replicas`, 1 to 5); default 1. 3 with a
+   * three-node NATS cluster, so bundles survive a node's loss. Changing it scales the stream.
+   */
+  bundleReplicas?: number;
   /** NATS URL(s) handed to agents at Register; default the hub's. */
   agentNats?: string[];
   repo: { url: string; username?: string; password?: string; token?: string };
@@ -76,15 +81,24 @@ export const HUB_DEFAULTS = {
   grpc: '127.0.0.1:7443',
   pollMs: 30_000,
   heartbeatWindowMs: 30_000,
+  bundleReplicas: DEFAULT_BUNDLE_REPLICAS,
 } as const;
 
 export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
   const nats = Array.isArray(options.nats) ? options.nats : [options.nats];
+  const bundleReplicas = options.bundleReplicas ?? HUB_DEFAULTS.bundleReplicas;
+  if (!Number.isInteger(bundleReplicas) || bundleReplicas < 1 || bundleReplicas > MAX_BUNDLE_REPLICAS) {
+    throw new FlotillaError(
+      'invalid',
+      `hub options: bundleReplicas: ${bundleReplicas} is not a whole number from 1 to ${MAX_BUNDLE_REPLICAS}`,
+    );
+  }
   return {
     ...options,
     dataDir: resolve(options.dataDir ?? HUB_DEFAULTS.dataDir),
     cacheDir: resolve(options.cacheDir ?? options.dataDir ?? HUB_DEFAULTS.dataDir),
     nats,
+    bundleReplicas,
     agentNats: options.agentNats?.length ? options.agentNats : nats,
     http: options.http ?? HUB_DEFAULTS.http,
     httpTls: options.httpTls ?? false,
@@ -146,7 +160,12 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     const db = database.db;
     const metrics = createMetrics();
     const audit = createAuditLog(db);
-    const bus = await createBundleBus({ servers: options.nats, identity: identity.nats, logger });
+    const bus = await createBundleBus({
+      servers: options.nats,
+      identity: identity.nats,
+      replicas: options.bundleReplicas,
+      logger,
+    });
     stops.push(() => bus.close());
     const source = createGitSource({
       url: options.repo.url,

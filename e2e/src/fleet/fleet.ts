@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { eventually } from '../harness/eventually.js';
 import { type GitServer, type GitWorkdir, startGitServer } from '../harness/git-server.js';
 import { type NatsServer, startNatsServer } from '../harness/nats.js';
+import { type NatsCluster, startNatsCluster } from '../harness/nats-cluster.js';
 import { type ManagedProcess, startProcess } from '../harness/process.js';
 import { startKubeProcess } from '../kube/index.js';
 import { bin, type CliResult, runCli, runJson, splitCommand } from './cli.js';
@@ -37,6 +38,8 @@ export interface FleetOptions {
   hubArgs?: string[];
   /** The hub's nats-server: a JetStream domain and a leaf node listener, for leaf node sites. */
   nats?: { jsDomain?: string; leafnodes?: boolean };
+  /** Run NATS as a JetStream cluster of this many nodes instead of one server; the hub gets every URL. */
+  natsClusterSize?: number;
 }
 
 export interface FleetCluster extends FleetClusterSpec {
@@ -63,7 +66,9 @@ export interface Fleet {
   repoUrl: string;
   /** A working clone on `main` to commit to and push from. */
   work: GitWorkdir;
+  /** The hub's nats-server; with `natsClusterSize`, the cluster's first node. */
   nats: NatsServer;
+  natsCluster?: NatsCluster;
   hub: HubProcess;
   hubDataDir: string;
   adminToken: string;
@@ -143,13 +148,22 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       '-o',
       'json',
     ]);
-    const nats = await startNatsServer({
-      config: readFileSync(init.natsConfig, 'utf8'),
-      storeDir: join(baseDir, 'nats'),
-      ...(options.nats?.jsDomain ? { jsDomain: options.nats.jsDomain } : {}),
-      ...(options.nats?.leafnodes ? { leafnodes: true } : {}),
-    });
-    stops.push(() => nats.stop());
+    const natsCluster = options.natsClusterSize
+      ? await startNatsCluster({
+          size: options.natsClusterSize,
+          config: readFileSync(init.natsConfig, 'utf8'),
+        })
+      : undefined;
+    if (natsCluster) stops.push(() => natsCluster.stop());
+    const nats =
+      natsCluster?.nodes[0] ??
+      (await startNatsServer({
+        config: readFileSync(init.natsConfig, 'utf8'),
+        storeDir: join(baseDir, 'nats'),
+        ...(options.nats?.jsDomain ? { jsDomain: options.nats.jsDomain } : {}),
+        ...(options.nats?.leafnodes ? { leafnodes: true } : {}),
+      }));
+    if (!natsCluster) stops.push(() => nats.stop());
 
     const readyFile = join(baseDir, 'hub-ready.json');
     const hubArgs = [
@@ -157,8 +171,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       'start',
       '--data-dir',
       hubDataDir,
-      '--nats',
-      nats.url,
+      ...(natsCluster?.urls ?? [nats.url]).flatMap((url) => ['--nats', url]),
       '--repo',
       repoUrl,
       '--http',
@@ -208,6 +221,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       repoUrl,
       work,
       nats,
+      ...(natsCluster ? { natsCluster } : {}),
       hub,
       hubDataDir,
       adminToken: init.adminToken,

@@ -15,6 +15,12 @@ export {
   startLeafNatsServer,
   startNatsServer,
 } from './nats.js';
+export {
+  type NatsCluster,
+  type NatsClusterNode,
+  type NatsClusterOptions,
+  startNatsCluster,
+} from './nats-cluster.js';
 export { type PostgresServer, postgresBinDir, startPostgresServer } from './postgres.js';
 export { ManagedProcess, type StartOptions, startProcess } from './process.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';

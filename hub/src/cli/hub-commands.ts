@@ -67,6 +67,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'heartbeat-window': { type: 'string' },
     'agent-credential-ttl': { type: 'string' },
     'agent-nats-url': { type: 'string', multiple: true },
+    'bundle-replicas': { type: 'string' },
     'tls-san': { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
     'log-level': { type: 'string' },
@@ -104,6 +105,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
           ),
         }
       : {}),
+    ...(values['bundle-replicas'] ? { bundleReplicas: parseCount(values['bundle-replicas'] as string) } : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],
     logger,
@@ -134,6 +136,13 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   });
   logger.info('hub stopped');
   return 0;
+}
+
+/** `--bundle-replicas N`: digits only, so `3x` or `1.5` is refused rather than read as 3 or 1. */
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value))
+    throw new CliError(`hub start: --bundle-replicas: ${value} is not a whole number`, 2);
+  return Number(value);
 }
 
 /** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */

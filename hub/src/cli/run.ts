@@ -45,7 +45,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub start --nats URL --repo URL [--data-dir D] [--cache-dir D] [--repo-username U --repo-password P | --repo-token T]
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
-                     [--tls-san NAME]… [--ready-file F]
+                     [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F]
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
