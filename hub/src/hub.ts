@@ -29,6 +29,7 @@ import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
 import { createStatusIngest, type StatusIngest } from './status/ingest.js';
 import { createSyncLoop, type SyncLoop, type SyncPass } from './sync-loop/sync-loop.js';
+import { createWorkQueue, type WorkQueue } from './sync-loop/work-queue.js';
 
 /** How to run a hub. Defaults are applied in parseHubOptions only. */
 export interface HubOptions {
@@ -191,6 +192,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       sourceUrl: source.url,
       logger,
     });
+    let queue: WorkQueue | undefined;
     const syncLoop = createSyncLoop({
       db,
       source,
@@ -198,6 +200,15 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       publisher,
       logger,
       pollMs: options.pollMs,
+      // Replicas on PostgreSQL share each pass's render, sign and publish work.
+      ...(database.kind === 'postgres' && database.url
+        ? {
+            queue: (publishing) => {
+              queue = createWorkQueue({ db, url: database.url!, source, publisher, publishing, logger });
+              return queue;
+            },
+          }
+        : {}),
       onPass: (pass) => {
         metrics.inc('flotilla_sync_passes_total', { outcome: pass.error ? 'failed' : 'ok' });
         const failed = pass.clusters.filter((c) => 'error' in c).length;
@@ -205,6 +216,11 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       },
     });
     stops.push(() => syncLoop.stop());
+    if (queue) {
+      const q = queue;
+      await q.start();
+      stops.push(() => q.stop());
+    }
     let election: LeaderElection | undefined;
     /** A pass asked for here (webhook, new cluster, promotion, API): run by the leading replica. */
     const sync = {

@@ -3,17 +3,19 @@ import {
   contentDigest,
   type Envelope,
   encodeEnvelope,
+  errorMessage,
   type KubeObject,
   type Logger,
   redactUrl,
   type SyncPolicy,
   signBundle,
 } from '@flotilla/shared';
-import { and, desc, eq } from 'drizzle-orm';
+import { desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { bundles } from '../db/schema.js';
 import type { BundleBus } from '../nats/bus.js';
 import type { SigningKeyRing } from '../pki/signing-keys.js';
+import { mapConcurrent } from '../util/concurrent.js';
 
 /** What a render produced for one cluster (the renderer's result satisfies it). */
 export interface RenderedCluster {
@@ -22,6 +24,8 @@ export interface RenderedCluster {
   path: string;
   /** The commit it was rendered from. */
   commit: string;
+  /** The renderer's input key combined with the policy; stored so a later pass can skip the same inputs. */
+  inputKey?: string;
 }
 
 /** The environment as the publisher needs it: its branch (resolved) and sync policy. */
@@ -46,13 +50,40 @@ export interface StoredBundle {
   createdAt: Date;
 }
 
+/** What a sync pass needs to know of a cluster's newest bundle, without its envelope. */
+export interface BundleHead {
+  generation: number;
+  contentDigest: string;
+  inputKey: string | null;
+  published: boolean;
+}
+
+/** One cluster's render to publish, with its newest bundle as read at the start of the pass. */
+export interface PublishRequest {
+  cluster: { name: string };
+  render: RenderedCluster;
+  env: PublishEnvironment;
+  /** The cluster's newest bundle; undefined when it has none. */
+  head: BundleHead | undefined;
+}
+
 export interface BundlePublisher {
   publishCluster(
     cluster: { name: string },
     render: RenderedCluster,
     env: PublishEnvironment,
   ): Promise<PublishOutcome>;
+  /**
+   * Publishes many clusters' renders with a handful of statements in all (one insert, one
+   * update), however many clusters: what makes a commit reach a fleet of thousands quickly.
+   * The caller must be the only one publishing these clusters (the pass's leader or claim).
+   */
+  publishClusters(
+    requests: PublishRequest[],
+  ): Promise<Array<PublishOutcome | { cluster: string; error: string }>>;
   latest(cluster: string): Promise<StoredBundle | undefined>;
+  /** The newest bundle of every cluster (or of the clusters named), in one query. */
+  heads(clusters?: string[]): Promise<Map<string, BundleHead>>;
 }
 
 export interface BundlePublisherOptions {
@@ -63,19 +94,25 @@ export interface BundlePublisherOptions {
   /** The source URL; credentials are stripped before it goes into a bundle. */
   sourceUrl: string;
   logger: Logger;
+  /** NATS publishes in flight at once; default 32. */
+  publishConcurrency?: number;
 }
 
+/** Rows per insert statement: well under PostgreSQL's 65,535 bind parameters. */
+const INSERT_CHUNK = 500;
+
 /**
- * Turns a render into a signed bundle for one cluster. A cluster gets a new generation only
- * when its content digest changed, so a commit that touches one environment publishes
- * nothing for the others. The envelope is stored before it is published; a stored bundle
- * whose publish failed is published again on the next call.
+ * Turns renders into signed bundles. A cluster gets a new generation only when its content
+ * digest changed, so a commit that touches one environment publishes nothing for the others.
+ * Envelopes are stored before they are published; a stored bundle whose publish failed is
+ * published again on the next pass.
  */
 export function createBundlePublisher(options: BundlePublisherOptions): BundlePublisher {
   const { db, bus, logger } = options;
+  const publishConcurrency = options.publishConcurrency ?? 32;
   const latest = async (
     cluster: string,
-  ): Promise<(StoredBundle & { publishedAt: Date | null }) | undefined> => {
+  ): Promise<(StoredBundle & { publishedAt: Date | null; inputKey: string | null }) | undefined> => {
     const [row] = await db
       .select()
       .from(bundles)
@@ -84,16 +121,61 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
       .limit(1);
     return row;
   };
-  return {
-    latest,
-    async publishCluster(cluster, render, env) {
+
+  const heads: BundlePublisher['heads'] = async (names) => {
+    if (names && names.length === 0) return new Map();
+    const rows = await db
+      .selectDistinctOn([bundles.cluster], {
+        cluster: bundles.cluster,
+        generation: bundles.generation,
+        contentDigest: bundles.contentDigest,
+        inputKey: bundles.inputKey,
+        publishedAt: bundles.publishedAt,
+      })
+      .from(bundles)
+      .where(names ? inArray(bundles.cluster, names) : undefined)
+      .orderBy(bundles.cluster, desc(bundles.generation));
+    return new Map(
+      rows.map((r) => [
+        r.cluster,
+        {
+          generation: r.generation,
+          contentDigest: r.contentDigest,
+          inputKey: r.inputKey,
+          published: r.publishedAt !== null,
+        },
+      ]),
+    );
+  };
+
+  async function publishClusters(
+    requests: PublishRequest[],
+  ): Promise<Array<PublishOutcome | { cluster: string; error: string }>> {
+    const outcomes = new Map<string, PublishOutcome | { cluster: string; error: string }>();
+    const fresh: Array<typeof bundles.$inferInsert & { generation: number }> = [];
+    const republish: PublishRequest[] = [];
+    const rememberKeys: Array<{ cluster: string; generation: number; inputKey: string }> = [];
+    const ring = options.signingKeys();
+    for (const { cluster, render, env, head } of requests) {
       const digest = contentDigest(render.objects, env.policy);
-      const last = await latest(cluster.name);
-      if (last && last.contentDigest === digest) {
-        if (!last.publishedAt) await publishStored(last);
-        return { cluster: cluster.name, published: false, generation: last.generation, digest };
+      if (head && head.contentDigest === digest) {
+        if (!head.published) republish.push({ cluster, render, env, head });
+        // Other inputs, same content (e.g. a comment changed): remember them, so the next pass skips them.
+        if (render.inputKey && head.inputKey !== render.inputKey)
+          rememberKeys.push({
+            cluster: cluster.name,
+            generation: head.generation,
+            inputKey: render.inputKey,
+          });
+        outcomes.set(cluster.name, {
+          cluster: cluster.name,
+          published: false,
+          generation: head.generation,
+          digest,
+        });
+        continue;
       }
-      const generation = (last?.generation ?? 0) + 1;
+      const generation = (head?.generation ?? 0) + 1;
       const bundle: Bundle = {
         cluster: cluster.name,
         environment: env.name,
@@ -105,30 +187,88 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
         contentDigest: digest,
         objects: render.objects,
       };
-      const envelope = encodeEnvelope(signWithRing(bundle, options.signingKeys()));
-      const [stored] = await db
-        .insert(bundles)
-        .values({
-          cluster: cluster.name,
-          generation,
-          contentDigest: digest,
-          revision: render.commit,
-          envelope,
-        })
-        .returning();
-      await publishStored(stored!);
-      logger.info({ cluster: cluster.name, generation, revision: render.commit }, 'new generation');
-      return { cluster: cluster.name, published: true, generation, digest };
+      fresh.push({
+        cluster: cluster.name,
+        generation,
+        contentDigest: digest,
+        revision: render.commit,
+        envelope: encodeEnvelope(signWithRing(bundle, ring)),
+        inputKey: render.inputKey ?? null,
+      });
+    }
+
+    for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
+      const chunk = fresh.slice(i, i + INSERT_CHUNK);
+      const stored = new Set(
+        (
+          await db.insert(bundles).values(chunk).onConflictDoNothing().returning({ cluster: bundles.cluster })
+        ).map((r) => r.cluster),
+      );
+      for (const row of chunk)
+        if (!stored.has(row.cluster))
+          outcomes.set(row.cluster, {
+            cluster: row.cluster,
+            error: `cluster ${row.cluster}: generation ${row.generation} was stored by another publisher; the next pass renders it again`,
+          });
+    }
+    if (rememberKeys.length > 0)
+      await db.execute(sql`update bundles set input_key = v.input_key
+        from (values ${sql.join(
+          rememberKeys.map((k) => sql`(${k.cluster}, ${k.generation}::integer, ${k.inputKey})`),
+          sql`, `,
+        )}) as v(cluster, generation, input_key)
+        where bundles.cluster = v.cluster and bundles.generation = v.generation`);
+
+    // Stored but never published (NATS was down): send the stored envelope, not a new one.
+    const pending = [
+      ...fresh.filter((row) => !outcomes.has(row.cluster)),
+      ...(await mapConcurrent(republish, 4, async (r) => latest(r.cluster.name))).filter(
+        (row): row is NonNullable<typeof row> => row !== undefined && !row.publishedAt,
+      ),
+    ];
+    const sent = await mapConcurrent(pending, publishConcurrency, async (row) => {
+      try {
+        await bus.publish(row.cluster, row.generation, row.envelope);
+        return row;
+      } catch (err) {
+        outcomes.set(row.cluster, { cluster: row.cluster, error: errorMessage(err) });
+        return undefined;
+      }
+    });
+    const published = sent.filter((row): row is NonNullable<typeof row> => row !== undefined);
+    if (published.length > 0)
+      await db.execute(sql`update bundles set published_at = now()
+        where (cluster, generation) in (${sql.join(
+          published.map((r) => sql`(${r.cluster}, ${r.generation}::integer)`),
+          sql`, `,
+        )})`);
+    for (const row of fresh) {
+      if (outcomes.has(row.cluster)) continue;
+      outcomes.set(row.cluster, {
+        cluster: row.cluster,
+        published: true,
+        generation: row.generation,
+        digest: row.contentDigest,
+      });
+      logger.info(
+        { cluster: row.cluster, generation: row.generation, revision: row.revision },
+        'new generation',
+      );
+    }
+    return requests.map((r) => outcomes.get(r.cluster.name)!);
+  }
+
+  return {
+    latest,
+    heads,
+    publishClusters,
+    async publishCluster(cluster, render, env) {
+      const head = (await heads([cluster.name])).get(cluster.name);
+      const [outcome] = await publishClusters([{ cluster, render, env, head }]);
+      if (outcome && 'error' in outcome) throw new Error(outcome.error);
+      return outcome!;
     },
   };
-
-  async function publishStored(row: { cluster: string; generation: number; envelope: Uint8Array }) {
-    await bus.publish(row.cluster, row.generation, row.envelope);
-    await db
-      .update(bundles)
-      .set({ publishedAt: new Date() })
-      .where(and(eq(bundles.cluster, row.cluster), eq(bundles.generation, row.generation)));
-  }
 }
 
 /**

@@ -42,6 +42,9 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     pool.on('error', () => {
       // An idle client lost its connection; the pool replaces it on next use.
     });
+    // A checked-out client whose session ends (a transaction held across a render, the server
+    // restarting) fails its next query; without a listener its error would end the process.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = drizzlePg(pool, { schema }) as unknown as Db;
     try {
       await migratePg(db as never, { migrationsFolder: MIGRATIONS_DIR });

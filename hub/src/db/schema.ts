@@ -74,9 +74,31 @@ export const bundles = pgTable(
     createdAt: at('created_at').notNull().defaultNow(),
     /** Set once the bundle is on NATS; a bundle stored but not yet published is retried. */
     publishedAt: at('published_at'),
+    /**
+     * What the newest render of this content read (the renderer's input key with the sync
+     * policy): a pass whose render inputs have this key again has nothing to do.
+     */
+    inputKey: text('input_key'),
   },
   (t) => [uniqueIndex('bundles_cluster_generation').on(t.cluster, t.generation)],
 );
+
+/**
+ * Clusters a sync pass found changed, waiting to be rendered and published by any hub
+ * replica (PostgreSQL only). A replica claims rows with `FOR UPDATE SKIP LOCKED` and deletes
+ * them in the same transaction once published; a replica that dies mid-pass releases its
+ * claim with its session, so another one takes the rows over.
+ */
+export const syncWork = pgTable('sync_work', {
+  cluster: text('cluster').primaryKey(),
+  /** The pass that asked for it (the leader's clock in ms); a later pass replaces the row. */
+  pass: bigint('pass', { mode: 'number' }).notNull(),
+  /** The environment as flotilla.yaml declared it in that pass. */
+  environment: jsonb('environment').notNull(),
+  branch: text('branch').notNull(),
+  commit: text('commit').notNull(),
+  enqueuedAt: at('enqueued_at').notNull().defaultNow(),
+});
 
 /**
  * Render outcome per scope: `config` (flotilla.yaml), `env:<name>` or `cluster:<name>`.

@@ -1,4 +1,10 @@
 export { DEFAULT_RENDER_LIMITS, type RenderLimits } from './limits.js';
 export { RenderError } from './render-error.js';
-export { createRenderer, type Renderer, type RendererOptions, type RenderResult } from './renderer.js';
+export {
+  createRenderer,
+  type Renderer,
+  type RendererOptions,
+  type RenderPlan,
+  type RenderResult,
+} from './renderer.js';
 export { type ClusterVars, substituteClusterVars } from './substitute.js';

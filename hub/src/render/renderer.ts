@@ -9,6 +9,7 @@ import {
   type KubeObject,
   type Logger,
 } from '@flotilla/shared';
+import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
 import type { EnvironmentConfig } from '../config/index.js';
 import { type GitSource, SourceError } from '../source/index.js';
@@ -29,6 +30,12 @@ export interface RenderResult {
   commit: string;
   /** True when these objects came from the render cache (same inputs as an earlier render). */
   cacheHit: boolean;
+  /**
+   * Digest of everything the render read (renderer, directory, every input blob, the
+   * cluster's name, environment and labels, the limits): equal keys render equal objects,
+   * so a sync pass can skip what an earlier pass already published.
+   */
+  inputKey: string;
 }
 
 export interface RendererOptions {
@@ -48,6 +55,18 @@ export interface RendererOptions {
 export interface Renderer {
   /** Renders what `cluster` in `environment` should run at `commit`. Throws RenderError for anything wrong with the repository. */
   render(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderResult>;
+  /**
+   * Collects what a render would read and its input key, without running it: a sync pass
+   * asks this first and renders only clusters whose inputs changed. Throws like render().
+   */
+  plan(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan>;
+}
+
+/** A render whose inputs are collected: its key and directory known, its output not yet made. */
+export interface RenderPlan {
+  inputKey: string;
+  path: string;
+  render(): Promise<RenderResult>;
 }
 
 const MANIFEST = /\.(ya?ml|json)$/i;
@@ -82,6 +101,25 @@ export function createRenderer(options: RendererOptions): Renderer {
   const cache = new Map<string, { objects: KubeObject[]; renderer: RenderResult['renderer'] }>();
   const inflight = new Map<string, Promise<{ objects: KubeObject[]; renderer: RenderResult['renderer'] }>>();
   let helm: Promise<string | null> | undefined;
+  /**
+   * Parsed manifests by file and text: a file without cluster variables reads the same for
+   * every cluster of an environment, so a fleet parses it once. Shared, never mutated: the
+   * render cache hands out clones.
+   */
+  const parsed = new LRUCache<string, KubeObject[]>({ max: 4096 });
+  const parseCached = (text: string, path: string, budget: ManifestBudget): KubeObject[] => {
+    const key = `${path}\0${createHash('sha256').update(text).digest('hex')}`;
+    const hit = parsed.get(key);
+    if (!hit) {
+      const objects = parseManifests(text, path, o.limits, budget);
+      parsed.set(key, objects);
+      return objects;
+    }
+    budget.documents += hit.length;
+    if (budget.documents > o.limits.maxDocuments)
+      throw new RenderError(path, `more than ${o.limits.maxDocuments} documents in one render`);
+    return hit;
+  };
 
   const remember = (key: string, value: { objects: KubeObject[]; renderer: RenderResult['renderer'] }) => {
     cache.delete(key);
@@ -90,27 +128,37 @@ export function createRenderer(options: RendererOptions): Renderer {
   };
 
   async function render(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderResult> {
-    try {
-      return await renderOnce(commit, env, cluster);
-    } catch (err) {
+    return (await plan(commit, env, cluster)).render();
+  }
+
+  async function plan(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan> {
+    const refused = (err: unknown): unknown => {
       // Hostile repository content that git itself refuses to read fails this render like any other bad input.
       if (err instanceof SourceError && err.code === ErrorCode.Invalid)
-        throw new RenderError(
+        return new RenderError(
           env.path,
           `repository content refused: ${err.message.replace(`${o.source.url}: `, '')}`,
           {
             cause: err,
           },
         );
-      throw err;
+      return err;
+    };
+    try {
+      const planned = await planOnce(commit, env, cluster);
+      return {
+        ...planned,
+        render: () =>
+          planned.render().catch((err) => {
+            throw refused(err);
+          }),
+      };
+    } catch (err) {
+      throw refused(err);
     }
   }
 
-  async function renderOnce(
-    commit: string,
-    env: EnvironmentConfig,
-    cluster: ClusterVars,
-  ): Promise<RenderResult> {
+  async function planOnce(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan> {
     // The name becomes a path segment: only a DNS-1123 label may (no `..`, no `/`).
     assertClusterName(cluster.name);
     const clusterDir = `${env.path}/clusters/${cluster.name}`;
@@ -147,6 +195,22 @@ export function createRenderer(options: RendererOptions): Renderer {
         }),
       )
       .digest('hex');
+    return {
+      inputKey: key,
+      path: dir,
+      render: () => renderPlanned(key, commit, dir, renderer, inputs, env, cluster),
+    };
+  }
+
+  async function renderPlanned(
+    key: string,
+    commit: string,
+    dir: string,
+    renderer: RenderResult['renderer'],
+    inputs: InputSet,
+    env: EnvironmentConfig,
+    cluster: ClusterVars,
+  ): Promise<RenderResult> {
     const hit = cache.get(key);
     if (hit) {
       remember(key, hit);
@@ -156,6 +220,7 @@ export function createRenderer(options: RendererOptions): Renderer {
         path: dir,
         commit,
         cacheHit: true,
+        inputKey: key,
       };
     }
     let pending = inflight.get(key);
@@ -169,7 +234,14 @@ export function createRenderer(options: RendererOptions): Renderer {
       { environment: env.name, cluster: cluster.name, dir, renderer, objects: done.objects.length },
       'rendered',
     );
-    return { objects: structuredClone(done.objects), renderer, path: dir, commit, cacheHit: false };
+    return {
+      objects: structuredClone(done.objects),
+      renderer,
+      path: dir,
+      commit,
+      cacheHit: false,
+      inputKey: key,
+    };
   }
 
   async function renderInputs(
@@ -186,7 +258,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       for (const [path, data] of contents) {
         if (!MANIFEST.test(path)) continue;
         const text = substituteClusterVars(decode(path, data), cluster, path);
-        objects.push(...parseManifests(text, path, o.limits, budget));
+        objects.push(...parseCached(text, path, budget));
       }
       return { objects, renderer };
     }
@@ -247,7 +319,7 @@ export function createRenderer(options: RendererOptions): Renderer {
     throw new RenderError(dir, `${tool} failed: ${outcome.detail}`);
   }
 
-  return { render };
+  return { render, plan };
 }
 
 function decode(path: string, data: Uint8Array): string {

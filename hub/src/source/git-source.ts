@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ErrorCode, errorMessage, FlotillaError, type Logger, redactUrl } from '@flotilla/shared';
 import git from 'isomorphic-git';
 import webHttp from 'isomorphic-git/http/web';
+import { createObjectCache } from './object-cache.js';
 
 /** A git failure: the message starts with the source URL (never its credentials) and keeps the cause. */
 export class SourceError extends FlotillaError {
@@ -122,6 +123,18 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const o = parseOptions(options);
   const { gitdir, url } = o;
   const cache = {};
+  const objects = createObjectCache();
+  /** A commit's (or tree's) root tree, read once: the oid and its entries. */
+  const rootTree = (oid: string) =>
+    objects.tree(`root:${oid}`, async () => {
+      const root = await git.readTree({ fs, gitdir, cache, oid });
+      return { oid: root.oid, entries: root.tree.map(toEntry) };
+    });
+  const treeEntries = (treeOid: string) =>
+    objects.tree(treeOid, async () => {
+      const { tree } = await git.readTree({ fs, gitdir, cache, oid: treeOid });
+      return tree.map(toEntry);
+    });
   // Node's fetch: a per-request time limit, and no Authorization header carried across origins on redirect.
   const http: HttpClient = {
     request: (req) => webHttp.request({ ...req, signal: AbortSignal.timeout(o.requestTimeoutMs) }),
@@ -228,8 +241,13 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     async readFile(commit, path) {
       try {
-        const { blob } = await git.readBlob({ fs, gitdir, cache, oid: commit, filepath: path });
-        return blob;
+        const slash = path.lastIndexOf('/');
+        const dir = await source.treeId(commit, slash < 0 ? '' : path.slice(0, slash));
+        if (!dir) return null;
+        const entry = (await treeEntries(dir)).find((e) => e.path === path.slice(slash + 1));
+        if (!entry) return null;
+        if (entry.type !== 'blob') throw new Error(`${path} is a ${entry.type}, not a file`);
+        return await source.readBlob(entry.oid);
       } catch (err) {
         if (isNotFound(err)) return null;
         return fail(`read ${path} at ${commit.slice(0, 12)}`, err);
@@ -238,7 +256,13 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     async treeId(commit, path) {
       try {
-        const { oid } = await git.readTree({ fs, gitdir, cache, oid: commit, filepath: path || undefined });
+        let { oid, entries } = await rootTree(commit);
+        for (const name of path.split('/').filter(Boolean)) {
+          const entry = entries.find((e) => e.path === name);
+          if (entry?.type !== 'tree') return null;
+          oid = entry.oid;
+          entries = await treeEntries(oid);
+        }
         return oid;
       } catch (err) {
         if (isNotFound(err) || (err as { code?: string }).code === 'ObjectTypeError') return null;
@@ -266,10 +290,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }));
     },
 
-    async readTree(treeOid) {
-      const { tree } = await git.readTree({ fs, gitdir, cache, oid: treeOid });
-      return tree.map((e) => ({ path: e.path, mode: e.mode, oid: e.oid, type: e.type }));
-    },
+    readTree: treeEntries,
 
     async listFiles(commit, path) {
       const root = await source.treeId(commit, path);
@@ -296,10 +317,11 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       return c.parent;
     },
 
-    async readBlob(oid) {
-      const { blob } = await git.readBlob({ fs, gitdir, cache, oid });
-      return blob;
-    },
+    readBlob: (oid) =>
+      objects.blob(oid, async () => {
+        const { blob } = await git.readBlob({ fs, gitdir, cache, oid });
+        return blob;
+      }),
 
     writeBlob: (content) => git.writeBlob({ fs, gitdir, blob: content }),
 
@@ -356,6 +378,10 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }),
   };
   return source;
+}
+
+function toEntry(e: { path: string; mode: string; oid: string; type: GitTreeEntry['type'] }): GitTreeEntry {
+  return { path: e.path, mode: e.mode, oid: e.oid, type: e.type };
 }
 
 function isNotFound(err: unknown): boolean {

@@ -77,7 +77,8 @@ export interface ClusterDetail {
 }
 
 export interface FleetView {
-  status(): Promise<FleetClusterStatus[]>;
+  /** Every cluster, or only the one named. */
+  status(only?: string): Promise<FleetClusterStatus[]>;
   /** One cluster in full, or undefined when there is no such cluster. */
   cluster(name: string): Promise<ClusterDetail | undefined>;
   drift(options?: { history?: boolean }): Promise<FleetDrift[]>;
@@ -99,10 +100,17 @@ export function createFleetView(options: FleetViewOptions): FleetView {
     !!lastSeen && now().getTime() - lastSeen.getTime() <= options.heartbeatWindowMs;
 
   const view: FleetView = {
-    async status() {
+    async status(only?: string) {
+      // One cluster (cluster show) reads only its own rows; the fleet reads each table once.
+      const mine = <T extends { cluster: unknown }>(table: T) =>
+        only === undefined ? undefined : eq(table.cluster as never, only);
       const [all, statuses, latest, renders, resources, openDrift] = await Promise.all([
-        db.select().from(clusters).orderBy(clusters.name),
-        db.select().from(clusterStatus),
+        db
+          .select()
+          .from(clusters)
+          .where(only === undefined ? undefined : eq(clusters.name, only))
+          .orderBy(clusters.name),
+        db.select().from(clusterStatus).where(mine(clusterStatus)),
         db
           .selectDistinctOn([bundles.cluster], {
             cluster: bundles.cluster,
@@ -110,22 +118,38 @@ export function createFleetView(options: FleetViewOptions): FleetView {
             revision: bundles.revision,
           })
           .from(bundles)
+          .where(mine(bundles))
           .orderBy(bundles.cluster, desc(bundles.generation)),
         db.select().from(renderState),
-        db.select().from(resourceStatus),
-        db.select().from(drift).where(isNull(drift.clearedAt)),
+        db
+          .select({
+            cluster: resourceStatus.cluster,
+            sync: resourceStatus.sync,
+          })
+          .from(resourceStatus)
+          .where(mine(resourceStatus)),
+        db
+          .select({
+            cluster: drift.cluster,
+            group: drift.group,
+            kind: drift.kind,
+            namespace: drift.namespace,
+            name: drift.name,
+          })
+          .from(drift)
+          .where(and(isNull(drift.clearedAt), mine(drift))),
       ]);
       const statusOf = new Map(statuses.map((s) => [s.cluster, s]));
       const latestOf = new Map(latest.map((b) => [b.cluster, b]));
       const errorOf = new Map(renders.filter((r) => r.lastError).map((r) => [r.scope, r.lastError!]));
+      const resourcesOf = groupBy(resources, (r) => r.cluster);
+      const driftOf = groupBy(openDrift, (d) => d.cluster);
       return all.map((c) => {
         const s = statusOf.get(c.name);
         const desired = latestOf.get(c.name);
-        const res = resources.filter((r) => r.cluster === c.name);
+        const res = resourcesOf.get(c.name) ?? [];
         const driftedObjects = new Set(
-          openDrift
-            .filter((d) => d.cluster === c.name)
-            .map((d) => `${d.group}/${d.kind}/${d.namespace}/${d.name}`),
+          (driftOf.get(c.name) ?? []).map((d) => `${d.group}/${d.kind}/${d.namespace}/${d.name}`),
         );
         const inSync =
           !!s &&
@@ -165,7 +189,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
     },
 
     async cluster(name) {
-      const row = (await view.status()).find((c) => c.name === name);
+      const [row] = await view.status(name);
       if (!row) return undefined;
       const [resources, open] = await Promise.all([
         db.select().from(resourceStatus).where(eq(resourceStatus.cluster, name)),
@@ -248,4 +272,14 @@ export function createFleetView(options: FleetViewOptions): FleetView {
     },
   };
   return view;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(key(item));
+    if (list) list.push(item);
+    else out.set(key(item), [item]);
+  }
+  return out;
 }

@@ -1,23 +1,37 @@
 import { errorMessage, type Logger } from '@flotilla/shared';
-import type { BundlePublisher, PublishOutcome } from '../bundles/publish-cluster.js';
-import {
-  type EnvironmentConfig,
-  FLEET_CONFIG_FILE,
-  type FleetConfig,
-  parseFleetConfig,
-} from '../config/index.js';
+import type { BundleHead, BundlePublisher } from '../bundles/publish-cluster.js';
+import { FLEET_CONFIG_FILE, type FleetConfig, parseFleetConfig } from '../config/index.js';
 import type { Db } from '../db/database.js';
 import { clusters as clustersTable } from '../db/schema.js';
 import type { Renderer } from '../render/index.js';
 import type { GitSource } from '../source/index.js';
-import { recordRender, scopes } from './render-state.js';
+import { mapConcurrent } from '../util/concurrent.js';
+import {
+  type ClusterOutcome,
+  type ClusterPublishing,
+  type ClusterWork,
+  createClusterPublishing,
+} from './cluster-publish.js';
+import { type RenderOutcome, recordRenders, renderStates, scopes } from './render-state.js';
+import type { WorkQueue } from './work-queue.js';
+
+/** Clusters stored and published together: bounds the renders held in memory at once. */
+const PUBLISH_BATCH = 250;
+
+/** Renders and publishes in flight at once: enough to overlap NATS acks and DB round trips. */
+const DEFAULT_CONCURRENCY = 16;
+
+function sameOutcome(a: RenderOutcome | undefined, b: RenderOutcome): boolean {
+  if (!a) return false;
+  return 'error' in b ? 'error' in a && a.error === b.error : 'revision' in a && a.revision === b.revision;
+}
 
 /** What one reconcile pass did: per cluster, a new generation, unchanged, or an error. */
 export interface SyncPass {
   revision: string | null;
   /** Set when flotilla.yaml or the fetch failed: every cluster keeps its last good bundle. */
   error: string | null;
-  clusters: Array<PublishOutcome | { cluster: string; error: string }>;
+  clusters: ClusterOutcome[];
   /** Set when a follower replica handed the pass to the leader, which runs it. */
   runBy?: 'leader';
 }
@@ -44,6 +58,13 @@ export interface SyncLoopOptions {
   pollMs: number;
   /** Told of every finished pass (metrics). */
   onPass?: (pass: SyncPass) => void;
+  /** Clusters rendered and published at once; default 16. */
+  concurrency?: number;
+  /**
+   * Shares each pass's changed clusters with the other hub replicas (PostgreSQL). Without
+   * it this hub renders and publishes everything itself.
+   */
+  queue?: (publishing: ClusterPublishing) => WorkQueue;
 }
 
 /**
@@ -54,6 +75,9 @@ export interface SyncLoopOptions {
  */
 export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
   const { db, source, renderer, publisher, logger } = options;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const publishing = createClusterPublishing({ renderer, publisher, logger, concurrency });
+  const queue = options.queue?.(publishing);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<SyncPass> | undefined;
   let next: Promise<SyncPass> | undefined;
@@ -64,87 +88,128 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
     const result: SyncPass = { revision: null, error: null, clusters: [] };
     let config: FleetConfig;
     let defaultBranch: string;
+    const states = await renderStates(db);
+    /** Render outcomes of this pass; only those that differ from the stored ones are written. */
+    const outcomes = new Map<string, RenderOutcome>();
+    const record = (scope: string, outcome: RenderOutcome) => outcomes.set(scope, outcome);
     try {
-      await source.fetch();
-      defaultBranch = await source.defaultBranch();
-      const head = await source.resolveBranch(defaultBranch);
-      result.revision = head;
-      const file = await source.readFile(head, FLEET_CONFIG_FILE);
-      if (!file)
-        throw new Error(`${FLEET_CONFIG_FILE}: not found on branch ${defaultBranch} at ${head.slice(0, 12)}`);
-      config = parseFleetConfig(new TextDecoder().decode(file));
-      await recordRender(db, scopes.config, { revision: head });
-    } catch (err) {
-      result.error = errorMessage(err);
-      await recordRender(db, scopes.config, { error: result.error });
-      logger.warn(
-        { err: result.error },
-        'sync pass: source or flotilla.yaml failed; keeping last good bundles',
-      );
-      return result;
-    }
-    lastConfig = config;
-    const all = await db.select().from(clustersTable);
-    const envs = new Map(config.environments.map((e) => [e.name, e]));
-    for (const cluster of all) {
-      if (!envs.has(cluster.environment)) {
-        const error = `cluster ${cluster.name}: environment ${cluster.environment} is not declared in ${FLEET_CONFIG_FILE}`;
-        await recordRender(db, scopes.cluster(cluster.name), { error });
-        result.clusters.push({ cluster: cluster.name, error });
-      }
-    }
-    for (const env of config.environments) {
-      const members = all.filter((c) => c.environment === env.name);
-      const branch = env.branch ?? defaultBranch;
-      let commit: string;
       try {
-        commit = await source.resolveBranch(branch);
-        await recordRender(db, scopes.env(env.name), { revision: commit });
+        await source.fetch();
+        defaultBranch = await source.defaultBranch();
+        const head = await source.resolveBranch(defaultBranch);
+        result.revision = head;
+        const file = await source.readFile(head, FLEET_CONFIG_FILE);
+        if (!file)
+          throw new Error(
+            `${FLEET_CONFIG_FILE}: not found on branch ${defaultBranch} at ${head.slice(0, 12)}`,
+          );
+        config = parseFleetConfig(new TextDecoder().decode(file));
+        record(scopes.config, { revision: head });
       } catch (err) {
-        const error = `environment ${env.name}: ${errorMessage(err)}`;
-        await recordRender(db, scopes.env(env.name), { error });
-        for (const c of members) result.clusters.push({ cluster: c.name, error });
-        logger.warn({ environment: env.name, err: error }, 'environment skipped; keeping last good bundles');
-        continue;
+        result.error = errorMessage(err);
+        record(scopes.config, { error: result.error });
+        logger.warn(
+          { err: result.error },
+          'sync pass: source or flotilla.yaml failed; keeping last good bundles',
+        );
+        return result;
       }
-      for (const cluster of members)
-        result.clusters.push(await renderAndPublish(cluster, env, branch, commit));
+      lastConfig = config;
+      const [all, heads] = await Promise.all([db.select().from(clustersTable), publisher.heads()]);
+      const envs = new Map(config.environments.map((e) => [e.name, e]));
+      for (const cluster of all) {
+        if (!envs.has(cluster.environment)) {
+          const error = `cluster ${cluster.name}: environment ${cluster.environment} is not declared in ${FLEET_CONFIG_FILE}`;
+          record(scopes.cluster(cluster.name), { error });
+          result.clusters.push({ cluster: cluster.name, error });
+        }
+      }
+      const work: ClusterWork[] = [];
+      for (const env of config.environments) {
+        const members = all.filter((c) => c.environment === env.name);
+        const branch = env.branch ?? defaultBranch;
+        try {
+          const commit = await source.resolveBranch(branch);
+          record(scopes.env(env.name), { revision: commit });
+          for (const cluster of members) work.push({ cluster, env, branch, commit });
+        } catch (err) {
+          const error = `environment ${env.name}: ${errorMessage(err)}`;
+          record(scopes.env(env.name), { error });
+          for (const c of members) result.clusters.push({ cluster: c.name, error });
+          logger.warn(
+            { environment: env.name, err: error },
+            'environment skipped; keeping last good bundles',
+          );
+        }
+      }
+      const { outcomes: done, recorded } = queue
+        ? await shared(work, heads)
+        : { outcomes: await local(work, heads), recorded: new Set<string>() };
+      for (const [i, outcome] of done.entries()) {
+        const w = work[i]!;
+        if (recorded.has(w.cluster.name)) continue;
+        record(
+          scopes.cluster(w.cluster.name),
+          'error' in outcome ? { error: outcome.error } : { revision: w.commit },
+        );
+      }
+      result.clusters.push(...done);
+      return result;
+    } finally {
+      const changed = new Map([...outcomes].filter(([scope, o]) => !sameOutcome(states.get(scope), o)));
+      await recordRenders(db, changed);
     }
-    return result;
   }
 
-  async function renderAndPublish(
-    cluster: { name: string; environment: string; labels: Record<string, string> },
-    env: EnvironmentConfig,
-    branch: string,
-    commit: string,
-  ): Promise<PublishOutcome | { cluster: string; error: string }> {
-    try {
-      const rendered = await renderer.render(commit, env, {
-        name: cluster.name,
-        environment: cluster.environment,
-        labels: cluster.labels,
-      });
-      if (rendered.objects.length === 0 && !env.policy.allowEmpty)
-        throw new Error(
-          `environment ${env.name}: ${env.path} renders no objects; the last good bundle stays (an empty bundle would prune everything: set policy allowEmpty: true in ${FLEET_CONFIG_FILE} if that is meant)`,
-        );
-      const outcome = await publisher.publishCluster(cluster, rendered, {
-        name: env.name,
-        branch,
-        policy: env.policy,
-      });
-      await recordRender(db, scopes.cluster(cluster.name), { revision: commit });
-      return outcome;
-    } catch (err) {
-      const error = errorMessage(err);
-      await recordRender(db, scopes.cluster(cluster.name), { error });
-      logger.warn(
-        { cluster: cluster.name, err: error },
-        'cluster render failed; keeping its last good bundle',
-      );
-      return { cluster: cluster.name, error };
-    }
+  /** This hub renders and publishes every changed cluster, a batch at a time. */
+  async function local(work: ClusterWork[], heads: Map<string, BundleHead>): Promise<ClusterOutcome[]> {
+    const done: ClusterOutcome[] = [];
+    for (let i = 0; i < work.length; i += PUBLISH_BATCH)
+      done.push(...(await publishing.publish(work.slice(i, i + PUBLISH_BATCH), heads)));
+    return done;
+  }
+
+  /**
+   * Every replica shares the changed clusters: this one plans all of them, queues those
+   * whose inputs changed, works on the queue with the others, and waits until the queue
+   * holds none of this pass's rows. The replica that publishes a cluster records its render
+   * state; the outcomes of clusters others published are read back from the database.
+   */
+  async function shared(
+    work: ClusterWork[],
+    heads: Map<string, BundleHead>,
+  ): Promise<{ outcomes: ClusterOutcome[]; recorded: Set<string> }> {
+    const planned = await mapConcurrent(work, concurrency, (w) =>
+      publishing.plan(w, heads.get(w.cluster.name)),
+    );
+    const changed = work.filter((_, i) => !planned[i]!.done).map((w) => w.cluster.name);
+    const pass = Date.now();
+    await queue!.enqueue(
+      pass,
+      work.filter((_, i) => !planned[i]!.done),
+    );
+    const mine = await queue!.drain();
+    await queue!.settled(pass, changed);
+    const others = changed.filter((name) => !mine.has(name));
+    const [after, states] = await Promise.all([publisher.heads(others), renderStates(db)]);
+    const outcomes = planned.map((p, i): ClusterOutcome => {
+      if (p.done) return p.done;
+      const name = work[i]!.cluster.name;
+      const own = mine.get(name);
+      if (own) return own;
+      const state = states.get(scopes.cluster(name));
+      if (state && 'error' in state) return { cluster: name, error: state.error };
+      const head = after.get(name);
+      if (!head) return { cluster: name, error: `cluster ${name}: no bundle after the pass` };
+      const before = heads.get(name);
+      return {
+        cluster: name,
+        published: head.generation !== before?.generation,
+        generation: head.generation,
+        digest: head.contentDigest,
+      };
+    });
+    return { outcomes, recorded: new Set(changed) };
   }
 
   const run = async (reason: string): Promise<SyncPass> => {

@@ -1,0 +1,215 @@
+import { errorMessage, type Logger, redactUrl } from '@flotilla/shared';
+import { sql } from 'drizzle-orm';
+import pg from 'pg';
+import type { BundlePublisher } from '../bundles/publish-cluster.js';
+import type { EnvironmentConfig } from '../config/index.js';
+import type { Db } from '../db/database.js';
+import type { GitSource } from '../source/index.js';
+import type { ClusterOutcome, ClusterPublishing, ClusterWork } from './cluster-publish.js';
+import { type RenderOutcome, recordRenders, scopes } from './render-state.js';
+
+/**
+ * A pass's render/sign/publish work shared by every hub replica through PostgreSQL row
+ * claims. The leader enqueues the clusters a pass found changed; every replica (the leader
+ * too) claims rows with `SELECT … FOR UPDATE SKIP LOCKED`, publishes them, and deletes them in
+ * the claiming transaction. A replica that dies mid-batch loses its session, PostgreSQL
+ * releases its row locks, and the rows are claimed again: no update is lost; and since each
+ * cluster is claimed by one replica at a time and the publisher dedupes by content digest,
+ * no change gets two generations or is published twice.
+ */
+export interface WorkQueue {
+  /** Queues a pass's changed clusters (a newer pass replaces a cluster's older row) and wakes every replica. */
+  enqueue(pass: number, work: ClusterWork[]): Promise<void>;
+  /** Claims and publishes batches until nothing is left to claim; returns what this replica did. */
+  drain(): Promise<Map<string, ClusterOutcome>>;
+  /** Resolves once no row of `pass` is left (other replicas finish what they claimed). */
+  settled(pass: number, clusters: string[]): Promise<void>;
+  /** Listens for work from other replicas' passes and polls for rows left behind. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface WorkQueueOptions {
+  db: Db;
+  /** The PostgreSQL URL, for the LISTEN session. */
+  url: string;
+  source: GitSource;
+  publisher: BundlePublisher;
+  publishing: ClusterPublishing;
+  logger: Logger;
+  /** Rows one claim takes; default 50. */
+  claimSize?: number;
+  /** How often to look for rows nobody announced (a dead replica's); default 2 s. */
+  pollMs?: number;
+}
+
+const CHANNEL = 'flotilla_sync_work';
+
+interface ClaimedRow extends Record<string, unknown> {
+  cluster: string;
+  pass: string | number;
+  environment: EnvironmentConfig;
+  branch: string;
+  commit: string;
+  cluster_environment: string | null;
+  labels: Record<string, string> | null;
+}
+
+export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
+  const { db, logger, source, publisher, publishing } = options;
+  const claimSize = options.claimSize ?? 50;
+  const pollMs = options.pollMs ?? 2000;
+  let listener: pg.Client | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let draining: Promise<Map<string, ClusterOutcome>> | undefined;
+  let again = false;
+
+  /** One claim: a transaction that holds its rows until they are published and deleted. */
+  const claimOnce = async (done: Map<string, ClusterOutcome>): Promise<number> =>
+    db.transaction(async (tx) => {
+      const { rows } = (await tx.execute(sql`
+        SELECT w.cluster, w.pass, w.environment, w.branch, w.commit,
+               c.environment AS cluster_environment, c.labels
+        FROM sync_work w LEFT JOIN clusters c ON c.name = w.cluster
+        ORDER BY w.enqueued_at, w.cluster
+        LIMIT ${claimSize}
+        FOR UPDATE OF w SKIP LOCKED`)) as unknown as { rows: ClaimedRow[] };
+      if (rows.length === 0) return 0;
+      // A cluster removed since it was queued, or moved to another environment: nothing to publish.
+      const live = rows.filter((r) => r.cluster_environment === r.environment.name);
+      const work: ClusterWork[] = live.map((r) => ({
+        cluster: { name: r.cluster, environment: r.cluster_environment!, labels: r.labels ?? {} },
+        env: r.environment,
+        branch: r.branch,
+        commit: r.commit,
+      }));
+      // This replica's clone may not have the pass's commit yet.
+      const missing = await Promise.all(work.map(async (w) => !(await source.treeId(w.commit, ''))));
+      if (missing.some(Boolean)) await source.fetch();
+      const heads = await publisher.heads(work.map((w) => w.cluster.name));
+      const outcomes = await publishing.publish(work, heads);
+      const states = new Map<string, RenderOutcome>();
+      for (const [i, outcome] of outcomes.entries()) {
+        done.set(outcome.cluster, outcome);
+        states.set(
+          scopes.cluster(outcome.cluster),
+          'error' in outcome ? { error: outcome.error } : { revision: work[i]!.commit },
+        );
+      }
+      await recordRenders(db, states);
+      await tx.execute(
+        sql`DELETE FROM sync_work w USING (VALUES ${sql.join(
+          rows.map((r) => sql`(${r.cluster}, ${Number(r.pass)}::bigint)`),
+          sql`, `,
+        )}) AS v(cluster, pass) WHERE w.cluster = v.cluster AND w.pass = v.pass`,
+      );
+      return rows.length;
+    });
+
+  const drain = (): Promise<Map<string, ClusterOutcome>> => {
+    if (draining) {
+      again = true;
+      return draining;
+    }
+    draining = (async () => {
+      const done = new Map<string, ClusterOutcome>();
+      try {
+        do {
+          again = false;
+          while (!stopped && (await claimOnce(done)) > 0) {}
+        } while (again && !stopped);
+      } catch (err) {
+        // The rows stay queued; the next poll or notification tries again.
+        logger.warn({ err: errorMessage(err) }, 'sync work: claim failed; the work stays queued');
+      }
+      return done;
+    })().finally(() => {
+      draining = undefined;
+    });
+    return draining;
+  };
+
+  return {
+    async enqueue(pass, work) {
+      if (work.length === 0) return;
+      for (let i = 0; i < work.length; i += 1000) {
+        const rows = work.slice(i, i + 1000).map((w) => ({
+          cluster: w.cluster.name,
+          pass,
+          environment: w.env,
+          branch: w.branch,
+          commit: w.commit,
+        }));
+        await db.execute(sql`INSERT INTO sync_work (cluster, pass, environment, branch, commit)
+          VALUES ${sql.join(
+            rows.map(
+              (r) =>
+                sql`(${r.cluster}, ${r.pass}::bigint, ${JSON.stringify(r.environment)}::jsonb, ${r.branch}, ${r.commit})`,
+            ),
+            sql`, `,
+          )}
+          ON CONFLICT (cluster) DO UPDATE SET pass = excluded.pass, environment = excluded.environment,
+            branch = excluded.branch, commit = excluded.commit, enqueued_at = now()`);
+      }
+      await db.execute(sql`SELECT pg_notify(${CHANNEL}, ${String(pass)})`);
+    },
+
+    drain,
+
+    async settled(pass, clusters) {
+      if (clusters.length === 0) return;
+      for (;;) {
+        const { rows } = (await db.execute(sql`SELECT count(*)::int AS n FROM sync_work
+          WHERE pass <= ${pass}::bigint AND cluster IN (${sql.join(
+            clusters.map((c) => sql`${c}`),
+            sql`, `,
+          )})`)) as unknown as { rows: Array<{ n: number }> };
+        if (!rows[0]?.n) return;
+        if (stopped) return;
+        // Whatever is claimable now (a dead replica's rows) this replica takes over.
+        await drain();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+
+    async start() {
+      stopped = false;
+      const connect = async () => {
+        const client = new pg.Client({ connectionString: options.url, keepAlive: true });
+        client.on('notification', () => void drain());
+        client.on('error', (err) => {
+          logger.warn(
+            { err: errorMessage(err) },
+            'sync work: listen session failed; polling until it is back',
+          );
+          if (listener === client) listener = undefined;
+        });
+        await client.connect();
+        await client.query(`LISTEN ${CHANNEL}`);
+        listener = client;
+      };
+      const tick = async () => {
+        if (stopped) return;
+        if (!listener)
+          await connect().catch((err) =>
+            logger.warn(
+              { err: errorMessage(err), database: redactUrl(options.url) },
+              'sync work: cannot listen for work',
+            ),
+          );
+        await drain();
+        if (!stopped) timer = setTimeout(() => void tick(), pollMs);
+      };
+      await tick();
+    },
+
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await draining?.catch(() => undefined);
+      await listener?.end().catch(() => undefined);
+      listener = undefined;
+    },
+  };
+}
