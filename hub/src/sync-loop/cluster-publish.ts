@@ -115,7 +115,7 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
       if ('error' in outcome)
         logger.warn(
           { cluster: outcome.cluster, err: outcome.error },
-          'cluster render failed; keeping its last good bundle',
+          'cluster not rendered or not published; it keeps its last good bundle',
         );
     return outcomes;
   }
