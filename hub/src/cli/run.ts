@@ -12,7 +12,6 @@ import type {
 } from '../status/fleet-view.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { ago, labelsText, table } from './format.js';
-import { hubInit, hubRotateKeyOffline, hubStart } from './hub-commands.js';
 
 /** Where the CLI reads its settings from; main.ts fills it from the environment. */
 export interface CliEnv {
@@ -137,8 +136,15 @@ function print(io: CliIo, json: boolean, data: unknown, human: () => string): vo
   io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human());
 }
 
+/**
+ * The server side of the CLI (the hub itself, its data dir and keys), loaded only by the
+ * commands that need it: every other command talks HTTP and must start as fast as kubectl.
+ */
+const serverSide = () => import('./hub-commands.js');
+
 const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   'hub init': async ({ parse, io }) => {
+    const { hubInit } = await serverSide();
     const { values } = parse({
       'data-dir': { type: 'string' },
       'tls-san': { type: 'string', multiple: true },
@@ -163,13 +169,13 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 
-  'hub start': (ctx) => hubStart(ctx),
+  'hub start': async (ctx) => (await serverSide()).hubStart(ctx),
 
   'hub rotate-key': async ({ parse, io, env }) => {
     const { values } = parse({ 'data-dir': { type: 'string' } });
     const json = jsonOutput(values);
     const result = values['data-dir']
-      ? hubRotateKeyOffline(values['data-dir'] as string)
+      ? (await serverSide()).hubRotateKeyOffline(values['data-dir'] as string)
       : await clientFor(env, { values }).json<{ keyId: string; keys: string[] }>(
           'POST',
           '/api/v1/hub/rotate-key',
