@@ -38,7 +38,13 @@ if (fresh()) {
     buildCli = undefined;
   }
   if (buildCli) {
-    await buildCli();
+    try {
+      await buildCli();
+    } catch {
+      // esbuild has printed what is wrong, with file and line.
+      process.stderr.write('flotilla: the CLI bundle (hub/dist/bin) could not be built from its sources\n');
+      process.exit(1);
+    }
     await import(entry.href);
   } else {
     const { register } = await import('tsx/esm/api');
