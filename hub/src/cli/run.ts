@@ -56,7 +56,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
-  flotilla fleet status [-o json] [--watch [--interval 2s]]   (--watch: a row again whenever a cluster's status changes)
+  flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
   flotilla fleet drift [--history] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
   flotilla env diff FROM TO [-o json]
