@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Runs first in `npm test` and `npm run demo`, so that both work as written on a fresh clone:
-// installs the npm dependencies (npm ci) when node_modules is missing or older than
-// package-lock.json, saying so, and stops with a clear message when a program from outside
+// installs the npm dependencies (npm ci) when node_modules is missing or does not hold what
+// package-lock.json locks, saying so, and stops with a clear message when a program from outside
 // npm that the command needs is missing. Plain node, no dependencies: nothing is installed yet.
 //
 //   node scripts/preflight.mjs test|demo
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -19,16 +19,22 @@ if (major < 20 || (major === 20 && minor < 6)) {
   process.exit(1);
 }
 
-/** Why node_modules needs (re)installing, or undefined when it is current. */
+/** Why node_modules needs (re)installing, or undefined when it holds what the lockfile locks. */
 function installReason() {
   const installed = join(ROOT, 'node_modules', '.package-lock.json');
   if (!existsSync(join(ROOT, 'node_modules'))) return 'node_modules is missing (a fresh clone)';
   if (!existsSync(installed) || !existsSync(join(ROOT, 'node_modules', '.bin', 'tsx')))
     return 'node_modules is incomplete';
-  // npm writes node_modules/.package-lock.json on every install: a package-lock.json changed
-  // since (a pull, a branch switch) means the installed packages may not be the locked ones.
-  if (statSync(join(ROOT, 'package-lock.json')).mtimeMs > statSync(installed).mtimeMs)
-    return 'package-lock.json changed since the last install';
+  // npm records what it installed in node_modules/.package-lock.json: a package locked at
+  // another version (after a pull or a branch switch) means the install is stale. Optional
+  // packages (other platforms' binaries) are left out: npm installs only those that fit.
+  const locked = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages ?? {};
+  const have = JSON.parse(readFileSync(installed, 'utf8')).packages ?? {};
+  const stale = Object.entries(locked).find(
+    ([path, p]) =>
+      path.startsWith('node_modules/') && !p.optional && !p.link && have[path]?.version !== p.version,
+  );
+  if (stale) return `${stale[0]} is not at the version package-lock.json locks (${stale[1].version})`;
   return undefined;
 }
 
