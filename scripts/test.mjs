@@ -48,6 +48,8 @@ let passed = 0;
 let failed = failedSteps;
 for (const m of out.matchAll(/ℹ pass (\d+)/g)) passed += Number(m[1]);
 for (const m of out.matchAll(/ℹ fail (\d+)/g)) failed += Number(m[1]);
+// A test cancelled because its suite's setup failed did not pass either.
+for (const m of out.matchAll(/ℹ cancelled (\d+)/g)) failed += Number(m[1]);
 if (code !== 0 && failed === 0) failed = 1;
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && code === 0 ? 0 : 1);
