@@ -107,8 +107,7 @@ complete -o default -F _flotilla flotilla
 `;
   return `#compdef flotilla
 # flotilla completion for zsh. Load it with:  source <(flotilla completion zsh)
-# (or save it as _flotilla in a directory of your $fpath). It is the bash completion, run
-# through zsh's bashcompinit.
+# (e.g. in ~/.zshrc). It is the bash completion, run through zsh's bashcompinit.
 (( $+functions[compdef] )) || { autoload -U +X compinit && compinit }
 autoload -U +X bashcompinit && bashcompinit
 ${body}
