@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { statSync, utimesSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -50,4 +51,14 @@ test('hub commands load the hub from its own chunk of the bundle, when they run'
     `the hub chunk is loaded: ${modules.join(' ')}`,
   );
   assert.ok(!modules.some((m) => m.endsWith('.ts')), 'no TypeScript source is loaded');
+});
+
+test('the bin rebuilds a bundle that is older than a source it was built from, before running it', async () => {
+  await run(process.execPath, ['build.mjs'], { cwd: HUB });
+  const entry = `${HUB}dist/bin/flotilla.mjs`;
+  // As if every source had been edited after the build: the bundle is from 1970.
+  utimesSync(entry, 0, 0);
+  const help = await run(process.execPath, [BIN, '--help']);
+  assert.match(help.stdout, /^flotilla — multi-cluster GitOps hub/);
+  assert.ok(statSync(entry).mtimeMs > Date.now() - 600_000, 'the bundle was built again');
 });
