@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: typecheck and lint the whole tree, run every package's tests through turbo,
+// `npm test`: build the CLI bundle, typecheck and lint the whole tree, run every package's tests through turbo,
 // then close with one machine-readable line: `N passed, N failed`.
 import { spawn } from 'node:child_process';
 
@@ -22,6 +22,13 @@ function run(cmd, args, { capture = false } = {}) {
 const bin = (name) => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
 let failedSteps = 0;
 for (const [name, cmd, args] of [
+  // The `flotilla` bin runs this bundle (and would build it on first use): build it once here,
+  // before tests start using it from several processes at a time.
+  [
+    'build the flotilla CLI bundle',
+    process.execPath,
+    [new URL('../hub/build.mjs', import.meta.url).pathname],
+  ],
   ['typecheck', bin('tsc'), ['-b']],
   ['lint', bin('biome'), ['check', '.']],
 ]) {
@@ -41,6 +48,8 @@ let passed = 0;
 let failed = failedSteps;
 for (const m of out.matchAll(/ℹ pass (\d+)/g)) passed += Number(m[1]);
 for (const m of out.matchAll(/ℹ fail (\d+)/g)) failed += Number(m[1]);
+// A test cancelled because its suite's setup failed did not pass either.
+for (const m of out.matchAll(/ℹ cancelled (\d+)/g)) failed += Number(m[1]);
 if (code !== 0 && failed === 0) failed = 1;
 console.log(`\n${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && code === 0 ? 0 : 1);

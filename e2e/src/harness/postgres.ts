@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
 import { type ManagedProcess, startProcess } from './process.js';
@@ -20,23 +20,44 @@ export interface PostgresServer {
   destroy(): Promise<void>;
 }
 
-/** The newest installed PostgreSQL's bin dir (Debian: /usr/lib/postgresql/<major>/bin). */
+const hasServer = (dir: string) => existsSync(join(dir, 'postgres')) && existsSync(join(dir, 'initdb'));
+
+/**
+ * The directory holding the PostgreSQL server binaries (`postgres`, `initdb`), found the way
+ * the machine has them: `pg_config --bindir`, then `PATH` (e.g. /usr/local/bin links), then
+ * Debian's `/usr/lib/postgresql/<major>/bin` (newest major), which is not on `PATH`.
+ */
 export function postgresBinDir(): string | undefined {
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    if (dir && hasServer(dir)) return dir;
+  } catch {
+    // no pg_config (it comes with libpq-dev): look elsewhere
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) if (dir && hasServer(dir)) return dir;
   const base = '/usr/lib/postgresql';
   if (!existsSync(base)) return undefined;
   const majors = readdirSync(base)
-    .filter((v) => existsSync(join(base, v, 'bin', 'postgres')))
+    .filter((v) => hasServer(join(base, v, 'bin')))
     .sort((a, b) => Number(b) - Number(a));
   return majors[0] ? join(base, majors[0], 'bin') : undefined;
 }
 
 /**
  * initdb into a temp dir and start `postgres` on a free port, listening on 127.0.0.1 only.
- * PostgreSQL refuses to run as root: as root, it runs as the `postgres` user (runuser).
+ * PostgreSQL refuses to run as root: as root, it runs as the `postgres` user (runuser), which
+ * the Debian package creates.
  */
 export async function startPostgresServer(): Promise<PostgresServer> {
   const bin = postgresBinDir();
-  if (!bin) throw new Error('no PostgreSQL server binaries under /usr/lib/postgresql');
+  if (!bin)
+    throw new Error(
+      'PostgreSQL: no server binaries (postgres, initdb) found via pg_config, PATH or /usr/lib/postgresql; ' +
+        'install the Debian package postgresql (.ci/run does)',
+    );
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-pg-'));
   const data = join(dir, 'data');
   const asRoot = process.getuid?.() === 0;

@@ -343,6 +343,76 @@ describe('flotilla CLI against a running hub process', () => {
       assert.ok(actions.includes(expected), `${expected} in ${actions.join(' ')}`);
   });
 
+  test('fleet status --watch prints the table once, then a row again when a cluster comes or goes, and Ctrl-C ends it with exit 0', async () => {
+    const watch = await startProcess(
+      process.execPath,
+      [BIN, 'fleet', 'status', '--watch', '--interval', '200ms'],
+      { name: 'watch', ready: /^dev-1\s+dev\s/m, env: { ...process.env, ...env } },
+    );
+    try {
+      assert.match(watch.log, /^CLUSTER\s+ENV\s+REVISION/);
+      const added = await flotilla(['cluster', 'add', 'watch-1', '--env', 'dev'], env);
+      assert.equal(added.code, 0, added.stderr);
+      await watch.waitFor(/^watch-1\s+dev\s/m);
+      const removed = await flotilla(['cluster', 'remove', 'watch-1'], env);
+      assert.equal(removed.code, 0, removed.stderr);
+      await watch.waitFor(/^watch-1\s.*\sremoved$/m);
+      assert.equal(watch.log.match(/^CLUSTER/gm)?.length, 1, 'the header is printed once');
+      assert.equal(watch.log.match(/^dev-1\s/gm)?.length, 1, 'an unchanged cluster is not printed again');
+      watch.kill('SIGINT');
+      assert.equal(await watch.exited, 0);
+      assert.doesNotMatch(watch.log, /flotilla:|Error/);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('fleet status --watch -o json prints one JSON object a line per change', async () => {
+    const watch = await startProcess(
+      process.execPath,
+      [BIN, 'fleet', 'status', '--watch', '--interval', '200ms', '-o', 'json'],
+      { name: 'watch-json', ready: /"name":"dev-1"/, env: { ...process.env, ...env } },
+    );
+    try {
+      const added = await flotilla(['cluster', 'add', 'watch-2', '--env', 'dev'], env);
+      assert.equal(added.code, 0, added.stderr);
+      await watch.waitFor(/"name":"watch-2"/);
+      await flotilla(['cluster', 'remove', 'watch-2'], env);
+      await watch.waitFor(/\{"name":"watch-2","removed":true\}/);
+      const lines = watch.log
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { name: string; sync?: string; removed?: boolean });
+      assert.equal(lines[0]!.name, 'dev-1');
+      const mine = lines.slice(1);
+      assert.ok(
+        mine.every((l) => l.name === 'watch-2'),
+        'dev-1 did not change, so it is not printed again',
+      );
+      assert.equal(mine[0]!.sync, 'OutOfSync');
+      assert.deepEqual(mine.at(-1), { name: 'watch-2', removed: true });
+      for (let i = 1; i < mine.length; i++)
+        assert.notDeepEqual(
+          { ...mine[i], lastSeen: null },
+          { ...mine[i - 1], lastSeen: null },
+          'a line is printed only when something but the last-seen time changed',
+        );
+      watch.kill('SIGINT');
+      assert.equal(await watch.exited, 0);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('fleet status --interval without --watch, or a bad interval, is a usage error', async () => {
+    const alone = await flotilla(['fleet', 'status', '--interval', '1s'], env);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--interval goes with --watch/);
+    const bad = await flotilla(['fleet', 'status', '--watch', '--interval', 'soon'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--interval.*"soon" is not a duration/);
+  });
+
   test('metrics and healthz answer without a token; SIGTERM stops the hub cleanly', async () => {
     assert.deepEqual(await (await fetch(`${ready.http}/healthz`)).json(), { ok: true, leader: true });
     const metrics = await (await fetch(`${ready.http}/metrics`)).text();

@@ -1,6 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { errorMessage, FlotillaError } from '@flotilla/shared';
 
 /** A CLI failure: one line for the user, and the exit code. */
@@ -54,18 +52,18 @@ export function createHubClient(
       throw new CliError(`FLOTILLA_CA_FILE ${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  const send = (method: string, path: string, body?: Uint8Array | string, type?: string) =>
-    new Promise<HubResponse>((resolveResponse, reject) => {
-      const url = new URL(`${base}${path}`);
+  const send = async (method: string, path: string, body?: Uint8Array | string, type?: string) => {
+    const url = new URL(`${base}${path}`);
+    // Loaded on first use, and only the one the URL needs: node:http alone costs a CLI that
+    // prints its help ~20 ms of start-up, node:https more.
+    const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    return new Promise<HubResponse>((resolveResponse, reject) => {
       const headers: Record<string, string> = {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
         ...(actor ? { 'x-flotilla-actor': actor } : {}),
         ...(type ? { 'content-type': type } : {}),
       };
-      const req =
-        url.protocol === 'https:'
-          ? httpsRequest(url, { method, headers, ...(ca ? { ca } : {}) })
-          : httpRequest(url, { method, headers });
+      const req = request(url, { method, headers, ...(ca && url.protocol === 'https:' ? { ca } : {}) });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -75,6 +73,7 @@ export function createHubClient(
       req.on('error', reject);
       req.end(body);
     });
+  };
   const call = async (method: string, path: string, body?: Uint8Array | string, type?: string) => {
     let res: HubResponse;
     try {

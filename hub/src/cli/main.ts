@@ -11,6 +11,11 @@ function userName(): string | undefined {
 
 // The only place the CLI reads the environment.
 const argv = process.argv.slice(2);
+// A watch runs until Ctrl-C, which ends it cleanly (exit 0). Other commands keep node's default
+// (Ctrl-C stops them at once), and `hub start` installs its own handlers to stop the hub.
+const stop = new AbortController();
+if (argv.includes('--watch') || argv.includes('-w'))
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
 const code = await runCli(
   argv,
   {
@@ -21,7 +26,7 @@ const code = await runCli(
     actor: process.env.FLOTILLA_ACTOR || userName(),
     caFile: process.env.FLOTILLA_CA_FILE || undefined,
   },
-  { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+  { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stop: stop.signal },
 );
 process.exitCode = code;
 // A stopped hub may leave idle handles (database, sockets) behind: do not hang on them.

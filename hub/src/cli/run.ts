@@ -10,9 +10,11 @@ import type {
   FleetClusterStatus,
   FleetDrift,
 } from '../status/fleet-view.js';
+import { parseDuration } from '../util/duration.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
+import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
+import { fleetStatusTable, watchFleetStatus } from './fleet-status.js';
 import { ago, labelsText, table } from './format.js';
-import { hubInit, hubRotateKeyOffline, hubStart } from './hub-commands.js';
 
 /** Where the CLI reads its settings from; main.ts fills it from the environment. */
 export interface CliEnv {
@@ -29,6 +31,8 @@ export interface CliEnv {
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
+  /** Ends a command that runs until stopped (`fleet status --watch`) cleanly; main.ts aborts it on Ctrl-C. */
+  stop?: AbortSignal;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -45,14 +49,14 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub start --nats URL --repo URL [--data-dir D] [--cache-dir D] [--repo-username U --repo-password P | --repo-token T]
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
-                     [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F]
+                     [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
   flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
-  flotilla fleet status [-o json]
+  flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
   flotilla fleet drift [--history] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
   flotilla env diff FROM TO [-o json]
@@ -62,11 +66,15 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
 Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
 a hub started with --http-tls is https://…, trusted through FLOTILLA_CA_FILE (tls/ca.pem in its data dir);
 promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your OS user).
 `;
+
+/** Flags every command takes, as completion offers them. */
+const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
 const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env']);
 
@@ -137,8 +145,15 @@ function print(io: CliIo, json: boolean, data: unknown, human: () => string): vo
   io.out(json ? `${JSON.stringify(data, null, 2)}\n` : human());
 }
 
+/**
+ * The server side of the CLI (the hub itself, its data dir and keys), loaded only by the
+ * commands that need it: every other command talks HTTP and must start as fast as kubectl.
+ */
+const serverSide = () => import('./hub-commands.js');
+
 const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   'hub init': async ({ parse, io }) => {
+    const { hubInit } = await serverSide();
     const { values } = parse({
       'data-dir': { type: 'string' },
       'tls-san': { type: 'string', multiple: true },
@@ -163,13 +178,13 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 
-  'hub start': (ctx) => hubStart(ctx),
+  'hub start': async (ctx) => (await serverSide()).hubStart(ctx),
 
   'hub rotate-key': async ({ parse, io, env }) => {
     const { values } = parse({ 'data-dir': { type: 'string' } });
     const json = jsonOutput(values);
     const result = values['data-dir']
-      ? hubRotateKeyOffline(values['data-dir'] as string)
+      ? (await serverSide()).hubRotateKeyOffline(values['data-dir'] as string)
       : await clientFor(env, { values }).json<{ keyId: string; keys: string[] }>(
           'POST',
           '/api/v1/hub/rotate-key',
@@ -276,31 +291,24 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   },
 
   'fleet status': async ({ parse, io, env }) => {
-    const { values } = parse({});
+    const { values } = parse({ watch: { type: 'boolean', short: 'w' }, interval: { type: 'string' } });
     const json = jsonOutput(values);
-    const data = await clientFor(env, { values }).json<{ clusters: FleetClusterStatus[] }>(
-      'GET',
-      '/api/v1/fleet/status',
-    );
-    print(io, json, data, () =>
-      table(
-        ['CLUSTER', 'ENV', 'REVISION', 'GEN', 'SYNC', 'HEALTH', 'DRIFTED', 'CONNECTED', 'LAST SEEN', 'ERROR'],
-        data.clusters.map((c) => [
-          c.name,
-          c.environment,
-          c.revision?.slice(0, 12),
-          c.generation,
-          c.sync,
-          c.health,
-          c.drifted,
-          c.connected ? 'yes' : 'no',
-          c.reportedVia === 'import' && !c.connected
-            ? `imported, reported ${ago(c.reportedAt)}`
-            : ago(c.lastSeen),
-          c.error,
-        ]),
-      ),
-    );
+    const client = clientFor(env, { values });
+    const poll = async () =>
+      (await client.json<{ clusters: FleetClusterStatus[] }>('GET', '/api/v1/fleet/status')).clusters;
+    if (values.watch) {
+      let intervalMs = 2000;
+      try {
+        if (values.interval) intervalMs = parseDuration(values.interval as string, '--interval');
+      } catch (err) {
+        throw new CliError(`fleet status: ${errorMessage(err)}`, 2);
+      }
+      if (intervalMs < 100) throw new CliError('fleet status: --interval is at least 100ms', 2);
+      return watchFleetStatus({ poll, intervalMs, json, io, ...(io.stop ? { signal: io.stop } : {}) });
+    }
+    if (values.interval) throw new CliError('fleet status: --interval goes with --watch', 2);
+    const clusters = await poll();
+    print(io, json, { clusters }, () => fleetStatusTable(clusters));
     return 0;
   },
 
@@ -478,6 +486,18 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
       () =>
         `cluster ${outcome.cluster}: ${outcome.stored} report(s) stored, ${outcome.duplicates} already known (exported ${outcome.exportedAt})\n`,
     );
+    return 0;
+  },
+
+  completion: async ({ parse, io }) => {
+    const { positionals } = parse({});
+    const shell = one(positionals, `shell (${COMPLETION_SHELLS.join(' or ')})`);
+    if (!COMPLETION_SHELLS.includes(shell as CompletionShell))
+      throw new CliError(
+        `completion: no completion for shell "${shell}"; choose ${COMPLETION_SHELLS.join(' or ')}`,
+        2,
+      );
+    io.out(completionScript(shell as CompletionShell, USAGE, GROUPS, GLOBAL_FLAGS));
     return 0;
   },
 
