@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, errorMessage } from '@flotilla/shared';
-import { startHub } from '../hub.js';
 import { initDataDir } from '../pki/init.js';
 import { rotateSigningKey } from '../pki/signing-keys.js';
 import { caCertPath } from '../pki/tls.js';
@@ -78,6 +77,8 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const logger = createLogger({ name: 'hub', level: (values['log-level'] as string) ?? 'info' });
   const password = (values['repo-password'] as string | undefined) ?? env.repoPassword;
   const token = (values['repo-token'] as string | undefined) ?? env.repoToken;
+  // Only `hub start` needs the hub itself: `hub init` and `rotate-key` stay light.
+  const { startHub } = await import('../hub.js');
   const hub = await startHub({
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
