@@ -8,7 +8,7 @@ import {
   ReportStatusRequestSchema,
   SyncState,
 } from '@flotilla/proto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { clusterStatus, drift, resourceStatus, statusReports } from '../db/schema.js';
 
@@ -53,91 +53,269 @@ export interface StatusIngest {
   touch(cluster: string, at?: Date): Promise<void>;
 }
 
-export function createStatusIngest(db: Db): StatusIngest {
+export interface StatusIngestOptions {
+  /** Reports stored in one transaction at most; default 500. */
+  maxBatch?: number;
+}
+
+type ClusterStatusRow = typeof clusterStatus.$inferSelect;
+type DriftRow = typeof drift.$inferSelect;
+
+interface Pending {
+  cluster: string;
+  report: ReportStatusRequest;
+  via: ReportVia;
+  resolve(outcome: IngestOutcome): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Stores agent reports with group commit: reports that arrive while a transaction is being
+ * written wait and go together into the next one, a handful of statements for the whole
+ * batch instead of several per report. Each caller is answered only once its batch is
+ * committed, so an Ack still means durable. A batch that fails is retried report by report,
+ * so one bad report never costs the others.
+ */
+export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): StatusIngest {
+  const maxBatch = options.maxBatch ?? 500;
+  const pending: Pending[] = [];
+  let flushing = false;
+
   const touch = async (cluster: string, at = new Date()) => {
     await db
       .insert(clusterStatus)
       .values({ cluster, lastSeen: at })
       .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } });
   };
+
+  const flush = async () => {
+    flushing = true;
+    try {
+      while (pending.length > 0) {
+        const batch = pending.splice(0, maxBatch);
+        try {
+          const outcomes = await ingestBatch(db, batch);
+          for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
+        } catch (err) {
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          for (const p of batch)
+            await ingestBatch(db, [p]).then(
+              ([outcome]) => p.resolve(outcome!),
+              (e) => p.reject(e),
+            );
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  };
+
   return {
     touch,
-    async ingest(cluster, report, via) {
-      const seq = Number(report.seq);
-      const observedAt = report.observedAt ? timestampDate(report.observedAt) : new Date();
-      const stored = await db.transaction(async (tx) => {
-        const inserted = await tx
-          .insert(statusReports)
-          .values({
-            cluster,
-            seq,
-            kind: report.body.case ?? 'empty',
-            observedAt,
-            via,
-            body: toJson(ReportStatusRequestSchema, report) as object,
-          })
-          .onConflictDoNothing()
-          .returning({ id: statusReports.id });
-        if (inserted.length === 0) return false;
-        const [current] = await tx.select().from(clusterStatus).where(eq(clusterStatus.cluster, cluster));
-        // An older report (e.g. an imported file after live reports) is stored but does not rewind the view.
-        if (current?.lastSeq != null && current.lastSeq >= seq) return true;
-        const base = { cluster, lastSeq: seq };
-        const body = report.body;
-        if (body.case === 'status') {
-          const s = body.value;
-          const applied = Number(s.appliedGeneration);
-          // A refusal clears once a newer genuine bundle is applied after it. The refused
-          // generation itself came from an unverified head, so it alone cannot be the measure.
-          const clearRefusal =
-            current?.refusedGeneration != null &&
-            (applied >= current.refusedGeneration || applied > (current.appliedGeneration ?? 0));
-          const revision = s.revision || null;
-          const phase = PHASE_NAMES[s.phase] ?? null;
-          const health = HEALTH_NAMES[s.health] ?? 'Unknown';
-          const values = {
-            ...base,
-            appliedGeneration: applied,
-            healthySince: soakClock(current, { revision, phase, health }, observedAt),
-            revision,
-            bundleDigest: s.bundleDigest || null,
-            phase,
-            health,
-            applyError: s.error || null,
-            pendingGeneration: Number(s.pendingGeneration) || null,
-            reportedAt: observedAt,
-            reportedVia: via,
-            ...(clearRefusal ? { refusal: null, refusedGeneration: null, refusedAt: null } : {}),
-          };
-          await tx
-            .insert(clusterStatus)
-            .values(values)
-            .onConflictDoUpdate({ target: clusterStatus.cluster, set: values });
-          await replaceResources(tx as unknown as Db, cluster, s);
-          await updateDrift(tx as unknown as Db, cluster, s, observedAt);
-        } else if (body.case === 'refused') {
-          const r = body.value;
-          const values = {
-            ...base,
-            refusal: `bundle generation ${r.generation} refused (${r.code}): ${r.reason}`,
-            refusedGeneration: Number(r.generation),
-            refusedAt: observedAt,
-          };
-          await tx
-            .insert(clusterStatus)
-            .values(values)
-            .onConflictDoUpdate({ target: clusterStatus.cluster, set: values });
-        } else {
-          await tx
-            .insert(clusterStatus)
-            .values(base)
-            .onConflictDoUpdate({ target: clusterStatus.cluster, set: base });
+    ingest(cluster, report, via) {
+      return new Promise<IngestOutcome>((resolve, reject) => {
+        pending.push({ cluster, report, via, resolve, reject });
+        // Reports handed over in the same tick start one batch together.
+        if (!flushing) {
+          flushing = true;
+          queueMicrotask(() => void flush());
         }
-        return true;
       });
-      return { seq, stored };
     },
   };
+}
+
+/** What a batch changes for one cluster, applied in memory report by report, then written once. */
+interface ClusterChanges {
+  current: Partial<ClusterStatusRow> | undefined;
+  /** The fields the batch's reports set, merged in order (each report's upsert set only its own). */
+  set: Partial<ClusterStatusRow>;
+  /** The resources of the newest applied status report, when there was one. */
+  resources?: Array<typeof resourceStatus.$inferInsert>;
+  /** Open drift by object and field: rows already stored (with an id) or opened in this batch. */
+  open?: Map<string, DriftEvent>;
+}
+
+interface DriftEvent {
+  id?: number;
+  row: Omit<DriftRow, 'id' | 'clearedAt'>;
+  clearedAt: Date | null;
+  changed: boolean;
+}
+
+const driftKey = (d: { group: string; kind: string; namespace: string; name: string; field: string }) =>
+  `${d.group}/${d.kind}/${d.namespace}/${d.name}#${d.field}`;
+
+async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
+  return db.transaction(async (tx) => {
+    // The first of equal (cluster, seq) in a batch is the one stored; the others are duplicates.
+    const first = new Map<string, number>();
+    const rows = [];
+    for (const [i, p] of batch.entries()) {
+      const key = `${p.cluster}\0${Number(p.report.seq)}`;
+      if (first.has(key)) continue;
+      first.set(key, i);
+      rows.push({
+        cluster: p.cluster,
+        seq: Number(p.report.seq),
+        kind: p.report.body.case ?? 'empty',
+        observedAt: observedAtOf(p.report),
+        via: p.via,
+        body: toJson(ReportStatusRequestSchema, p.report) as object,
+      });
+    }
+    const stored = new Set<string>();
+    for (let i = 0; i < rows.length; i += 1000) {
+      const inserted = await tx
+        .insert(statusReports)
+        .values(rows.slice(i, i + 1000))
+        .onConflictDoNothing()
+        .returning({ cluster: statusReports.cluster, seq: statusReports.seq });
+      for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
+    }
+    const isStored = (p: Pending, i: number) => {
+      const key = `${p.cluster}\0${Number(p.report.seq)}`;
+      return first.get(key) === i && stored.has(key);
+    };
+    const touched = [...new Set(batch.filter(isStored).map((p) => p.cluster))];
+    if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
+
+    const currentRows = await tx.select().from(clusterStatus).where(inArray(clusterStatus.cluster, touched));
+    const changes = new Map<string, ClusterChanges>(
+      touched.map((c) => [c, { current: currentRows.find((r) => r.cluster === c), set: {} }]),
+    );
+    const withStatus = [
+      ...new Set(
+        batch.filter((p, i) => isStored(p, i) && p.report.body.case === 'status').map((p) => p.cluster),
+      ),
+    ];
+    if (withStatus.length > 0) {
+      const open = await tx
+        .select()
+        .from(drift)
+        .where(and(inArray(drift.cluster, withStatus), isNull(drift.clearedAt)));
+      for (const c of withStatus) changes.get(c)!.open = new Map();
+      for (const d of open) {
+        const { id, clearedAt: _cleared, ...row } = d;
+        changes.get(d.cluster)!.open!.set(driftKey(d), { id, row, clearedAt: null, changed: false });
+      }
+    }
+
+    const outcomes: IngestOutcome[] = [];
+    const closed: DriftEvent[] = [];
+    /** Events opened in this batch, in the order they were seen: they are inserted in that order. */
+    const opened: DriftEvent[] = [];
+    for (const [i, p] of batch.entries()) {
+      const seq = Number(p.report.seq);
+      if (!isStored(p, i)) {
+        outcomes.push({ seq, stored: false });
+        continue;
+      }
+      outcomes.push({ seq, stored: true });
+      const c = changes.get(p.cluster)!;
+      const current = c.current;
+      if (current?.lastSeq != null && current.lastSeq >= seq) continue;
+      const values = applyReport(p.report, p.via, seq, current);
+      c.set = { ...c.set, ...values };
+      c.current = { ...current, ...values };
+      const body = p.report.body;
+      if (body.case === 'status') {
+        c.resources = resourceRows(p.cluster, body.value);
+        closed.push(...updateDrift(c.open!, p.cluster, body.value, observedAtOf(p.report), opened));
+      }
+    }
+
+    for (const [cluster, c] of changes) {
+      if (Object.keys(c.set).length === 0) continue;
+      const values = { ...c.set, cluster };
+      await tx
+        .insert(clusterStatus)
+        .values(values)
+        .onConflictDoUpdate({ target: clusterStatus.cluster, set: values });
+    }
+    const replaced = [...changes].filter(([, c]) => c.resources).map(([cluster]) => cluster);
+    if (replaced.length > 0) {
+      await tx.delete(resourceStatus).where(inArray(resourceStatus.cluster, replaced));
+      const all = replaced.flatMap((cluster) => changes.get(cluster)!.resources!);
+      for (let i = 0; i < all.length; i += 1000)
+        await tx.insert(resourceStatus).values(all.slice(i, i + 1000));
+    }
+    for (let i = 0; i < opened.length; i += 500)
+      await tx
+        .insert(drift)
+        .values(opened.slice(i, i + 500).map((e) => ({ ...e.row, clearedAt: e.clearedAt })));
+    // Events stored earlier whose values changed or that closed in this batch.
+    const events = [...[...changes.values()].flatMap((c) => [...(c.open?.values() ?? [])]), ...closed];
+    for (const e of events)
+      if (e.id !== undefined && (e.changed || e.clearedAt))
+        await tx
+          .update(drift)
+          .set({ desired: e.row.desired, live: e.row.live, clearedAt: e.clearedAt })
+          .where(eq(drift.id, e.id));
+    return outcomes;
+  });
+}
+
+function observedAtOf(report: ReportStatusRequest): Date {
+  return report.observedAt ? timestampDate(report.observedAt) : new Date();
+}
+
+/** The cluster_status fields one report sets (the rest of the row stays as it is). */
+function applyReport(
+  report: ReportStatusRequest,
+  via: ReportVia,
+  seq: number,
+  current: Partial<ClusterStatusRow> | undefined,
+): Partial<ClusterStatusRow> {
+  const observedAt = observedAtOf(report);
+  const base = { lastSeq: seq };
+  const body = report.body;
+  if (body.case === 'status') {
+    const s = body.value;
+    const applied = Number(s.appliedGeneration);
+    const clearRefusal =
+      current?.refusedGeneration != null &&
+      (applied >= current.refusedGeneration || applied > (current.appliedGeneration ?? 0));
+    const revision = s.revision || null;
+    const phase = PHASE_NAMES[s.phase] ?? null;
+    const health = HEALTH_NAMES[s.health] ?? 'Unknown';
+    return {
+      ...base,
+      appliedGeneration: applied,
+      healthySince: soakClock(
+        current && {
+          revision: current.revision ?? null,
+          phase: current.phase ?? null,
+          health: current.health ?? null,
+          healthySince: current.healthySince ?? null,
+        },
+        { revision, phase, health },
+        observedAt,
+      ),
+      revision,
+      bundleDigest: s.bundleDigest || null,
+      phase,
+      health,
+      applyError: s.error || null,
+      pendingGeneration: Number(s.pendingGeneration) || null,
+      reportedAt: observedAt,
+      reportedVia: via,
+      ...(clearRefusal ? { refusal: null, refusedGeneration: null, refusedAt: null } : {}),
+    };
+  }
+  if (body.case === 'refused') {
+    const r = body.value;
+    return {
+      ...base,
+      refusal: `bundle generation ${r.generation} refused (${r.code}): ${r.reason}`,
+      refusedGeneration: Number(r.generation),
+      refusedAt: observedAt,
+    };
+  }
+  return base;
 }
 
 /**
@@ -158,8 +336,7 @@ export function soakClock(
   return observedAt;
 }
 
-async function replaceResources(tx: Db, cluster: string, s: ClusterStatus): Promise<void> {
-  await tx.delete(resourceStatus).where(eq(resourceStatus.cluster, cluster));
+function resourceRows(cluster: string, s: ClusterStatus): Array<typeof resourceStatus.$inferInsert> {
   const seen = new Set<string>();
   const rows = [];
   for (const r of s.resources) {
@@ -181,55 +358,67 @@ async function replaceResources(tx: Db, cluster: string, s: ClusterStatus): Prom
       error: r.error || null,
     });
   }
-  if (rows.length > 0) await tx.insert(resourceStatus).values(rows);
+  return rows;
 }
 
 /**
- * Turns the drift in a status report into events: a field that starts drifting opens a row
- * (since = the agent's `since`, else the report time); one that no longer drifts gets
- * `cleared_at`, and stays as history.
+ * Turns the drift in a status report into events, in memory: a field that starts drifting
+ * opens one (since = the agent's `since`, else the report time); one that no longer drifts
+ * is closed with `cleared_at` and kept as history. New events are added to `opened`; returns
+ * the events this report closed.
  */
-async function updateDrift(tx: Db, cluster: string, s: ClusterStatus, at: Date): Promise<void> {
-  const open = await tx
-    .select()
-    .from(drift)
-    .where(and(eq(drift.cluster, cluster), isNull(drift.clearedAt)));
-  const keyOf = (d: { group: string; kind: string; namespace: string; name: string; field: string }) =>
-    `${d.group}/${d.kind}/${d.namespace}/${d.name}#${d.field}`;
-  const openByKey = new Map(open.map((d) => [keyOf(d), d]));
+function updateDrift(
+  open: Map<string, DriftEvent>,
+  cluster: string,
+  s: ClusterStatus,
+  at: Date,
+  opened: DriftEvent[],
+): DriftEvent[] {
   const current = new Set<string>();
   for (const r of s.resources) {
     const ref = r.ref;
     if (!ref) continue;
     for (const f of r.drift) {
-      const row = {
+      const where = {
         group: ref.group,
         kind: ref.kind,
         namespace: ref.namespace,
         name: ref.name,
         field: f.path,
       };
-      const key = keyOf(row);
+      const key = driftKey(where);
       if (current.has(key)) continue;
       current.add(key);
-      const existing = openByKey.get(key);
+      const existing = open.get(key);
       if (existing) {
-        if (existing.desired !== f.desired || existing.live !== f.live) {
-          await tx.update(drift).set({ desired: f.desired, live: f.live }).where(eq(drift.id, existing.id));
+        if (existing.row.desired !== f.desired || existing.row.live !== f.live) {
+          existing.row = { ...existing.row, desired: f.desired, live: f.live };
+          existing.changed = true;
         }
         continue;
       }
-      await tx.insert(drift).values({
-        cluster,
-        ...row,
-        version: ref.version,
-        desired: f.desired,
-        live: f.live,
-        since: f.since ? timestampDate(f.since) : at,
-      });
+      const event: DriftEvent = {
+        row: {
+          cluster,
+          ...where,
+          version: ref.version,
+          desired: f.desired,
+          live: f.live,
+          since: f.since ? timestampDate(f.since) : at,
+        },
+        clearedAt: null,
+        changed: true,
+      };
+      open.set(key, event);
+      opened.push(event);
     }
   }
-  for (const [key, d] of openByKey) {
-    if (!current.has(key)) await tx.update(drift).set({ clearedAt: at }).where(eq(drift.id, d.id));
+  const closed: DriftEvent[] = [];
+  for (const [key, event] of open) {
+    if (current.has(key)) continue;
+    event.clearedAt = at;
+    closed.push(event);
+    open.delete(key);
   }
+  return closed;
 }
