@@ -6,16 +6,22 @@ import {
   type KubeObject,
   type Logger,
   type ObjectIdentity,
+  type SyncPolicy,
   sha256Digest,
 } from '@flotilla/shared';
 import { apiMessage, type Cluster } from './cluster.js';
-import { diffObject } from './diff.js';
+import type { DriftCheck } from './drift-check.js';
+import { appliedFieldsOf } from './fields-v1.js';
 import type { Inventory } from './inventory.js';
+import { ownershipConflict } from './ownership.js';
 import { positionalIdentity } from './report.js';
 import { type RetryOptions, sleep, withRetry } from './retry.js';
 
-/** What happened to one object of the bundle. */
-export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'skipped' | 'failed';
+/**
+ * What happened to one object of the bundle. `conflict`: it exists, Flotilla did not create
+ * it and may not adopt it, so it was left alone.
+ */
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'skipped' | 'failed' | 'conflict';
 
 export interface ObjectOutcome {
   id: ObjectIdentity;
@@ -27,6 +33,8 @@ export interface ObjectOutcome {
   digest: string;
   /** Starts with the object: `apps/v1 Deployment shop/web: apply failed: …`. */
   error?: string;
+  /** Managed fields that differ from what the apply stores (`unchanged`: none). */
+  drift?: { path: string; desired: string; live: string }[];
 }
 
 export interface ApplyContext {
@@ -35,6 +43,10 @@ export interface ApplyContext {
   logger: Logger;
   crdWaitMs: number;
   retry: RetryOptions;
+  /** The server's own drift and no-op decisions. */
+  check: DriftCheck;
+  /** The bundle's policy: adoption and ignored fields. */
+  policy: Pick<SyncPolicy, 'adopt' | 'ignoreDifferences'>;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -192,9 +204,12 @@ async function waitEstablished(crd: KubeObject, ctx: ApplyContext): Promise<Kube
 }
 
 /**
- * Applies one object unless it has not drifted: when the live object matches every field the
- * bundle sets and the manifest is the one last applied, it is left alone, so an unchanged
- * bundle costs one GET per object and never bumps resourceVersion.
+ * Applies one object unless the server says the apply would change nothing: a dry run of the
+ * apply (server-side, the agent's field manager) is compared with the live object, so an
+ * unchanged bundle writes nothing and never bumps resourceVersion, whatever the server
+ * normalises or defaults. An existing object Flotilla did not create is not taken over unless
+ * it may be adopted (see ownership.ts); fields the policy or the object ignores keep their live
+ * values (see ignore.ts).
  */
 async function applyOne(
   id: ObjectIdentity,
@@ -212,14 +227,36 @@ async function applyOne(
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     return { id, desired, action: 'failed', digest, error: `${subject}: read failed: ${apiMessage(err)}` };
   }
-  if (live && inventory.get(identityKey(id))?.digest === digest && diffObject(desired, live).length === 0) {
-    return { id, desired, action: 'unchanged', live, digest };
+  const facts = { policy: ctx.policy, inInventory: inventory.has(identityKey(id)) };
+  const conflict = ownershipConflict(id, desired, live, { ...facts, fieldManager: ctx.fieldManager });
+  if (conflict) {
+    ctx.logger.warn({ object: subject }, 'not taken over: not created by Flotilla');
+    return { id, desired, action: 'conflict', live, digest, error: conflict };
+  }
+  let effective: KubeObject;
+  try {
+    effective = ctx.check.effective(id, desired, live, facts);
+  } catch (err) {
+    return { id, desired, action: 'failed', live, digest, error: `${subject}: ${apiMessage(err)}` };
+  }
+  // An object this manager never applied is applied (adopted), even when equal, so that it owns
+  // its fields from now on.
+  if (live && appliedFieldsOf(live, ctx.fieldManager)) {
+    try {
+      const verdict = await ctx.check.verdict(id, effective, live);
+      if (verdict.inSync) return { id, desired, action: 'unchanged', live, digest, drift: [] };
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      // The apply below meets the same refusal and reports it.
+      ctx.logger.debug({ object: subject, err: apiMessage(err) }, 'dry run failed');
+    }
   }
   try {
     const result = await withRetry(
-      () => ctx.cluster.apply(desired, { fieldManager: ctx.fieldManager }),
+      () => ctx.cluster.apply(effective, { fieldManager: ctx.fieldManager }),
       ctx.retry,
     );
+    ctx.check.remember(id, effective, result);
     const before = live?.metadata.resourceVersion;
     const action: ApplyAction = !live
       ? 'created'
@@ -227,7 +264,7 @@ async function applyOne(
         ? 'unchanged'
         : 'configured';
     ctx.logger.debug({ object: subject, action }, 'applied');
-    return { id, desired, action, live: result, digest };
+    return { id, desired, action, live: result, digest, drift: [] };
   } catch (err) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     ctx.logger.warn({ object: subject, err: apiMessage(err) }, 'apply failed');

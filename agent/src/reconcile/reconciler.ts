@@ -12,10 +12,12 @@ import {
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ApplyContext, applyObjects } from './apply.js';
 import { apiMessage, type Cluster, createCluster } from './cluster.js';
-import { createDriftClock } from './diff.js';
+import { createDriftCheck, PRESENT, WHOLE_OBJECT } from './drift-check.js';
+import { createDriftClock, MISSING } from './drift-clock.js';
+import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
 import { pruneObjects } from './prune.js';
-import { emptyChangeSet, positionalIdentity, reportFor, summarise } from './report.js';
+import { emptyChangeSet, positionalIdentity, summarise } from './report.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
 import type { ReconcileResult, Reconciler, ReconcilerOptions, ResourceReport } from './types.js';
 import { watchObjects } from './watch.js';
@@ -24,6 +26,8 @@ export const DEFAULT_FIELD_MANAGER = 'flotilla-agent';
 export const DEFAULT_INVENTORY_NAMESPACE = 'flotilla-system';
 export const DEFAULT_CRD_WAIT_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+export const DEFAULT_PRUNE_WAIT_MS = 2000;
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
 
 interface Settings {
   kubeConfig: KubeConfig;
@@ -33,6 +37,8 @@ interface Settings {
   logger: Logger;
   crdWaitMs: number;
   requestTimeoutMs: number;
+  pruneWaitMs: number;
+  resyncMs: number;
   secretHashKey?: Uint8Array;
 }
 
@@ -55,6 +61,8 @@ export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
     logger: options.logger ?? createLogger({ name: 'agent-reconcile' }),
     crdWaitMs: positive('crdWaitMs', options.crdWaitMs, DEFAULT_CRD_WAIT_MS),
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+    pruneWaitMs: positive('pruneWaitMs', options.pruneWaitMs, DEFAULT_PRUNE_WAIT_MS),
+    resyncMs: positive('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS),
     ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
   };
 }
@@ -72,7 +80,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
 /** The engine over any Cluster; createReconciler wires the client-node one. */
 export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler {
-  const clock = createDriftClock(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {});
+  const clock = createDriftClock();
   const logger = s.logger;
   const retry: RetryOptions = { attempts: 4, baseDelayMs: 250, timeoutMs: s.requestTimeoutMs };
   const inventory = createInventoryStore(cluster, {
@@ -80,6 +88,15 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     namespace: s.inventoryNamespace,
     fieldManager: s.fieldManager,
   });
+  const check = createDriftCheck({
+    cluster,
+    fieldManager: s.fieldManager,
+    clock,
+    retry,
+    ...(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {}),
+  });
+  /** What the last apply left in the inventory: objects Flotilla created, for assess and watch. */
+  let owned = new Set<string>();
 
   async function apply(
     bundle: Bundle,
@@ -107,6 +124,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       logger,
       crdWaitMs: s.crdWaitMs,
       retry: { ...retry, signal: options.signal },
+      check,
+      policy: bundle.policy,
       signal: options.signal,
       onProgress: options.onProgress,
     };
@@ -120,11 +139,14 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         // Keep what an earlier apply put there: it is still ours to prune later.
         const before = previous.get(key);
         if (before) next.set(key, before);
+      } else if (o.action === 'conflict') {
+        // Someone else's object: never in the inventory, so never pruned.
+        changes.skipped.push(o.id);
       } else {
         changes[o.action].push(o.id);
         next.set(key, { ...o.id, digest: o.digest });
       }
-      resources.push(reportFor(o.id, o.desired, o.live, clock, o.error));
+      resources.push(outcomeReport(o.id, o.live, o.drift, o.error));
     }
 
     // An empty render is more often a mistake than an intent: it prunes nothing unless allowed.
@@ -135,7 +157,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     if (mayPrune && stale.length > 0) {
       const pruned = await pruneObjects(
         stale.map(([, e]) => e),
-        { cluster, fieldManager: s.fieldManager, logger, retry },
+        { cluster, fieldManager: s.fieldManager, logger, retry, waitMs: s.pruneWaitMs },
       );
       for (const e of pruned.deleted) {
         const id = identityOnly(e);
@@ -150,6 +172,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         });
       }
       for (const { entry } of pruned.skipped) changes.skipped.push(identityOnly(entry));
+      for (const { entry, reason } of pruned.terminating) {
+        const id = identityOnly(entry);
+        changes.terminating.push(id);
+        next.set(identityKey(entry), entry);
+        resources.push({ id, sync: 'OutOfSync', health: 'Progressing', healthReason: reason, drift: [] });
+      }
       for (const { entry, error } of pruned.failed) {
         changes.failed.push({ id: identityOnly(entry), error });
         next.set(identityKey(entry), entry);
@@ -159,6 +187,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       for (const [k, e] of stale) next.set(k, e);
     }
 
+    owned = new Set(next.keys());
     let error = inventoryError;
     if (!inventoryError && !sameInventory(previous, next)) {
       try {
@@ -178,6 +207,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         configured: changes.configured.length,
         unchanged: changes.unchanged.length,
         deleted: changes.deleted.length,
+        terminating: changes.terminating.length,
+        skipped: changes.skipped.length,
         failed: changes.failed.length,
       },
       'bundle applied',
@@ -196,7 +227,10 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         }
         try {
           const live = await withRetry(() => cluster.get(obj), retry);
-          return reportFor(id, obj, live, clock);
+          return await check.report(id, obj, live, {
+            policy: bundle.policy,
+            inInventory: owned.has(identityKey(id)),
+          });
         } catch (err) {
           return {
             id,
@@ -212,13 +246,44 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     return summarise(emptyChangeSet(), resources);
   }
 
+  /** The report of an apply's outcome: what the apply (or its dry run) already established. */
+  function outcomeReport(
+    id: ObjectIdentity,
+    live: KubeObject | undefined,
+    drift: { path: string; desired: string; live: string }[] | undefined,
+    error: string | undefined,
+  ): ResourceReport {
+    const { health, reason } = assessHealth(live);
+    const err = error ? { error } : {};
+    if (!live) {
+      const missing = clock.stamp(id, [{ path: WHOLE_OBJECT, desired: PRESENT, live: MISSING }]);
+      return { id, sync: 'Missing', health, healthReason: reason, drift: missing, ...err };
+    }
+    // A failure or a conflict says nothing of the fields: it is reported as the error.
+    const stamped = clock.stamp(id, drift ?? []);
+    const sync = error || stamped.length > 0 ? 'OutOfSync' : 'Synced';
+    return { id, sync, health, healthReason: reason, drift: stamped, ...err };
+  }
+
   return {
     apply,
     assess,
     watch(bundle, onChange, known) {
       return watchObjects(
         bundle.objects,
-        { kubeConfig: s.kubeConfig, cluster, clock, logger, debounceMs: 100 },
+        {
+          kubeConfig: s.kubeConfig,
+          cluster,
+          report: (id, desired, live, fresh) =>
+            check.report(id, desired, live, {
+              policy: bundle.policy,
+              inInventory: owned.has(identityKey(id)),
+              fresh,
+            }),
+          logger,
+          debounceMs: 100,
+          resyncMs: s.resyncMs,
+        },
         onChange,
         known,
       );
