@@ -61,8 +61,6 @@ export interface DriftCheck {
     live: KubeObject | undefined,
     facts: CheckFacts,
   ): Promise<ResourceReport>;
-  /** Server dry runs made so far (for tests and metrics). */
-  readonly dryRuns: number;
 }
 
 export interface DriftCheckContext {
@@ -128,7 +126,6 @@ function show(v: unknown): string {
  */
 export function createDriftCheck(ctx: DriftCheckContext): DriftCheck {
   const cache = new Map<string, { key: string; verdict: Verdict }>();
-  let dryRuns = 0;
   const cacheKey = (effective: KubeObject, live: KubeObject) =>
     sha256Digest(canonicalJson({ effective, live: comparable(live) }));
   const redact = (v: unknown) =>
@@ -137,9 +134,6 @@ export function createDriftCheck(ctx: DriftCheckContext): DriftCheck {
       : redactSecretValue(typeof v === 'string' ? v : JSON.stringify(v), ctx.secretHashKey);
 
   const check: DriftCheck = {
-    get dryRuns() {
-      return dryRuns;
-    },
     effective(id, desired, live, facts) {
       return withIgnored(desired, live, ignoredPointers(id, desired, facts.policy.ignoreDifferences));
     },
@@ -148,14 +142,13 @@ export function createDriftCheck(ctx: DriftCheckContext): DriftCheck {
       const key = cacheKey(effective, live);
       const cached = cache.get(idKey);
       if (!fresh && cached?.key === key) return cached.verdict;
-      dryRuns++;
       const dry = await withRetry(
         () => ctx.cluster.apply(effective, { fieldManager: ctx.fieldManager, dryRun: true }),
         ctx.retry,
       );
-      let tree = appliedFieldsOf(dry, ctx.fieldManager) ?? manifestFields(effective);
-      if (isSecret(id)) tree = foldStringData(tree);
       const secret = isSecret(id);
+      let tree = appliedFieldsOf(dry, ctx.fieldManager) ?? manifestFields(effective);
+      if (secret) tree = foldStringData(tree);
       const diffs = managedDifferences(tree, dry, live).map(({ path, a, b }) => {
         const secretValue = secret && path[0] === 'f:data';
         return {

@@ -16,6 +16,7 @@ import { createDriftCheck, PRESENT, WHOLE_OBJECT } from './drift-check.js';
 import { createDriftClock, MISSING } from './drift-clock.js';
 import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
+import { createLimiter } from './limit.js';
 import { pruneObjects } from './prune.js';
 import { emptyChangeSet, positionalIdentity, summarise } from './report.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
@@ -28,6 +29,8 @@ export const DEFAULT_CRD_WAIT_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export const DEFAULT_PRUNE_WAIT_MS = 2000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/** How many drift checks run at once against the API server. */
+const CHECK_CONCURRENCY = 8;
 
 interface Settings {
   kubeConfig: KubeConfig;
@@ -97,6 +100,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   });
   /** What the last apply left in the inventory: objects Flotilla created, for assess and watch. */
   let owned = new Set<string>();
+  /** Checks of a watch or an assess (a GET and maybe a dry run each) share this many slots. */
+  const limit = createLimiter(CHECK_CONCURRENCY);
 
   async function apply(
     bundle: Bundle,
@@ -126,6 +131,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       retry: { ...retry, signal: options.signal },
       check,
       policy: bundle.policy,
+      limit,
       signal: options.signal,
       onProgress: options.onProgress,
     };
@@ -226,10 +232,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
           return invalidReport(obj, i, apiMessage(err));
         }
         try {
-          const live = await withRetry(() => cluster.get(obj), retry);
-          return await check.report(id, obj, live, {
-            policy: bundle.policy,
-            inInventory: owned.has(identityKey(id)),
+          return await limit(async () => {
+            const live = await withRetry(() => cluster.get(obj), retry);
+            return check.report(id, obj, live, {
+              policy: bundle.policy,
+              inInventory: owned.has(identityKey(id)),
+            });
           });
         } catch (err) {
           return {
@@ -275,11 +283,13 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
           kubeConfig: s.kubeConfig,
           cluster,
           report: (id, desired, live, fresh) =>
-            check.report(id, desired, live, {
-              policy: bundle.policy,
-              inInventory: owned.has(identityKey(id)),
-              fresh,
-            }),
+            limit(() =>
+              check.report(id, desired, live, {
+                policy: bundle.policy,
+                inInventory: owned.has(identityKey(id)),
+                fresh,
+              }),
+            ),
           logger,
           debounceMs: 100,
           resyncMs: s.resyncMs,
