@@ -279,6 +279,24 @@ describe('reconciler over an in-memory cluster', () => {
     assert.ok(objects.has('/ConfigMap/shop/b'));
   });
 
+  test('a malformed ignore annotation fails its object with the annotation named; the rest applies', async () => {
+    const { reconciler } = setup();
+    const bad = cm('bad');
+    await reconciler.apply(bundleOf([ns('shop'), bad]));
+    bad.metadata.annotations = { 'flotilla.dev/ignore-differences': 'data/k' };
+    const result = await reconciler.apply(bundleOf([ns('shop'), bad, cm('fine')]));
+    assert.deepEqual(
+      result.changes.failed.map((f) => f.error),
+      [
+        'v1 ConfigMap shop/bad: metadata.annotations["flotilla.dev/ignore-differences"]: "data/k" is not a JSON pointer (it must start with /)',
+      ],
+    );
+    assert.deepEqual(
+      result.changes.created.map((id) => id.name),
+      ['fine'],
+    );
+  });
+
   test('a transient API failure is retried within the call', async () => {
     const { reconciler, cluster, objects } = setup();
     const apply = cluster.apply;

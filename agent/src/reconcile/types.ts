@@ -83,8 +83,9 @@ export interface ApplyOptions {
 /** A handle on a running watch. */
 export interface WatchHandle {
   /**
-   * Resolves once every stream has listed its objects and its watch is connected: a change made
-   * after that is seen by the watch, not only by its next relist.
+   * Resolves once every stream has listed its objects (their baseline checked) and its watch is
+   * connected, or its first attempt failed (it keeps trying): a change made after that to an
+   * object of a connected stream is seen by the watch, not only by its next relist.
    */
   readonly ready: Promise<void>;
   /**

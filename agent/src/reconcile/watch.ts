@@ -213,6 +213,8 @@ export function watchObjects(
       } catch (err) {
         failures++;
         ctx.logger.debug({ kind: t.kind, namespace: t.namespace, err: apiMessage(err) }, 'list failed');
+        // A kind the server does not serve (yet) must not hold `ready` back for the others.
+        connected();
       }
       if (stopped) break;
       const waker = new AbortController();
