@@ -98,8 +98,23 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     retry,
     ...(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {}),
   });
-  /** What the last apply left in the inventory: objects Flotilla created, for assess and watch. */
-  let owned = new Set<string>();
+  /**
+   * What the last apply left in the inventory: objects Flotilla created, for assess and watch.
+   * Undefined until an apply or an assess has read it.
+   */
+  let owned: Set<string> | undefined;
+  /** The inventory's keys, read once when no apply has run in this process (a status export). */
+  async function ownedKeys(): Promise<Set<string>> {
+    if (owned) return owned;
+    try {
+      owned = new Set((await withRetry(() => inventory.read(), retry)).keys());
+    } catch (err) {
+      // managedFields still tell which objects the agent applied.
+      logger.debug({ err: apiMessage(err) }, 'inventory unreadable for assess');
+      return new Set();
+    }
+    return owned;
+  }
   /** Checks of a watch or an assess (a GET and maybe a dry run each) share this many slots. */
   const limit = createLimiter(CHECK_CONCURRENCY);
 
@@ -223,6 +238,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   }
 
   async function assess(bundle: Bundle): Promise<ReconcileResult> {
+    const inventoryKeys = await ownedKeys();
     const resources = await Promise.all(
       bundle.objects.map(async (obj, i) => {
         let id: ObjectIdentity;
@@ -236,7 +252,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
             const live = await withRetry(() => cluster.get(obj), retry);
             return check.report(id, obj, live, {
               policy: bundle.policy,
-              inInventory: owned.has(identityKey(id)),
+              inInventory: inventoryKeys.has(identityKey(id)),
             });
           });
         } catch (err) {
@@ -286,7 +302,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
             limit(() =>
               check.report(id, desired, live, {
                 policy: bundle.policy,
-                inInventory: owned.has(identityKey(id)),
+                inInventory: owned?.has(identityKey(id)) ?? false,
                 fresh,
               }),
             ),
