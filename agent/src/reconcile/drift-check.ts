@@ -42,7 +42,7 @@ export interface CheckFacts {
 export interface DriftCheck {
   /**
    * The manifest as it is to be applied over `live`: fields ignored by the policy or the
-   * object's annotation take their live values. Throws IgnoreAnnotationError for a bad annotation.
+   * object's annotation take their live values. Throws InvalidError naming a bad annotation.
    */
   effective(
     id: ObjectIdentity,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type KubeObject, parseJsonPointer } from '@flotilla/shared';
-import { IGNORE_ANNOTATION, IgnoreAnnotationError, ignoredPointers, withIgnored } from './ignore.js';
+import { InvalidError, type KubeObject, parseJsonPointer } from '@flotilla/shared';
+import { IGNORE_ANNOTATION, ignoredPointers, withIgnored } from './ignore.js';
 
 const id = { group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' };
 
@@ -40,7 +40,8 @@ describe('ignored fields', () => {
     assert.throws(
       () => ignoredPointers(id, deployment(2, { [IGNORE_ANNOTATION]: 'spec/replicas' }), []),
       (err: unknown) =>
-        err instanceof IgnoreAnnotationError &&
+        err instanceof InvalidError &&
+        err.field === `metadata.annotations["${IGNORE_ANNOTATION}"]` &&
         err.message.includes(`metadata.annotations["${IGNORE_ANNOTATION}"]`) &&
         err.message.includes('"spec/replicas" is not a JSON pointer'),
     );

@@ -1,5 +1,6 @@
 import {
   type IgnoreDifferences,
+  InvalidError,
   type KubeObject,
   type ObjectIdentity,
   parseJsonPointer,
@@ -11,18 +12,10 @@ import {
  */
 export const IGNORE_ANNOTATION = 'flotilla.dev/ignore-differences';
 
-/** A manifest whose ignore annotation cannot be read. */
-export class IgnoreAnnotationError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IgnoreAnnotationError';
-  }
-}
-
 /**
  * The JSON pointers to leave to the live object for one object: the environment's rules that
  * match it (group, kind and, when given, namespace and name) and its own annotation. Throws an
- * IgnoreAnnotationError naming the annotation when one of its pointers is malformed.
+ * InvalidError naming the annotation when one of its pointers is malformed.
  */
 export function ignoredPointers(
   id: ObjectIdentity,
@@ -42,8 +35,9 @@ export function ignoredPointers(
       try {
         out.push(parseJsonPointer(p.trim()));
       } catch (err) {
-        throw new IgnoreAnnotationError(
-          `metadata.annotations["${IGNORE_ANNOTATION}"]: ${err instanceof Error ? err.message : String(err)}`,
+        throw new InvalidError(
+          `metadata.annotations["${IGNORE_ANNOTATION}"]`,
+          err instanceof Error ? err.message : String(err),
           { cause: err },
         );
       }
