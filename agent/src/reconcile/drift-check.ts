@@ -54,6 +54,8 @@ export interface DriftCheck {
   verdict(id: ObjectIdentity, effective: KubeObject, live: KubeObject, fresh?: boolean): Promise<Verdict>;
   /** Records that `live` is what applying `effective` stored, so the next check costs no call. */
   remember(id: ObjectIdentity, effective: KubeObject, live: KubeObject): void;
+  /** Drops what is known of an object that is gone for good (pruned). */
+  forget(id: ObjectIdentity): void;
   /** The status report of one object from its live state (undefined: missing). */
   report(
     id: ObjectIdentity,
@@ -163,6 +165,10 @@ export function createDriftCheck(ctx: DriftCheckContext): DriftCheck {
       };
       cache.set(idKey, { key, verdict });
       return verdict;
+    },
+    forget(id) {
+      cache.delete(identityKey(id));
+      ctx.clock.forget(id);
     },
     remember(id, effective, live) {
       cache.set(identityKey(id), { key: cacheKey(effective, live), verdict: { diffs: [], inSync: true } });

@@ -183,7 +183,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       for (const e of pruned.deleted) {
         const id = identityOnly(e);
         changes.deleted.push(id);
-        clock.forget(id);
+        check.forget(id);
         resources.push({
           id,
           sync: 'Pruned',
