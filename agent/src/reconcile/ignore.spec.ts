@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InvalidError, type KubeObject, parseJsonPointer } from '@flotilla/shared';
+import { InvalidError, type KubeObject } from '@flotilla/shared';
 import { IGNORE_ANNOTATION, ignoredPointers, withIgnored } from './ignore.js';
 
 const id = { group: 'apps', version: 'v1', kind: 'Deployment', namespace: 'shop', name: 'web' };
@@ -74,12 +74,5 @@ describe('ignored fields', () => {
   test('a missing object is created from the manifest as written', () => {
     const desired = deployment(2);
     assert.equal(withIgnored(desired, undefined, [['spec', 'replicas']]), desired);
-  });
-
-  test('JSON pointers: RFC 6901 escapes, and refusals that quote the pointer', () => {
-    assert.deepEqual(parseJsonPointer('/a~1b/c~0d/0'), ['a/b', 'c~d', '0']);
-    assert.deepEqual(parseJsonPointer('/'), ['']);
-    assert.throws(() => parseJsonPointer('a'), /"a" is not a JSON pointer/);
-    assert.throws(() => parseJsonPointer('/a~2'), /~ must be followed by 0 or 1/);
   });
 });
