@@ -4,6 +4,7 @@ import {
   type Bundle,
   createLogger,
   errorMessage,
+  identityKey,
   type Logger,
   sha256Digest,
   type TrustedKeys,
@@ -12,7 +13,13 @@ import {
   verifyBundle,
 } from '@flotilla/shared';
 import type { Outbox, ReportBody } from './outbox.js';
-import type { ReconcileResult, Reconciler, ResourceReport, WatchHandle } from './reconcile/index.js';
+import {
+  emptyChangeSet,
+  type ReconcileResult,
+  type Reconciler,
+  type ResourceReport,
+  type WatchHandle,
+} from './reconcile/index.js';
 import { heartbeatBody, overallHealth, refusedBody, statusBody } from './report.js';
 import type { BundleStore } from './state.js';
 
@@ -185,8 +192,13 @@ export function createAgent(options: AgentOptions): Agent {
     o.outbox.append(refusedBody({ generation, digest, code: err.reason, reason: err.message }));
   };
 
+  /**
+   * Drift worth a re-apply: drifted fields or a missing object. An object out of sync for
+   * another reason (a conflict with its owner, a failed check) has an error that a re-apply
+   * would only repeat.
+   */
   const hasDrift = (rs: readonly ResourceReport[]) =>
-    rs.some((r) => r.drift.length > 0 || r.sync === 'Missing' || r.sync === 'OutOfSync');
+    rs.some((r) => r.drift.length > 0 || r.sync === 'Missing');
 
   const scheduleHeal = (why: string) => {
     if (stopped || healTimer || !current) return;
@@ -209,7 +221,11 @@ export function createAgent(options: AgentOptions): Agent {
 
   const onWatchChange = (changed: ResourceReport[]) => {
     if (stopped) return;
-    resources = changed;
+    // The watch covers the bundle's objects; pruned ones still Terminating stay listed until
+    // the next apply finds them gone.
+    const terminating = new Set((result?.changes.terminating ?? []).map(identityKey));
+    const waiting = (result?.resources ?? []).filter((r) => terminating.has(identityKey(r.id)));
+    resources = [...changed, ...waiting];
     reportStatus();
     if (current?.bundle.policy.selfHeal && hasDrift(changed)) scheduleHeal('drift');
   };
@@ -220,7 +236,7 @@ export function createAgent(options: AgentOptions): Agent {
       r = await o.reconciler.apply(bundle, { signal: abort.signal });
     } catch (err) {
       r = {
-        changes: { created: [], configured: [], unchanged: [], deleted: [], skipped: [], failed: [] },
+        changes: emptyChangeSet(),
         resources: [...resources],
         phase: 'Failed',
         health: 'Unknown',
@@ -243,8 +259,10 @@ export function createAgent(options: AgentOptions): Agent {
       'bundle applied',
     );
     reportStatus();
-    // Failures are retried with the same backoff as drift.
+    // Failures are retried with the same backoff as drift, and so is a prune still waiting for
+    // an object to be gone.
     if (r.phase === 'Failed' || r.changes.failed.length > 0) scheduleHeal('apply failures');
+    else if (r.changes.terminating.length > 0) scheduleHeal('pruned objects still terminating');
     return r;
   };
 

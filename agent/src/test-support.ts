@@ -138,7 +138,15 @@ export function createFakeReconciler(options: { applyDelayMs?: number } = {}): F
       drift,
     }));
   const result = (b: Bundle): ReconcileResult => ({
-    changes: { created: [], configured: [], unchanged: [], deleted: [], skipped: [], failed: [] },
+    changes: {
+      created: [],
+      configured: [],
+      unchanged: [],
+      deleted: [],
+      skipped: [],
+      failed: [],
+      terminating: [],
+    },
     resources: report(b),
     phase: 'Synced',
     health: 'Healthy',
@@ -157,6 +165,8 @@ export function createFakeReconciler(options: { applyDelayMs?: number } = {}): F
     watch(_bundle, onChange) {
       listener = onChange;
       return {
+        ready: Promise.resolve(),
+        async resync() {},
         async stop() {
           if (listener === onChange) listener = undefined;
         },

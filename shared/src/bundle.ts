@@ -23,6 +23,28 @@ export interface SyncPolicy {
   sync: 'auto' | 'manual';
   /** Let a bundle with zero objects prune everything (off: an empty render prunes nothing). */
   allowEmpty: boolean;
+  /**
+   * Take over objects that exist but were not created by Flotilla. Off (absent): such an object
+   * is reported as a conflict and left alone unless its manifest is annotated
+   * `flotilla.dev/adopt: "true"`. Optional so that bundles without it keep their digest.
+   */
+  adopt?: boolean;
+  /** Fields left to another controller: never applied over, never reported as drift. */
+  ignoreDifferences?: IgnoreDifferences[];
+}
+
+/**
+ * Fields of matching objects that another controller owns (an HPA's `/spec/replicas`), as Argo
+ * CD's ignoreDifferences: group and kind must match, namespace and name when given.
+ */
+export interface IgnoreDifferences {
+  /** API group, `''` (or absent) for the core group. */
+  group?: string;
+  kind: string;
+  namespace?: string;
+  name?: string;
+  /** RFC 6901 JSON pointers into the object, e.g. `/spec/replicas`. */
+  jsonPointers: string[];
 }
 
 export const DEFAULT_SYNC_POLICY: SyncPolicy = {

@@ -5,6 +5,7 @@ export * from './digest.js';
 export * from './envelope.js';
 export * from './errors.js';
 export * from './identity.js';
+export * from './json-pointer.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './status-export.js';

@@ -6,16 +6,23 @@ import {
   type KubeObject,
   type Logger,
   type ObjectIdentity,
+  type SyncPolicy,
   sha256Digest,
 } from '@flotilla/shared';
 import { apiMessage, type Cluster } from './cluster.js';
-import { diffObject } from './diff.js';
+import type { DriftCheck } from './drift-check.js';
+import { appliedFieldsOf } from './fields-v1.js';
 import type { Inventory } from './inventory.js';
+import type { Limiter } from './limit.js';
+import { ownershipConflict } from './ownership.js';
 import { positionalIdentity } from './report.js';
 import { type RetryOptions, sleep, withRetry } from './retry.js';
 
-/** What happened to one object of the bundle. */
-export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'skipped' | 'failed';
+/**
+ * What happened to one object of the bundle. `conflict`: it exists, Flotilla did not create
+ * it and may not adopt it, so it was left alone.
+ */
+export type ApplyAction = 'created' | 'configured' | 'unchanged' | 'skipped' | 'failed' | 'conflict';
 
 export interface ObjectOutcome {
   id: ObjectIdentity;
@@ -27,6 +34,8 @@ export interface ObjectOutcome {
   digest: string;
   /** Starts with the object: `apps/v1 Deployment shop/web: apply failed: …`. */
   error?: string;
+  /** Managed fields that differ from what the apply stores (`unchanged`: none). */
+  drift?: { path: string; desired: string; live: string }[];
 }
 
 export interface ApplyContext {
@@ -35,6 +44,12 @@ export interface ApplyContext {
   logger: Logger;
   crdWaitMs: number;
   retry: RetryOptions;
+  /** The server's own drift and no-op decisions. */
+  check: DriftCheck;
+  /** The bundle's policy: adoption and ignored fields. */
+  policy: Pick<SyncPolicy, 'adopt' | 'ignoreDifferences'>;
+  /** Bounds the reads and dry runs of a stage that run at once. */
+  limit: Limiter;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -93,10 +108,7 @@ export async function applyObjects(
   const namespaces = pending.filter((p) => isNamespace(p.id));
   const rest = pending.filter((p) => !isCrd(p.id) && !isNamespace(p.id));
 
-  for (const p of crds) {
-    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
-    progress();
-  }
+  for (const o of await applyStage(crds, inventory, ctx, progress)) outcomes.push(o);
   // Custom resources need their CRD Established: the API server does not serve them before.
   const established = new Set<string>();
   await Promise.all(
@@ -110,10 +122,7 @@ export async function applyObjects(
         }
       }),
   );
-  for (const p of namespaces) {
-    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
-    progress();
-  }
+  for (const o of await applyStage(namespaces, inventory, ctx, progress)) outcomes.push(o);
 
   const custom = customKinds(crds);
   const clusterScoped: typeof rest = [];
@@ -145,9 +154,8 @@ export async function applyObjects(
     }
     (info.namespaced ? namespaced : clusterScoped).push(p);
   }
-  for (const p of [...clusterScoped, ...namespaced]) {
-    outcomes.push(await applyOne(p.id, p.desired, inventory, ctx));
-    progress();
+  for (const stage of [clusterScoped, namespaced]) {
+    for (const o of await applyStage(stage, inventory, ctx, progress)) outcomes.push(o);
   }
   // Report in bundle order, whatever the stage order was.
   const order = new Map(pending.map((p, i) => [identityKey(p.id), i]));
@@ -191,17 +199,48 @@ async function waitEstablished(crd: KubeObject, ctx: ApplyContext): Promise<Kube
   }
 }
 
+/** What a stage learnt of one object before writing: done already, or to be applied. */
+type Plan =
+  | { outcome: ObjectOutcome }
+  | { id: ObjectIdentity; desired: KubeObject; effective: KubeObject; live?: KubeObject; digest: string };
+
 /**
- * Applies one object unless it has not drifted: when the live object matches every field the
- * bundle sets and the manifest is the one last applied, it is left alone, so an unchanged
- * bundle costs one GET per object and never bumps resourceVersion.
+ * One stage: every object is read and checked first, concurrently (bounded), since a read or a
+ * dry run of one object does not depend on writing another of the same stage; then the objects
+ * that need it are applied one by one, in bundle order. An unchanged stage thus costs about one
+ * round trip, not two per object.
  */
-async function applyOne(
+async function applyStage(
+  items: { id: ObjectIdentity; desired: KubeObject }[],
+  inventory: Inventory,
+  ctx: ApplyContext,
+  progress: () => void,
+): Promise<ObjectOutcome[]> {
+  const plans = await Promise.all(
+    items.map((p) => ctx.limit(() => planOne(p.id, p.desired, inventory, ctx))),
+  );
+  const out: ObjectOutcome[] = [];
+  for (const plan of plans) {
+    out.push('outcome' in plan ? plan.outcome : await writeOne(plan, ctx));
+    progress();
+  }
+  return out;
+}
+
+/**
+ * Decides whether one object is applied: not when the server says the apply would change
+ * nothing (a dry run of the apply under the agent's field manager, compared with the live
+ * object), so an unchanged bundle writes nothing and never bumps resourceVersion, whatever the
+ * server normalises or defaults. An existing object Flotilla did not create is not taken over
+ * unless it may be adopted (see ownership.ts); fields the policy or the object ignores keep
+ * their live values (see ignore.ts).
+ */
+async function planOne(
   id: ObjectIdentity,
   desired: KubeObject,
   inventory: Inventory,
   ctx: ApplyContext,
-): Promise<ObjectOutcome> {
+): Promise<Plan> {
   ctx.signal?.throwIfAborted();
   const digest = manifestDigest(desired);
   const subject = formatIdentity(id);
@@ -210,16 +249,59 @@ async function applyOne(
     live = await withRetry(() => ctx.cluster.get(desired), ctx.retry);
   } catch (err) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
-    return { id, desired, action: 'failed', digest, error: `${subject}: read failed: ${apiMessage(err)}` };
+    return {
+      outcome: {
+        id,
+        desired,
+        action: 'failed',
+        digest,
+        error: `${subject}: read failed: ${apiMessage(err)}`,
+      },
+    };
   }
-  if (live && inventory.get(identityKey(id))?.digest === digest && diffObject(desired, live).length === 0) {
-    return { id, desired, action: 'unchanged', live, digest };
+  const facts = { policy: ctx.policy, inInventory: inventory.has(identityKey(id)) };
+  const conflict = ownershipConflict(id, desired, live, { ...facts, fieldManager: ctx.fieldManager });
+  if (conflict) {
+    ctx.logger.warn({ object: subject }, 'not taken over: not created by Flotilla');
+    return { outcome: { id, desired, action: 'conflict', live, digest, error: conflict } };
   }
+  let effective: KubeObject;
+  try {
+    effective = ctx.check.effective(id, desired, live, facts);
+  } catch (err) {
+    return {
+      outcome: { id, desired, action: 'failed', live, digest, error: `${subject}: ${apiMessage(err)}` },
+    };
+  }
+  // An object this manager never applied is applied (adopted), even when equal, so that it owns
+  // its fields from now on.
+  if (live && appliedFieldsOf(live, ctx.fieldManager)) {
+    try {
+      const verdict = await ctx.check.verdict(id, effective, live);
+      if (verdict.inSync) return { outcome: { id, desired, action: 'unchanged', live, digest, drift: [] } };
+    } catch (err) {
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      // The apply meets the same refusal and reports it.
+      ctx.logger.debug({ object: subject, err: apiMessage(err) }, 'dry run failed');
+    }
+  }
+  return { id, desired, effective, digest, ...(live ? { live } : {}) };
+}
+
+/** Server-side apply of one planned object (forced: Flotilla owns it or adopts it). */
+async function writeOne(
+  plan: Exclude<Plan, { outcome: ObjectOutcome }>,
+  ctx: ApplyContext,
+): Promise<ObjectOutcome> {
+  ctx.signal?.throwIfAborted();
+  const { id, desired, effective, live, digest } = plan;
+  const subject = formatIdentity(id);
   try {
     const result = await withRetry(
-      () => ctx.cluster.apply(desired, { fieldManager: ctx.fieldManager }),
+      () => ctx.cluster.apply(effective, { fieldManager: ctx.fieldManager }),
       ctx.retry,
     );
+    ctx.check.remember(id, effective, result);
     const before = live?.metadata.resourceVersion;
     const action: ApplyAction = !live
       ? 'created'
@@ -227,7 +309,7 @@ async function applyOne(
         ? 'unchanged'
         : 'configured';
     ctx.logger.debug({ object: subject, action }, 'applied');
-    return { id, desired, action, live: result, digest };
+    return { id, desired, action, live: result, digest, drift: [] };
   } catch (err) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     ctx.logger.warn({ object: subject, err: apiMessage(err) }, 'apply failed');

@@ -3,11 +3,15 @@
  * drift of every object of a bundle, and a watch that reports changes. Model: fluxcd/pkg ssa.
  */
 
-export { type DiffOptions, diffObject } from './diff.js';
+export { PRESENT, WHOLE_OBJECT } from './drift-check.js';
+export { MISSING } from './drift-clock.js';
 export { assessHealth, type HealthResult, worstHealth } from './health.js';
+export { IGNORE_ANNOTATION } from './ignore.js';
 export { inventoryName } from './inventory.js';
+export { ADOPT_ANNOTATION } from './ownership.js';
 export { PRUNE_ANNOTATION } from './prune.js';
 export { createReconciler, DEFAULT_FIELD_MANAGER, DEFAULT_INVENTORY_NAMESPACE } from './reconciler.js';
+export { emptyChangeSet } from './report.js';
 export type {
   ApplyOptions,
   ChangeSet,

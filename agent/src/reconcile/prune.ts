@@ -1,7 +1,7 @@
 import { formatIdentity, type KubeObject, type Logger, type ObjectIdentity } from '@flotilla/shared';
 import { apiMessage, type Cluster } from './cluster.js';
 import { entryObject, type InventoryEntry } from './inventory.js';
-import { type RetryOptions, withRetry } from './retry.js';
+import { type RetryOptions, sleep, withRetry } from './retry.js';
 
 /** An annotation on a live object that keeps it from being pruned, whatever the policy. */
 export const PRUNE_ANNOTATION = 'flotilla.dev/prune';
@@ -11,6 +11,11 @@ export interface PruneOutcome {
   /** Left alone: another manager took the object over, or it opted out of pruning. */
   skipped: { entry: InventoryEntry; reason: string }[];
   failed: { entry: InventoryEntry; error: string }[];
+  /**
+   * Deleted but still there (finalizers keep it Terminating): not pruned yet, and kept in the
+   * inventory so the next apply looks again.
+   */
+  terminating: { entry: InventoryEntry; reason: string }[];
 }
 
 export interface PruneContext {
@@ -18,6 +23,8 @@ export interface PruneContext {
   fieldManager: string;
   logger: Logger;
   retry: RetryOptions;
+  /** How long to wait for a deleted object to be gone before reporting it Terminating. */
+  waitMs: number;
 }
 
 /** Prune order: namespaced objects first, then cluster-scoped, CRDs after their resources, Namespaces last. */
@@ -25,6 +32,24 @@ function rank(e: ObjectIdentity): number {
   if (e.group === '' && e.kind === 'Namespace') return 3;
   if (e.group === 'apiextensions.k8s.io' && e.kind === 'CustomResourceDefinition') return 2;
   return e.namespace ? 0 : 1;
+}
+
+/** Why a live object is still there after its deletion: the finalizers that hold it. */
+function terminatingReason(live: KubeObject): string {
+  const finalizers = Array.isArray(live.metadata.finalizers) ? (live.metadata.finalizers as string[]) : [];
+  return finalizers.length > 0
+    ? `Terminating: waiting for finalizers ${finalizers.join(', ')}`
+    : 'Terminating: waiting for the API server to delete it';
+}
+
+/** The live object once it is gone (undefined) or after `waitMs` (still there). */
+async function waitGone(obj: KubeObject, ctx: PruneContext): Promise<KubeObject | undefined> {
+  const deadline = Date.now() + ctx.waitMs;
+  for (;;) {
+    const live = await withRetry(() => ctx.cluster.get(obj), ctx.retry);
+    if (!live || Date.now() >= deadline) return live;
+    await sleep(100);
+  }
 }
 
 /** Whether the agent's field manager still owns any field of the live object. */
@@ -40,10 +65,11 @@ function managedBy(live: KubeObject, fieldManager: string): boolean {
  * inventory are candidates, so objects the agent never applied are never touched; one
  * that another manager has taken over entirely, or that is annotated
  * `flotilla.dev/prune: disabled`, is skipped. Namespaces go last, since deleting one
- * deletes everything in it.
+ * deletes everything in it. An object counts as pruned only once it is gone: one that
+ * finalizers keep Terminating is reported as such.
  */
 export async function pruneObjects(stale: InventoryEntry[], ctx: PruneContext): Promise<PruneOutcome> {
-  const out: PruneOutcome = { deleted: [], skipped: [], failed: [] };
+  const out: PruneOutcome = { deleted: [], skipped: [], failed: [], terminating: [] };
   const ordered = [...stale].sort((a, b) => rank(a) - rank(b));
   for (const entry of ordered) {
     const subject = formatIdentity(entry);
@@ -68,7 +94,14 @@ export async function pruneObjects(stale: InventoryEntry[], ctx: PruneContext): 
         });
         continue;
       }
-      await withRetry(() => ctx.cluster.delete(obj), ctx.retry);
+      // Deleted before (a finalizer held it): wait again, do not delete again.
+      if (!live.metadata.deletionTimestamp) await withRetry(() => ctx.cluster.delete(obj), ctx.retry);
+      const left = await waitGone(obj, ctx);
+      if (left) {
+        out.terminating.push({ entry, reason: terminatingReason(left) });
+        ctx.logger.info({ object: subject }, 'prune waiting for deletion');
+        continue;
+      }
       ctx.logger.info({ object: subject }, 'pruned');
       out.deleted.push(entry);
     } catch (err) {

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { eventually } from '@flotilla/e2e/harness';
@@ -15,7 +16,7 @@ import {
   type SyncPolicy,
 } from '@flotilla/shared';
 import { KubeConfig } from '@kubernetes/client-node';
-import { createReconciler, type Reconciler, type ResourceReport } from './index.js';
+import { createReconciler, type Reconciler, type ReconcilerOptions, type ResourceReport } from './index.js';
 
 const run = promisify(execFile);
 
@@ -63,13 +64,35 @@ describe('reconcile engine against the Kubernetes API test server', () => {
   }
 
   /** A reconciler with an inventory of its own, so tests do not prune each other's objects. */
-  function reconciler(): Reconciler {
+  function reconciler(extra: Partial<ReconcilerOptions> = {}): Reconciler {
     return createReconciler({
       kubeConfig,
       cluster: `test-${++cluster}`,
       logger: createLogger({ name: 'test', level: 'silent' }),
       crdWaitMs: 20_000,
+      ...extra,
     });
+  }
+
+  /** client-node needs the plain-HTTP test server marked as skipping TLS verification. */
+  function clientConfig(text: string): KubeConfig {
+    const loaded = new KubeConfig();
+    loaded.loadFromString(text);
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
+      users: loaded.users,
+      contexts: loaded.contexts,
+      currentContext: loaded.currentContext,
+    });
+    return config;
+  }
+
+  /** Applies a manifest with kubectl (client-side apply), as someone other than Flotilla would. */
+  async function kubectlApply(obj: KubeObject, ...args: string[]): Promise<void> {
+    const file = join(dir, `manual-${obj.kind}-${obj.metadata.name}-${Date.now()}.json`);
+    await writeFile(file, JSON.stringify(obj));
+    await kubectl('apply', '-f', file, ...args);
   }
 
   function bundleOf(objects: KubeObject[], policy: Partial<SyncPolicy> = {}): Bundle {
@@ -312,8 +335,8 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       latest = resources;
     });
     try {
-      // Let the watch take its baseline before changing anything.
-      await new Promise((ok) => setTimeout(ok, 1000));
+      // The watch has taken its baseline and is connected before anything changes.
+      await watch.ready;
       await kubectl('scale', 'deploy', 'web', '-n', 'drift', '--replicas=5');
       await eventually(
         () => {
@@ -416,7 +439,7 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       latest = resources;
     });
     try {
-      await new Promise((ok) => setTimeout(ok, 500));
+      await watch.ready;
       await server.stop();
       server = await startKubeServer({ readyDelayMs: 100, statePath, name: 'restarting', port });
       await run('kubectl', [
@@ -505,5 +528,369 @@ describe('reconcile engine against the Kubernetes API test server', () => {
     assert.equal(result.changes.created.length, 2);
     assert.equal((await kubectlJson('get', 'configmap', '-n', 'partial', 'fine')).data.a, '1');
     assert.equal(report(result.resources, 'ConfigMap', 'lost').sync, 'Missing');
+  });
+
+  test('cpu 1000m, memory 1024Mi, hostNetwork false and ports 53/TCP + 53/UDP apply, then show no drift and cause no writes while resyncs check them', async () => {
+    // A server of its own, whose request log shows every call the agent makes.
+    const requests: { method: string; url: string }[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n')) {
+          if (!line.trim()) continue;
+          const rec = JSON.parse(line) as { msg?: string; method?: string; url?: string };
+          if (rec.msg === 'request' && rec.method && rec.url)
+            requests.push({ method: rec.method, url: rec.url });
+        }
+        done();
+      },
+    });
+    const server = await startKubeServer({
+      readyDelayMs: 200,
+      name: 'quiet',
+      logger: createLogger({ name: 'quiet-kube', level: 'debug', destination }),
+    });
+    // How long the object must stay untouched; FLOTILLA_NOOP_PERIOD_MS=30000 gives the issue's 30 s.
+    const periodMs = Number(process.env.FLOTILLA_NOOP_PERIOD_MS ?? 3000);
+    const resyncs = 4;
+    const r = createReconciler({
+      kubeConfig: clientConfig(server.kubeconfig),
+      cluster: 'quiet',
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const dns: KubeObject = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'dns', namespace: 'quiet', labels: { app: 'dns' } },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'dns' } },
+        template: {
+          metadata: { labels: { app: 'dns' } },
+          spec: {
+            hostNetwork: false,
+            containers: [
+              {
+                name: 'dns',
+                image: 'coredns:1.11',
+                resources: {
+                  requests: { cpu: '1000m', memory: '1024Mi' },
+                  limits: { cpu: '1000m', memory: '1024Mi' },
+                },
+                ports: [
+                  { name: 'dns-tcp', containerPort: 53, protocol: 'TCP' },
+                  { name: 'dns-udp', containerPort: 53, protocol: 'UDP' },
+                ],
+              },
+            ],
+          },
+        },
+      },
+    };
+    const bundle = bundleOf([namespace('quiet'), dns]);
+    let latest: ResourceReport[] = [];
+    let watch: ReturnType<Reconciler['watch']> | undefined;
+    try {
+      const applied = await r.apply(bundle);
+      assert.deepEqual(applied.changes.failed, []);
+      assert.equal(applied.changes.created.length, 2);
+      const get = () =>
+        run('kubectl', [
+          '--kubeconfig',
+          join(dir, 'quiet-kubeconfig'),
+          'get',
+          'deploy',
+          'dns',
+          '-n',
+          'quiet',
+          '-o',
+          'json',
+        ]).then(({ stdout }) => JSON.parse(stdout) as Loose);
+      await writeFile(join(dir, 'quiet-kubeconfig'), server.kubeconfig);
+      // The simulated controller writes status until the rollout is done; wait for that.
+      await eventually(async () => assert.equal((await get()).status?.availableReplicas, 2), {
+        timeoutMs: 20_000,
+        message: 'Deployment available',
+      });
+      watch = r.watch(bundle, (resources) => (latest = resources), applied.resources);
+      await watch.ready;
+      const before = await get();
+      const mark = requests.length;
+
+      const dryRunsOf = (from: number) =>
+        requests
+          .slice(from)
+          .filter(
+            (q) =>
+              q.method === 'PATCH' &&
+              q.url.includes('/namespaces/quiet/deployments/dns') &&
+              q.url.includes('dryRun=All'),
+          ).length;
+      for (let i = 0; i < resyncs; i++) {
+        const at = requests.length;
+        await watch.resync();
+        assert.ok(dryRunsOf(at) >= 1, `resync ${i + 1} asked the server (dry run)`);
+        const again = await r.apply(bundle);
+        assert.deepEqual(
+          again.changes.unchanged.map((id) => id.name).sort(),
+          ['dns', 'quiet'],
+          JSON.stringify(again.changes),
+        );
+        await new Promise((ok) => setTimeout(ok, periodMs / resyncs));
+      }
+
+      const after = await get();
+      assert.equal(
+        after.metadata.resourceVersion,
+        before.metadata.resourceVersion,
+        'no write moved resourceVersion',
+      );
+      assert.equal(after.metadata.generation, before.metadata.generation);
+      const writes = requests
+        .slice(mark)
+        .filter(
+          (q) =>
+            ['PATCH', 'PUT', 'POST', 'DELETE'].includes(q.method) &&
+            q.url.includes('/deployments/dns') &&
+            !q.url.includes('dryRun=All'),
+        );
+      assert.deepEqual(writes, [], 'no write to the Deployment during the period');
+      assert.ok(dryRunsOf(mark) >= resyncs, `${dryRunsOf(mark)} dry runs of the Deployment in the period`);
+      const d = report(latest, 'Deployment', 'dns');
+      assert.equal(d.sync, 'Synced');
+      assert.deepEqual(d.drift, []);
+      const assessed = report((await r.assess(bundle)).resources, 'Deployment', 'dns');
+      assert.deepEqual(assessed.drift, []);
+    } finally {
+      await watch?.stop();
+      await server.stop();
+    }
+  });
+
+  test('a deleted object is drift on the whole object, live <missing>, until an apply heals it', async () => {
+    const r = reconciler();
+    const bundle = bundleOf([namespace('deleted'), configMap('deleted', 'settings', { a: '1' })]);
+    await r.apply(bundle);
+    let latest: ResourceReport[] = [];
+    const watch = r.watch(bundle, (resources) => (latest = resources));
+    try {
+      await watch.ready;
+      await kubectl('delete', 'configmap', 'settings', '-n', 'deleted');
+      await eventually(
+        () => {
+          const c = report(latest, 'ConfigMap', 'settings');
+          assert.equal(c.sync, 'Missing');
+          assert.deepEqual(
+            c.drift.map(({ path, desired, live }) => ({ path, desired, live })),
+            [{ path: '(object)', desired: '<present>', live: '<missing>' }],
+          );
+          assert.ok(c.drift[0]?.since instanceof Date);
+        },
+        { timeoutMs: 5000, message: 'the deletion reported as drift' },
+      );
+      const healed = await r.apply(bundle);
+      assert.deepEqual(
+        healed.changes.created.map((id) => id.name),
+        ['settings'],
+      );
+      await eventually(
+        () => {
+          const c = report(latest, 'ConfigMap', 'settings');
+          assert.equal(c.sync, 'Synced');
+          assert.deepEqual(c.drift, []);
+        },
+        { timeoutMs: 5000, message: 'the drift cleared once the object is back' },
+      );
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('an existing object Flotilla did not create is a conflict naming its managers and left alone, then adopted once annotated', async () => {
+    const r = reconciler();
+    await r.apply(bundleOf([namespace('owned')]));
+    await kubectlApply(configMap('owned', 'theirs', { who: 'them' }));
+    const ours = configMap('owned', 'theirs', { who: 'us' });
+    const bundle = bundleOf([namespace('owned'), ours]);
+
+    const refused = await r.apply(bundle);
+    const c = report(refused.resources, 'ConfigMap', 'theirs');
+    assert.equal(c.sync, 'OutOfSync');
+    assert.match(
+      c.error ?? '',
+      /^v1 ConfigMap owned\/theirs: conflict: exists, managed by kubectl[^,]*, and was not created by Flotilla; left alone until its manifest is annotated flotilla\.dev\/adopt: "true"/,
+    );
+    assert.deepEqual(
+      refused.changes.skipped.map((id) => id.name),
+      ['theirs'],
+    );
+    assert.equal(refused.phase, 'Failed');
+    let live = await kubectlJson('get', 'configmap', '-n', 'owned', 'theirs', '--show-managed-fields');
+    assert.equal(live.data.who, 'them', 'not written over');
+    assert.ok(
+      !(live.metadata.managedFields as { manager: string }[]).some((m) => m.manager === 'flotilla-agent'),
+    );
+    // The watch reports the same conflict, and never as drift to heal.
+    const assessed = report((await r.assess(bundle)).resources, 'ConfigMap', 'theirs');
+    assert.match(assessed.error ?? '', /conflict/);
+    assert.deepEqual(assessed.drift, []);
+    // Not in the inventory, so a bundle without it never prunes it.
+    await r.apply(bundleOf([namespace('owned')]));
+    assert.equal((await kubectlJson('get', 'configmap', '-n', 'owned', 'theirs')).data.who, 'them');
+
+    const annotated = {
+      ...ours,
+      metadata: { ...ours.metadata, annotations: { 'flotilla.dev/adopt': 'true' } },
+    };
+    const adopted = await r.apply(bundleOf([namespace('owned'), annotated]));
+    assert.deepEqual(adopted.changes.failed, []);
+    assert.deepEqual(
+      adopted.changes.configured.map((id) => id.name),
+      ['theirs'],
+    );
+    assert.equal(report(adopted.resources, 'ConfigMap', 'theirs').error, undefined);
+    live = await kubectlJson('get', 'configmap', '-n', 'owned', 'theirs', '--show-managed-fields');
+    assert.equal(live.data.who, 'us');
+    assert.ok(
+      (live.metadata.managedFields as { manager: string }[]).some((m) => m.manager === 'flotilla-agent'),
+    );
+    // Adopted means owned: dropping it from the bundle now prunes it.
+    const pruned = await r.apply(bundleOf([namespace('owned')]));
+    assert.deepEqual(
+      pruned.changes.deleted.map((id) => id.name),
+      ['theirs'],
+    );
+  });
+
+  test('the environment policy adopt: true takes an existing object over without an annotation', async () => {
+    const r = reconciler();
+    await r.apply(bundleOf([namespace('adopt-policy')]));
+    await kubectlApply(configMap('adopt-policy', 'cfg', { who: 'them' }));
+    const result = await r.apply(
+      bundleOf([namespace('adopt-policy'), configMap('adopt-policy', 'cfg', { who: 'us' })], { adopt: true }),
+    );
+    assert.deepEqual(result.changes.failed, []);
+    assert.equal(report(result.resources, 'ConfigMap', 'cfg').error, undefined);
+    assert.equal((await kubectlJson('get', 'configmap', '-n', 'adopt-policy', 'cfg')).data.who, 'us');
+  });
+
+  test('an HPA-owned replica count is not fought: ignored by policy or annotation, neither applied over nor drift', async () => {
+    const r = reconciler();
+    const byAnnotation = deployment('hpa', 'annotated');
+    byAnnotation.metadata.annotations = { 'flotilla.dev/ignore-differences': '/spec/replicas' };
+    const bundle = bundleOf([namespace('hpa'), deployment('hpa', 'web'), byAnnotation], {
+      ignoreDifferences: [
+        { group: 'apps', kind: 'Deployment', name: 'web', jsonPointers: ['/spec/replicas'] },
+      ],
+    });
+    const first = await r.apply(bundle);
+    assert.deepEqual(first.changes.failed, []);
+    assert.equal(
+      (await kubectlJson('get', 'deploy', '-n', 'hpa', 'web')).spec.replicas,
+      2,
+      'created as written',
+    );
+    // What the watch last reported, starting from what the apply said: the watch reports changes.
+    let latest: ResourceReport[] = first.resources;
+    const watch = r.watch(bundle, (resources) => (latest = resources), first.resources);
+    try {
+      await watch.ready;
+      // The simulated HPA: a second field manager that writes spec.replicas.
+      for (const name of ['web', 'annotated']) {
+        await kubectl(
+          'patch',
+          'deploy',
+          name,
+          '-n',
+          'hpa',
+          '--type=merge',
+          '--field-manager=horizontal-pod-autoscaler',
+          '-p',
+          '{"spec":{"replicas":5}}',
+        );
+      }
+      await watch.resync();
+      const assessed = await r.assess(bundle);
+      for (const name of ['web', 'annotated']) {
+        for (const d of [
+          report(latest, 'Deployment', name),
+          report(assessed.resources, 'Deployment', name),
+        ]) {
+          assert.deepEqual(d.drift, [], `${name}: ${JSON.stringify(d.drift)}`);
+          assert.equal(d.sync, 'Synced');
+        }
+      }
+      const again = await r.apply(bundle);
+      assert.deepEqual(again.changes.configured, [], JSON.stringify(again.changes));
+      for (const name of ['web', 'annotated']) {
+        const live = await kubectlJson('get', 'deploy', '-n', 'hpa', name, '--show-managed-fields');
+        assert.equal(live.spec.replicas, 5, `${name}: the HPA's replica count stays`);
+      }
+      // Other fields are still Flotilla's: an image change is drift as ever.
+      await kubectl('set', 'image', 'deploy/web', 'web=nginx:edited', '-n', 'hpa');
+      await eventually(
+        () =>
+          assert.deepEqual(
+            report(latest, 'Deployment', 'web').drift.map((f) => f.path),
+            ['spec.template.spec.containers[name=web].image'],
+          ),
+        { timeoutMs: 5000, message: 'image drift reported beside the ignored replicas' },
+      );
+      const healed = await r.apply(bundle);
+      assert.deepEqual(
+        healed.changes.configured.map((id) => id.name),
+        ['web'],
+      );
+      const live = await kubectlJson('get', 'deploy', '-n', 'hpa', 'web');
+      assert.equal(live.spec.template.spec.containers[0].image, 'nginx:1.27');
+      assert.equal(live.spec.replicas, 5, 'healing the image left the replicas alone');
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  test('a pruned object held by a finalizer is reported Terminating, not pruned, until it is gone', async () => {
+    const r = reconciler({ pruneWaitMs: 300 });
+    const held = configMap('finalizers', 'held', { a: '1' });
+    held.metadata.finalizers = ['example.com/hold'];
+    await r.apply(bundleOf([namespace('finalizers'), held]));
+
+    const waiting = await r.apply(bundleOf([namespace('finalizers')]));
+    assert.deepEqual(waiting.changes.deleted, []);
+    assert.deepEqual(
+      waiting.changes.terminating.map((id) => id.name),
+      ['held'],
+    );
+    const t = report(waiting.resources, 'ConfigMap', 'held');
+    assert.notEqual(t.sync, 'Pruned');
+    assert.equal(t.health, 'Progressing');
+    assert.match(t.healthReason, /^Terminating: waiting for finalizers example\.com\/hold$/);
+    assert.equal(waiting.phase, 'Progressing');
+    const live = await kubectlJson('get', 'configmap', '-n', 'finalizers', 'held');
+    assert.ok(live.metadata.deletionTimestamp, 'deleted, held by its finalizer');
+
+    // Still there on the next apply: still Terminating, and not deleted twice.
+    const still = await r.apply(bundleOf([namespace('finalizers')]));
+    assert.deepEqual(
+      still.changes.terminating.map((id) => id.name),
+      ['held'],
+    );
+
+    await kubectl(
+      'patch',
+      'configmap',
+      'held',
+      '-n',
+      'finalizers',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    );
+    const gone = await r.apply(bundleOf([namespace('finalizers')]));
+    assert.deepEqual(
+      gone.changes.deleted.map((id) => id.name),
+      ['held'],
+    );
+    assert.equal(report(gone.resources, 'ConfigMap', 'held').sync, 'Pruned');
+    assert.equal(gone.phase, 'Synced');
   });
 });

@@ -35,6 +35,22 @@ const BUILTIN: Record<string, ResourceInfo> = {
   },
 };
 
+/** The FieldsV1 of what a manifest sets, lists atomic (as the server has them for custom resources). */
+function fieldsOf(obj: unknown, top = true): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj as Record<string, unknown>)) {
+    if (top && (k === 'apiVersion' || k === 'kind')) continue;
+    if (top && k === 'metadata') {
+      const { name: _n, namespace: _ns, ...rest } = v as Record<string, unknown>;
+      if (Object.keys(rest).length > 0) out['f:metadata'] = fieldsOf(rest, false);
+      continue;
+    }
+    const nested = typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0;
+    out[`f:${k}`] = nested ? fieldsOf(v, false) : {};
+  }
+  return out;
+}
+
 /** An in-memory API server, just enough to test ordering, no-op applies, pruning and isolation. */
 function fakeCluster() {
   const objects = new Map<string, KubeObject>();
@@ -63,8 +79,8 @@ function fakeCluster() {
     async get(o) {
       return structuredClone(objects.get(key(o)));
     },
-    async apply(o, { fieldManager }) {
-      calls.push(`apply ${o.kind} ${o.metadata.name}`);
+    async apply(o, { fieldManager, dryRun }) {
+      calls.push(`${dryRun ? 'dry-run' : 'apply'} ${o.kind} ${o.metadata.name}`);
       const info = await cluster.resource(o.apiVersion, o.kind);
       if (!info) throw new FakeApiError(404, `no ${o.kind}`);
       if (info.namespaced && !objects.has(`/Namespace//${o.metadata.namespace}`)) {
@@ -80,8 +96,10 @@ function fakeCluster() {
         JSON.stringify({ ...before, metadata: undefined }) !==
           JSON.stringify({ ...next, metadata: undefined });
       next.metadata.resourceVersion = changed ? String(++rv) : before?.metadata.resourceVersion;
-      next.metadata.managedFields = [{ manager: fieldManager }];
-      objects.set(key(o), next);
+      next.metadata.managedFields = [
+        { manager: fieldManager, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: fieldsOf(o) },
+      ];
+      if (!dryRun) objects.set(key(o), next);
       return structuredClone(next);
     },
     async delete(o) {
@@ -259,6 +277,24 @@ describe('reconciler over an in-memory cluster', () => {
       ['b'],
     );
     assert.ok(objects.has('/ConfigMap/shop/b'));
+  });
+
+  test('a malformed ignore annotation fails its object with the annotation named; the rest applies', async () => {
+    const { reconciler } = setup();
+    const bad = cm('bad');
+    await reconciler.apply(bundleOf([ns('shop'), bad]));
+    bad.metadata.annotations = { 'flotilla.dev/ignore-differences': 'data/k' };
+    const result = await reconciler.apply(bundleOf([ns('shop'), bad, cm('fine')]));
+    assert.deepEqual(
+      result.changes.failed.map((f) => f.error),
+      [
+        'v1 ConfigMap shop/bad: metadata.annotations["flotilla.dev/ignore-differences"]: "data/k" is not a JSON pointer (it must start with /)',
+      ],
+    );
+    assert.deepEqual(
+      result.changes.created.map((id) => id.name),
+      ['fine'],
+    );
   });
 
   test('a transient API failure is retried within the call', async () => {

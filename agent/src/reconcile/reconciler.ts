@@ -12,10 +12,13 @@ import {
 import type { KubeConfig } from '@kubernetes/client-node';
 import { type ApplyContext, applyObjects } from './apply.js';
 import { apiMessage, type Cluster, createCluster } from './cluster.js';
-import { createDriftClock } from './diff.js';
+import { createDriftCheck, PRESENT, WHOLE_OBJECT } from './drift-check.js';
+import { createDriftClock, MISSING } from './drift-clock.js';
+import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
+import { createLimiter } from './limit.js';
 import { pruneObjects } from './prune.js';
-import { emptyChangeSet, positionalIdentity, reportFor, summarise } from './report.js';
+import { emptyChangeSet, positionalIdentity, summarise } from './report.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
 import type { ReconcileResult, Reconciler, ReconcilerOptions, ResourceReport } from './types.js';
 import { watchObjects } from './watch.js';
@@ -24,6 +27,10 @@ export const DEFAULT_FIELD_MANAGER = 'flotilla-agent';
 export const DEFAULT_INVENTORY_NAMESPACE = 'flotilla-system';
 export const DEFAULT_CRD_WAIT_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+export const DEFAULT_PRUNE_WAIT_MS = 2000;
+export const DEFAULT_RESYNC_MS = 10 * 60_000;
+/** How many drift checks run at once against the API server. */
+const CHECK_CONCURRENCY = 8;
 
 interface Settings {
   kubeConfig: KubeConfig;
@@ -33,6 +40,8 @@ interface Settings {
   logger: Logger;
   crdWaitMs: number;
   requestTimeoutMs: number;
+  pruneWaitMs: number;
+  resyncMs: number;
   secretHashKey?: Uint8Array;
 }
 
@@ -55,6 +64,8 @@ export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
     logger: options.logger ?? createLogger({ name: 'agent-reconcile' }),
     crdWaitMs: positive('crdWaitMs', options.crdWaitMs, DEFAULT_CRD_WAIT_MS),
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
+    pruneWaitMs: positive('pruneWaitMs', options.pruneWaitMs, DEFAULT_PRUNE_WAIT_MS),
+    resyncMs: positive('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS),
     ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
   };
 }
@@ -72,7 +83,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
 /** The engine over any Cluster; createReconciler wires the client-node one. */
 export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler {
-  const clock = createDriftClock(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {});
+  const clock = createDriftClock();
   const logger = s.logger;
   const retry: RetryOptions = { attempts: 4, baseDelayMs: 250, timeoutMs: s.requestTimeoutMs };
   const inventory = createInventoryStore(cluster, {
@@ -80,6 +91,32 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     namespace: s.inventoryNamespace,
     fieldManager: s.fieldManager,
   });
+  const check = createDriftCheck({
+    cluster,
+    fieldManager: s.fieldManager,
+    clock,
+    retry,
+    ...(s.secretHashKey ? { secretHashKey: s.secretHashKey } : {}),
+  });
+  /**
+   * What the last apply left in the inventory: objects Flotilla created, for assess and watch.
+   * Undefined until an apply or an assess has read it.
+   */
+  let owned: Set<string> | undefined;
+  /** The inventory's keys, read once when no apply has run in this process (a status export). */
+  async function ownedKeys(): Promise<Set<string>> {
+    if (owned) return owned;
+    try {
+      owned = new Set((await withRetry(() => inventory.read(), retry)).keys());
+    } catch (err) {
+      // managedFields still tell which objects the agent applied.
+      logger.debug({ err: apiMessage(err) }, 'inventory unreadable for assess');
+      return new Set();
+    }
+    return owned;
+  }
+  /** Checks of a watch or an assess (a GET and maybe a dry run each) share this many slots. */
+  const limit = createLimiter(CHECK_CONCURRENCY);
 
   async function apply(
     bundle: Bundle,
@@ -107,6 +144,9 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       logger,
       crdWaitMs: s.crdWaitMs,
       retry: { ...retry, signal: options.signal },
+      check,
+      policy: bundle.policy,
+      limit,
       signal: options.signal,
       onProgress: options.onProgress,
     };
@@ -120,11 +160,14 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         // Keep what an earlier apply put there: it is still ours to prune later.
         const before = previous.get(key);
         if (before) next.set(key, before);
+      } else if (o.action === 'conflict') {
+        // Someone else's object: never in the inventory, so never pruned.
+        changes.skipped.push(o.id);
       } else {
         changes[o.action].push(o.id);
         next.set(key, { ...o.id, digest: o.digest });
       }
-      resources.push(reportFor(o.id, o.desired, o.live, clock, o.error));
+      resources.push(outcomeReport(o.id, o.live, o.drift, o.error));
     }
 
     // An empty render is more often a mistake than an intent: it prunes nothing unless allowed.
@@ -135,12 +178,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     if (mayPrune && stale.length > 0) {
       const pruned = await pruneObjects(
         stale.map(([, e]) => e),
-        { cluster, fieldManager: s.fieldManager, logger, retry },
+        { cluster, fieldManager: s.fieldManager, logger, retry, waitMs: s.pruneWaitMs },
       );
       for (const e of pruned.deleted) {
         const id = identityOnly(e);
         changes.deleted.push(id);
-        clock.forget(id);
+        check.forget(id);
         resources.push({
           id,
           sync: 'Pruned',
@@ -150,6 +193,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         });
       }
       for (const { entry } of pruned.skipped) changes.skipped.push(identityOnly(entry));
+      for (const { entry, reason } of pruned.terminating) {
+        const id = identityOnly(entry);
+        changes.terminating.push(id);
+        next.set(identityKey(entry), entry);
+        resources.push({ id, sync: 'OutOfSync', health: 'Progressing', healthReason: reason, drift: [] });
+      }
       for (const { entry, error } of pruned.failed) {
         changes.failed.push({ id: identityOnly(entry), error });
         next.set(identityKey(entry), entry);
@@ -159,6 +208,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       for (const [k, e] of stale) next.set(k, e);
     }
 
+    owned = new Set(next.keys());
     let error = inventoryError;
     if (!inventoryError && !sameInventory(previous, next)) {
       try {
@@ -178,6 +228,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         configured: changes.configured.length,
         unchanged: changes.unchanged.length,
         deleted: changes.deleted.length,
+        terminating: changes.terminating.length,
+        skipped: changes.skipped.length,
         failed: changes.failed.length,
       },
       'bundle applied',
@@ -186,6 +238,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   }
 
   async function assess(bundle: Bundle): Promise<ReconcileResult> {
+    const inventoryKeys = await ownedKeys();
     const resources = await Promise.all(
       bundle.objects.map(async (obj, i) => {
         let id: ObjectIdentity;
@@ -195,8 +248,13 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
           return invalidReport(obj, i, apiMessage(err));
         }
         try {
-          const live = await withRetry(() => cluster.get(obj), retry);
-          return reportFor(id, obj, live, clock);
+          return await limit(async () => {
+            const live = await withRetry(() => cluster.get(obj), retry);
+            return check.report(id, obj, live, {
+              policy: bundle.policy,
+              inInventory: inventoryKeys.has(identityKey(id)),
+            });
+          });
         } catch (err) {
           return {
             id,
@@ -212,13 +270,46 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     return summarise(emptyChangeSet(), resources);
   }
 
+  /** The report of an apply's outcome: what the apply (or its dry run) already established. */
+  function outcomeReport(
+    id: ObjectIdentity,
+    live: KubeObject | undefined,
+    drift: { path: string; desired: string; live: string }[] | undefined,
+    error: string | undefined,
+  ): ResourceReport {
+    const { health, reason } = assessHealth(live);
+    const err = error ? { error } : {};
+    if (!live) {
+      const missing = clock.stamp(id, [{ path: WHOLE_OBJECT, desired: PRESENT, live: MISSING }]);
+      return { id, sync: 'Missing', health, healthReason: reason, drift: missing, ...err };
+    }
+    // A failure or a conflict says nothing of the fields: it is reported as the error.
+    const stamped = clock.stamp(id, drift ?? []);
+    const sync = error || stamped.length > 0 ? 'OutOfSync' : 'Synced';
+    return { id, sync, health, healthReason: reason, drift: stamped, ...err };
+  }
+
   return {
     apply,
     assess,
     watch(bundle, onChange, known) {
       return watchObjects(
         bundle.objects,
-        { kubeConfig: s.kubeConfig, cluster, clock, logger, debounceMs: 100 },
+        {
+          kubeConfig: s.kubeConfig,
+          cluster,
+          report: (id, desired, live, fresh) =>
+            limit(() =>
+              check.report(id, desired, live, {
+                policy: bundle.policy,
+                inInventory: owned?.has(identityKey(id)) ?? false,
+                fresh,
+              }),
+            ),
+          logger,
+          debounceMs: 100,
+          resyncMs: s.resyncMs,
+        },
         onChange,
         known,
       );

@@ -1,38 +1,17 @@
-import { type KubeObject, type ObjectIdentity, splitApiVersion } from '@flotilla/shared';
-import { type DriftClock, diffObject } from './diff.js';
-import { assessHealth, worstHealth } from './health.js';
+import { type ObjectIdentity, splitApiVersion } from '@flotilla/shared';
+import { worstHealth } from './health.js';
 import type { ChangeSet, ReconcileResult, ResourceReport } from './types.js';
 
-/**
- * The report of one bundle object from its live state (undefined: missing): drift of the
- * fields the bundle sets, stamped with when each was first seen, and health with its reason.
- */
-export function reportFor(
-  id: ObjectIdentity,
-  desired: KubeObject,
-  live: KubeObject | undefined,
-  clock: DriftClock,
-  error?: string,
-): ResourceReport {
-  if (!live) {
-    clock.forget(id);
-    const { health, reason } = assessHealth(undefined);
-    return { id, sync: 'Missing', health, healthReason: reason, drift: [], ...(error ? { error } : {}) };
-  }
-  const drift = clock.stamp(id, diffObject(desired, live, clock.diffOptions));
-  const { health, reason } = assessHealth(live);
-  return {
-    id,
-    sync: drift.length > 0 ? 'OutOfSync' : 'Synced',
-    health,
-    healthReason: reason,
-    drift,
-    ...(error ? { error } : {}),
-  };
-}
-
 export function emptyChangeSet(): ChangeSet {
-  return { created: [], configured: [], unchanged: [], deleted: [], skipped: [], failed: [] };
+  return {
+    created: [],
+    configured: [],
+    unchanged: [],
+    deleted: [],
+    skipped: [],
+    failed: [],
+    terminating: [],
+  };
 }
 
 /**

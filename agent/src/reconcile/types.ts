@@ -37,6 +37,8 @@ export interface ChangeSet {
   deleted: ObjectIdentity[];
   skipped: ObjectIdentity[];
   failed: { id: ObjectIdentity; error: string }[];
+  /** Pruned but not gone yet (finalizers): reported Terminating, looked at again by the next apply. */
+  terminating: ObjectIdentity[];
 }
 
 /** The outcome of `apply` or `assess`, as data. */
@@ -64,6 +66,13 @@ export interface ReconcilerOptions {
   requestTimeoutMs?: number;
   /** Key of the HMAC that drifted Secret values are reported as; unkeyed sha256 without. */
   secretHashKey?: Uint8Array;
+  /** How long a prune waits for a deleted object to be gone before reporting it Terminating; default 2 s. */
+  pruneWaitMs?: number;
+  /**
+   * How often the watch asks the server about every object even without an event (a dry run
+   * each), for what changes without one (a new default, a new admission webhook); default 10 min.
+   */
+  resyncMs?: number;
 }
 
 export interface ApplyOptions {
@@ -73,6 +82,17 @@ export interface ApplyOptions {
 
 /** A handle on a running watch. */
 export interface WatchHandle {
+  /**
+   * Resolves once every stream has listed its objects (their baseline checked) and its watch is
+   * connected, or its first attempt failed (it keeps trying): a change made after that to an
+   * object of a connected stream is seen by the watch, not only by its next relist.
+   */
+  readonly ready: Promise<void>;
+  /**
+   * Reads every object of the bundle again and asks the server about each (a dry run, not the
+   * cached verdict); resolves once all are checked, after reporting any change.
+   */
+  resync(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -80,11 +100,13 @@ export interface Reconciler {
   /**
    * Server-side apply of the whole bundle in order, then prune per policy; never throws for
    * one object's failure (it is in `changes.failed` and `error`). Rejects with the signal's
-   * reason when `signal` aborts. Objects that have not drifted are not re-applied, so an
-   * unchanged bundle costs one GET per object and writes nothing.
+   * reason when `signal` aborts. Objects that have not drifted (by the server's dry run) are
+   * not re-applied, so an unchanged bundle costs a GET (and at most a dry run) per object and
+   * writes nothing. An existing object Flotilla did not create is not taken over: it is
+   * skipped with a conflict error unless it may be adopted.
    */
   apply(bundle: Bundle, options?: ApplyOptions): Promise<ReconcileResult>;
-  /** Reads live state and reports health + drift of every object of the bundle (no writes). */
+  /** Reads live state and reports health + drift of every object of the bundle (dry runs only, no writes). */
   assess(bundle: Bundle): Promise<ReconcileResult>;
   /**
    * Watches the bundle's objects; within ~1 s of a live change that creates or clears drift,

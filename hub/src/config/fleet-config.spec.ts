@@ -105,4 +105,56 @@ describe('parseFleetConfig', () => {
     );
     assert.match(errorOf('').message, /^flotilla\.yaml:1: \(root\): must be a mapping/);
   });
+
+  it('reads adopt and ignoreDifferences into the policy, and leaves both out when not set', () => {
+    const config = parseFleetConfig(
+      [
+        'environments:',
+        '  - name: dev',
+        '    path: a',
+        '    policy:',
+        '      adopt: true',
+        '      ignoreDifferences:',
+        '        - {group: apps, kind: Deployment, name: web, jsonPointers: [/spec/replicas]}',
+        '        - kind: ConfigMap',
+        '          namespace: shop',
+        '          jsonPointers: ["/data/a~1b"]',
+        '  - name: prod',
+        '    path: b',
+        '    policy: {adopt: false}',
+        '',
+      ].join('\n'),
+    );
+    const [dev, prod] = config.environments;
+    assert.deepEqual(dev?.policy, {
+      ...DEFAULT_SYNC_POLICY,
+      adopt: true,
+      ignoreDifferences: [
+        { group: 'apps', kind: 'Deployment', name: 'web', jsonPointers: ['/spec/replicas'] },
+        { kind: 'ConfigMap', namespace: 'shop', jsonPointers: ['/data/a~1b'] },
+      ],
+    });
+    assert.deepEqual(prod?.policy, DEFAULT_SYNC_POLICY, 'adopt: false is the default and is not written');
+  });
+
+  it('refuses a bad ignoreDifferences rule, naming file, line and field', () => {
+    const env = (rule: string) =>
+      `environments:\n  - name: dev\n    path: a\n    policy:\n      ignoreDifferences:\n${rule}`;
+    assert.match(
+      errorOf(env('        - {kind: Deployment, jsonPointers: [spec/replicas]}\n')).message,
+      /^flotilla\.yaml:6: environments\[0\]\.policy\.ignoreDifferences\[0\]\.jsonPointers\[0\]: "spec\/replicas" is not a JSON pointer/,
+    );
+    assert.match(
+      errorOf(env('        - {group: apps, jsonPointers: [/spec/replicas]}\n')).message,
+      /^flotilla\.yaml:6: environments\[0\]\.policy\.ignoreDifferences\[0\]\.kind: is required/,
+    );
+    assert.match(
+      errorOf(env('        - {kind: Deployment, pointers: [/spec/replicas]}\n')).message,
+      /ignoreDifferences\[0\]\.pointers: is not a known field/,
+    );
+    assert.match(
+      errorOf('environments:\n  - name: dev\n    path: a\n    policy: {adopt: yes please}\n').message,
+      /^flotilla\.yaml:4: environments\[0\]\.policy\.adopt: must be true or false/,
+    );
+  });
 });

@@ -1,4 +1,10 @@
-import { DEFAULT_SYNC_POLICY, InvalidError, type SyncPolicy } from '@flotilla/shared';
+import {
+  DEFAULT_SYNC_POLICY,
+  type IgnoreDifferences,
+  InvalidError,
+  parseJsonPointer,
+  type SyncPolicy,
+} from '@flotilla/shared';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 
 /** The file at the root of the source's default branch that declares environments and the pipeline. */
@@ -142,6 +148,13 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
         } else if (key === 'sync') {
           if (value !== 'auto' && value !== 'manual') fail(where, field, 'must be auto or manual');
           policy.sync = value as 'auto' | 'manual';
+        } else if (key === 'adopt') {
+          if (typeof value !== 'boolean') fail(where, field, 'must be true or false');
+          // Only written when set, so that bundles of environments without it keep their digest.
+          if (value === true) policy.adopt = true;
+        } else if (key === 'ignoreDifferences') {
+          const rules = parseIgnoreDifferences(pair.value, field, fail);
+          if (rules.length > 0) policy.ignoreDifferences = rules;
         } else fail(pair.key, field, 'is not a known field');
       }
     }
@@ -169,6 +182,52 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
     }
   }
   return { environments, pipeline };
+}
+
+const IGNORE_RULE_FIELDS = new Set(['group', 'kind', 'namespace', 'name', 'jsonPointers']);
+
+/**
+ * `policy.ignoreDifferences`: a list of `{group?, kind, namespace?, name?, jsonPointers}` (as Argo
+ * CD's), each pointer checked with the parser the agent uses, so the agent never meets one it
+ * cannot read.
+ */
+function parseIgnoreDifferences(
+  node: unknown,
+  at: string,
+  fail: (node: unknown, field: string, message: string) => never,
+): IgnoreDifferences[] {
+  if (!isSeq(node)) return fail(node, at, 'must be a list of {group, kind, name, jsonPointers}');
+  return node.items.map((item, i) => {
+    const here = `${at}[${i}]`;
+    if (!isMap(item)) return fail(item, here, 'must be a mapping with kind and jsonPointers');
+    const rule: IgnoreDifferences = { kind: '', jsonPointers: [] };
+    for (const pair of item.items) {
+      const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
+      const field = `${here}.${key}`;
+      const where = pair.value ?? pair.key;
+      if (!IGNORE_RULE_FIELDS.has(key)) fail(pair.key, field, 'is not a known field');
+      if (key === 'jsonPointers') {
+        if (!isSeq(pair.value) || pair.value.items.length === 0)
+          fail(where, field, 'must be a non-empty list of JSON pointers such as /spec/replicas');
+        for (const [j, p] of (pair.value as { items: unknown[] }).items.entries()) {
+          const pointer = (p as { value?: unknown }).value;
+          try {
+            parseJsonPointer(pointer as string);
+          } catch (err) {
+            fail(p, `${field}[${j}]`, (err as Error).message);
+          }
+          rule.jsonPointers.push(pointer as string);
+        }
+        continue;
+      }
+      const value = (pair.value as { value?: unknown } | null)?.value;
+      if (typeof value !== 'string' || (key === 'kind' && !value)) fail(where, field, 'must be a string');
+      rule[key as 'group' | 'kind' | 'namespace' | 'name'] = value as string;
+    }
+    if (!rule.kind) fail(item, `${here}.kind`, 'is required');
+    if (rule.jsonPointers.length === 0) fail(item, `${here}.jsonPointers`, 'is required');
+    return rule;
+  });
 }
 
 /** Why a repository-relative path is unacceptable, or undefined if it is fine. */

@@ -209,5 +209,80 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.deepEqual((await view.cluster('a'))?.resources[0]?.drift, []);
       assert.equal(await view.cluster('nope'), undefined);
     });
+
+    test('a deleted object is listed in fleet drift as the whole object, live <missing>, then in history with when it was seen and healed', async () => {
+      const seen = new Date('2026-01-02T00:00:00Z');
+      const healed = new Date('2026-01-02T00:05:00Z');
+      const configMap = { group: '', version: 'v1', kind: 'ConfigMap', namespace: 'shop', name: 'settings' };
+      const report = (seq: number, missing: boolean, at: Date) =>
+        create(ReportStatusRequestSchema, {
+          seq: BigInt(seq),
+          observedAt: timestampFromDate(at),
+          body: {
+            case: 'status',
+            value: {
+              appliedGeneration: 1n,
+              revision: 'abc123',
+              phase: Phase.SYNCED,
+              health: Health.HEALTHY,
+              resources: [
+                {
+                  ref: configMap,
+                  sync: missing ? SyncState.MISSING : SyncState.SYNCED,
+                  health: Health.HEALTHY,
+                  drift: missing
+                    ? [
+                        {
+                          path: '(object)',
+                          desired: '<present>',
+                          live: '<missing>',
+                          since: timestampFromDate(seen),
+                        },
+                      ]
+                    : [],
+                },
+              ],
+            },
+          },
+        });
+      await ingest.ingest('b', report(200, true, seen), 'stream');
+      const open = (await view.drift()).filter((d) => d.cluster === 'b');
+      assert.deepEqual(
+        open.map(({ kind, namespace, name, field, desired, live, since }) => ({
+          kind,
+          namespace,
+          name,
+          field,
+          desired,
+          live,
+          since,
+        })),
+        [
+          {
+            kind: 'ConfigMap',
+            namespace: 'shop',
+            name: 'settings',
+            field: '(object)',
+            desired: '<present>',
+            live: '<missing>',
+            since: seen.toISOString(),
+          },
+        ],
+      );
+      assert.equal((await view.status()).find((c) => c.name === 'b')?.drifted, 1);
+      // Still missing in a later report (self-heal off): still one open row, since unchanged.
+      await ingest.ingest('b', report(201, true, new Date('2026-01-02T00:01:00Z')), 'stream');
+      assert.equal((await view.drift()).filter((d) => d.cluster === 'b').length, 1);
+      await ingest.ingest('b', report(202, false, healed), 'stream');
+      assert.deepEqual(
+        (await view.drift()).filter((d) => d.cluster === 'b'),
+        [],
+      );
+      const history = (await view.drift({ history: true })).filter((d) => d.cluster === 'b');
+      assert.deepEqual(
+        history.map((d) => [d.field, d.live, d.since, d.clearedAt]),
+        [['(object)', '<missing>', seen.toISOString(), healed.toISOString()]],
+      );
+    });
   });
 }
