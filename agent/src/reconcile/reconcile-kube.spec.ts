@@ -256,11 +256,10 @@ describe('reconcile engine against the Kubernetes API test server', () => {
 
   test('a Deployment goes Progressing then Healthy; an image with :fail ends Degraded', async () => {
     const r = reconciler();
-    const bundle = bundleOf([
-      namespace('health'),
-      deployment('health', 'good'),
-      deployment('health', 'bad', 'nginx:fail'),
-    ]);
+    // the test server, as a real controller, reports ProgressDeadlineExceeded only after progressDeadlineSeconds
+    const broken = deployment('health', 'bad', 'nginx:fail');
+    (broken.spec as { progressDeadlineSeconds?: number }).progressDeadlineSeconds = 2;
+    const bundle = bundleOf([namespace('health'), deployment('health', 'good'), broken]);
     const applied = await r.apply(bundle);
     assert.equal(report(applied.resources, 'Deployment', 'good').health, 'Progressing');
     await eventually(

@@ -245,13 +245,17 @@ spec:
       await ok(['patch', 'configmap', 'watched', '--type=merge', '-p', '{"data":{"b":"2"}}']);
       await watch.waitFor(/^watched\s+2\s+/m, 20_000);
       await ok(['delete', 'configmap', 'watched']);
+      const watchesBefore = server.openWatches('configmaps');
       const json = await startProcess(
         'kubectl',
         ['get', 'configmaps', '--watch-only', '-o', 'json', '--output-watch-events', '--request-timeout=60s'],
         { env, name: 'kubectl watch json' },
       );
       try {
-        await new Promise((r) => setTimeout(r, 1500));
+        // --watch-only prints nothing until an event: its watch request reaching the server is the ready signal
+        await eventually(() =>
+          assert.ok(server.openWatches('configmaps') > watchesBefore, 'watch not open yet'),
+        );
         await ok(['create', 'configmap', 'watched-2', '--from-literal=a=1']);
         await json.waitFor(/"type":\s*"ADDED".*"name":\s*"watched-2"/, 20_000);
       } finally {
@@ -344,8 +348,16 @@ spec:
     assert.match(r.stderr, /namespaces "doomed-ns" not found/);
   });
 
-  test('an image tagged :fail never becomes Available and the Deployment reports ProgressDeadlineExceeded', async () => {
-    await ok(['apply', '--server-side', '-f', write('fail.yaml', deployment('broken', 'nginx:fail'))]);
+  const withDeadline = (yaml: string, seconds: number) =>
+    yaml.replace(/^spec:\n/m, `spec:\n  progressDeadlineSeconds: ${seconds}\n`);
+
+  test('a new Deployment with an image tagged :fail never becomes Available, and reports ProgressDeadlineExceeded after progressDeadlineSeconds', async () => {
+    await ok([
+      'apply',
+      '--server-side',
+      '-f',
+      write('fail.yaml', withDeadline(deployment('broken', 'nginx:fail'), 2)),
+    ]);
     await ok([
       'wait',
       '--for=jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=ProgressDeadlineExceeded',
@@ -356,5 +368,116 @@ spec:
     assert.notEqual(r.code, 0);
     const live = await getJson(['get', 'deployment', 'broken']);
     assert.equal(live.status.readyReplicas, undefined);
+    assert.equal(live.status.unavailableReplicas, 2);
+    const progressing = live.status.conditions.find((c: Json) => c.type === 'Progressing');
+    assert.equal(progressing.status, 'False');
+    assert.match(progressing.message, /^ReplicaSet "broken-[a-z0-9]+" has timed out progressing\.$/);
+    // the deadline counts from the last progress, as the real controller's does
+    const elapsed = Date.parse(progressing.lastUpdateTime) - Date.parse(live.metadata.creationTimestamp);
+    assert.ok(
+      elapsed >= 2000,
+      `ProgressDeadlineExceeded ${elapsed} ms after creation, before the 2 s deadline`,
+    );
+  });
+
+  test('kubectl set image to a broken image: rollout status fails, the old ReplicaSet keeps serving, updatedReplicas stays below replicas; a good image then rolls out', async () => {
+    await ok([
+      'apply',
+      '--server-side',
+      '-f',
+      write('roll.yaml', withDeadline(deployment('roll', 'nginx:1.25', 4), 3)),
+    ]);
+    await ok(['rollout', 'status', 'deployment/roll', '--timeout=30s']);
+    const first = await getJson(['get', 'replicasets', '-l', 'app=roll']);
+    assert.equal(first.items.length, 1, 'one ReplicaSet per pod template');
+    const oldRs = first.items[0];
+    assert.equal(oldRs.metadata.ownerReferences[0].kind, 'Deployment');
+    assert.equal(oldRs.metadata.ownerReferences[0].controller, true);
+    assert.equal(oldRs.metadata.name, `roll-${oldRs.metadata.labels['pod-template-hash']}`);
+    assert.equal(oldRs.metadata.annotations['deployment.kubernetes.io/revision'], '1');
+
+    await ok(['set', 'image', 'deployment/roll', 'app=nginx:fail']);
+    const broken = await kubectl(['rollout', 'status', 'deployment/roll', '--timeout=5s']);
+    assert.notEqual(broken.code, 0, `rollout status succeeded on a broken image:\n${broken.stdout}`);
+    assert.doesNotMatch(broken.stdout, /successfully rolled out/);
+    await ok([
+      'wait',
+      '--for=jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=ProgressDeadlineExceeded',
+      'deployment/roll',
+      '--timeout=30s',
+    ]);
+    const stuck = await getJson(['get', 'deployment', 'roll']);
+    assert.ok(stuck.status.updatedReplicas < 4, `updatedReplicas ${stuck.status.updatedReplicas} of 4`);
+    // 4 replicas at 25%: maxUnavailable 1, so 3 old pods keep serving
+    assert.equal(stuck.status.availableReplicas, 3);
+    assert.equal(
+      stuck.status.conditions.find((c: Json) => c.type === 'Available').status,
+      'True',
+      'the old pods keep the Deployment available',
+    );
+    const serving = await getJson(['get', 'replicaset', oldRs.metadata.name]);
+    assert.equal(serving.status.readyReplicas, 3);
+    assert.match(
+      (await kubectl(['rollout', 'status', 'deployment/roll', '--timeout=2s'])).stderr,
+      /deployment "roll" exceeded its progress deadline/,
+    );
+
+    await ok(['set', 'image', 'deployment/roll', 'app=nginx:1.26']);
+    assert.match(
+      await ok(['rollout', 'status', 'deployment/roll', '--timeout=60s']),
+      /deployment "roll" successfully rolled out/,
+    );
+    const done = await getJson(['get', 'deployment', 'roll']);
+    assert.equal(done.metadata.annotations['deployment.kubernetes.io/revision'], '3');
+    assert.equal(done.status.updatedReplicas, 4);
+    assert.equal(done.status.availableReplicas, 4);
+    assert.equal(done.status.unavailableReplicas, undefined);
+    const progressing = done.status.conditions.find((c: Json) => c.type === 'Progressing');
+    assert.equal(progressing.reason, 'NewReplicaSetAvailable');
+    const sets = await getJson(['get', 'replicasets', '-l', 'app=roll']);
+    assert.deepEqual(
+      sets.items.map((rs: Json) => rs.spec.replicas).sort(),
+      [0, 0, 4],
+      'old ReplicaSets are scaled to zero and kept as history',
+    );
+  });
+
+  test('a rolling update never runs more than replicas + maxSurge pods, nor fewer than replicas - maxUnavailable available', async () => {
+    const yaml = deployment('surge', 'nginx:1.25', 4).replace(
+      /^spec:\n/m,
+      'spec:\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n',
+    );
+    await ok(['apply', '--server-side', '-f', write('surge.yaml', yaml)]);
+    await ok(['rollout', 'status', 'deployment/surge', '--timeout=30s']);
+    const seen: { pods: number; available: number }[] = [];
+    const unsubscribe = server.api.store.subscribe((ev) => {
+      if (ev.typeKey !== 'apps/replicasets' || ev.object.metadata.labels?.app !== 'surge') return;
+      const sets = server.api.store
+        .list('apps/replicasets', 'default')
+        .filter((rs) => rs.metadata.labels?.app === 'surge');
+      seen.push({
+        pods: sets.reduce((n, rs) => n + (rs.spec.replicas ?? 0), 0),
+        available: sets.reduce((n, rs) => n + (rs.status?.availableReplicas ?? 0), 0),
+      });
+    });
+    try {
+      await ok(['set', 'image', 'deployment/surge', 'app=nginx:1.26']);
+      await ok(['rollout', 'status', 'deployment/surge', '--timeout=60s']);
+    } finally {
+      unsubscribe();
+    }
+    assert.ok(seen.length > 0, 'the rollout changed ReplicaSets');
+    assert.ok(
+      seen.every((s) => s.pods <= 5),
+      `more than 5 pods at some point: ${JSON.stringify(seen)}`,
+    );
+    assert.ok(
+      seen.every((s) => s.available >= 4),
+      `fewer than 4 available at some point: ${JSON.stringify(seen)}`,
+    );
+    assert.ok(
+      seen.some((s) => s.pods === 5),
+      'the surge was used',
+    );
   });
 });

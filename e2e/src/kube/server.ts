@@ -80,6 +80,11 @@ export interface KubeServer {
   api: KubeApi;
   /** Ends every open watch, as an API server does on its watch timeout; clients re-watch from their last version. */
   closeWatches(): void;
+  /**
+   * How many watches are open, of one resource (plural, e.g. `configmaps`) or of all: the signal
+   * that a client's watch is established, for tests that must not act before it is.
+   */
+  openWatches(plural?: string): number;
   /** Stops serving, ends open watches and saves state when a state file is set. */
   stop(): Promise<void>;
 }
@@ -203,7 +208,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
   });
   const api = new KubeApi(store);
   const controllers = startControllers(api, { readyDelayMs: o.readyDelayMs });
-  const watches = new Set<ServerResponse>();
+  const watches = new Map<ServerResponse, string>();
   let hostPort = '127.0.0.1:0';
   const token = tokenFor(o.name);
 
@@ -568,7 +573,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
       }
     }
     const unsubscribe = store.subscribe(onEvent);
-    watches.add(res);
+    watches.set(res, type.plural);
     if (backlog) for (const ev of backlog) onEvent(ev);
     else {
       for (const o of api.list(type, namespace).items) if (matches(o)) send('ADDED', o);
@@ -640,12 +645,15 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
       writeFileSync(file, kubeconfig, { mode: 0o600 });
     },
     closeWatches() {
-      for (const w of [...watches]) w.end();
+      for (const w of [...watches.keys()]) w.end();
+    },
+    openWatches(plural?: string) {
+      return [...watches.values()].filter((p) => plural === undefined || p === plural).length;
     },
     stop() {
       stopping ??= (async () => {
         controllers.stop();
-        for (const w of watches) w.end();
+        for (const w of watches.keys()) w.end();
         watches.clear();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
