@@ -480,4 +480,53 @@ spec:
       'the surge was used',
     );
   });
+
+  test('kubectl create deployment, service clusterip, job, cronjob, secret generic and role send protobuf, and the server stores what they asked for', async () => {
+    await ok(['create', 'deployment', 'pb-web', '--image=nginx:1.25', '--port=8080', '--replicas=3']);
+    const d = await getJson(['get', 'deployment', 'pb-web']);
+    assert.equal(d.spec.replicas, 3);
+    assert.deepEqual(d.spec.selector, { matchLabels: { app: 'pb-web' } });
+    const c = d.spec.template.spec.containers[0];
+    assert.equal(c.name, 'nginx');
+    assert.equal(c.image, 'nginx:1.25');
+    assert.deepEqual(c.ports, [{ containerPort: 8080, protocol: 'TCP' }]);
+    assert.equal(d.spec.template.spec.hostNetwork, undefined, 'zero fields Go omits are not stored');
+    assert.equal(d.spec.paused, undefined);
+    assert.equal(d.metadata.creationTimestamp !== undefined, true);
+    await ok(['rollout', 'status', 'deployment/pb-web', '--timeout=30s']);
+
+    await ok(['create', 'deployment', 'pb-zero', '--image=nginx:1.25', '--replicas=0']);
+    assert.equal(
+      (await getJson(['get', 'deployment', 'pb-zero'])).spec.replicas,
+      0,
+      'an explicit zero is kept',
+    );
+
+    await ok(['create', 'service', 'clusterip', 'pb-svc', '--tcp=53:5353']);
+    const svc = await getJson(['get', 'service', 'pb-svc']);
+    assert.deepEqual(svc.spec.ports, [{ name: '53-5353', port: 53, protocol: 'TCP', targetPort: 5353 }]);
+    assert.deepEqual(svc.spec.selector, { app: 'pb-svc' });
+
+    await ok(['create', 'job', 'pb-job', '--image=busybox:1.36', '--', 'echo', 'hi']);
+    const job = await getJson(['get', 'job', 'pb-job']);
+    assert.deepEqual(job.spec.template.spec.containers[0].command, ['echo', 'hi']);
+    assert.equal(job.spec.template.spec.restartPolicy, 'Never');
+    await ok(['wait', '--for=condition=Complete', 'job/pb-job', '--timeout=30s']);
+
+    await ok(['create', 'cronjob', 'pb-cron', '--image=busybox:1.36', '--schedule=*/5 * * * *']);
+    assert.equal((await getJson(['get', 'cronjob', 'pb-cron'])).spec.schedule, '*/5 * * * *');
+    await ok(['create', 'job', 'pb-from-cron', '--from=cronjob/pb-cron']);
+    const fromCron = await getJson(['get', 'job', 'pb-from-cron']);
+    assert.equal(fromCron.metadata.ownerReferences[0].kind, 'CronJob');
+    assert.equal(fromCron.metadata.annotations['cronjob.kubernetes.io/instantiate'], 'manual');
+
+    await ok(['create', 'secret', 'generic', 'pb-secret', '--from-literal=password=s3cret']);
+    const secret = await getJson(['get', 'secret', 'pb-secret']);
+    assert.equal(Buffer.from(secret.data.password, 'base64').toString(), 's3cret');
+    assert.equal(secret.type, 'Opaque');
+
+    await ok(['create', 'role', 'pb-role', '--verb=get,list', '--resource=pods']);
+    const role = await getJson(['get', 'role', 'pb-role']);
+    assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]);
+  });
 });
