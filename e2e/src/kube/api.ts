@@ -10,6 +10,7 @@ import {
 } from './errors.js';
 import { serverSideApply, trackUpdate } from './fields.js';
 import type { Json } from './json.js';
+import { normalizeStored } from './normalize.js';
 import { jsonMergePatch, jsonPatch, strategicMergePatch } from './patch.js';
 import { apiVersionOf, BUILTIN_TYPES, type ResourceType, typesFromCrd } from './resources.js';
 import { type KubeStore, objectKey } from './store.js';
@@ -241,6 +242,7 @@ export class KubeApi {
       ordered.status = { phase: 'Active' };
     }
     if (type.kind === 'Service') this.allocateClusterIp(ordered);
+    normalizeStored(type, ordered);
     applyDefaults(type, ordered);
     dropEmptyMeta(ordered);
     validate(type, ordered);
@@ -444,6 +446,7 @@ export class KubeApi {
         }
       }
       if (type.kind === 'Namespace' && live.spec) obj.spec = { ...live.spec, ...(obj.spec ?? {}) };
+      normalizeStored(type, obj);
       applyDefaults(type, obj);
       dropEmptyMeta(obj);
       validate(type, obj, live);

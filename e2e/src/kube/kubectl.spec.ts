@@ -529,4 +529,89 @@ spec:
     const role = await getJson(['get', 'role', 'pb-role']);
     assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]);
   });
+
+  test('the server stores quantities canonically, drops omitempty zeros, keeps 53/TCP beside 53/UDP, and a second server-side apply of the same manifest writes nothing', async () => {
+    const manifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns}
+spec:
+  replicas: 1
+  paused: false
+  selector: {matchLabels: {app: dns}}
+  template:
+    metadata: {labels: {app: dns}}
+    spec:
+      hostNetwork: false
+      hostPID: false
+      nodeSelector: {}
+      containers:
+      - name: dns
+        image: coredns:1.11
+        tty: false
+        env:
+        - {name: EMPTY, value: ""}
+        resources:
+          requests: {cpu: 1000m, memory: 1024Mi}
+          limits: {cpu: "0.5", memory: 1.5Mi}
+        ports:
+        - {containerPort: 53, protocol: TCP, name: dns-tcp}
+        - {containerPort: 53, protocol: UDP, name: dns-udp}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dns}
+spec:
+  selector: {app: dns}
+  publishNotReadyAddresses: false
+  ports:
+  - {name: dns-tcp, port: 53, protocol: TCP}
+  - {name: dns-udp, port: 53, protocol: UDP}
+`;
+    const file = write('dns.yaml', manifest);
+    await ok(['apply', '--server-side', '-f', file]);
+    const d = await getJson(['get', 'deployment', 'dns', '--show-managed-fields']);
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    assert.deepEqual(c.resources, {
+      requests: { cpu: '1', memory: '1Gi' },
+      limits: { cpu: '500m', memory: '1536Ki' },
+    });
+    assert.equal(pod.hostNetwork, undefined);
+    assert.equal(pod.hostPID, undefined);
+    assert.equal(pod.nodeSelector, undefined);
+    assert.equal(c.tty, undefined);
+    assert.equal(d.spec.paused, undefined);
+    assert.deepEqual(c.env, [{ name: 'EMPTY' }]);
+    assert.deepEqual(
+      c.ports.map((p: Json) => `${p.containerPort}/${p.protocol}`),
+      ['53/TCP', '53/UDP'],
+    );
+    // as on a real server, the applier owns what it applied, stored or not
+    const applied = d.metadata.managedFields.find((m: Json) => m.operation === 'Apply');
+    const ports =
+      applied.fieldsV1['f:spec']['f:template']['f:spec']['f:containers']['k:{"name":"dns"}']['f:ports'];
+    assert.deepEqual(Object.keys(ports).sort(), [
+      'k:{"containerPort":53,"protocol":"TCP"}',
+      'k:{"containerPort":53,"protocol":"UDP"}',
+    ]);
+    assert.ok(applied.fieldsV1['f:spec']['f:template']['f:spec']['f:hostNetwork']);
+    const svc = await getJson(['get', 'service', 'dns']);
+    assert.deepEqual(
+      svc.spec.ports.map((p: Json) => `${p.port}/${p.protocol}`),
+      ['53/TCP', '53/UDP'],
+    );
+    assert.equal(svc.spec.publishNotReadyAddresses, undefined);
+
+    // once the rollout is done nothing else writes these objects: any new resourceVersion is the apply's
+    await ok(['rollout', 'status', 'deployment/dns', '--timeout=30s']);
+    const versions = async () => [
+      (await getJson(['get', 'deployment', 'dns'])).metadata.resourceVersion,
+      (await getJson(['get', 'service', 'dns'])).metadata.resourceVersion,
+    ];
+    const before = await versions();
+    await ok(['apply', '--server-side', '-f', file]);
+    const diff = await kubectl(['diff', '--server-side', '-f', file]);
+    assert.equal(diff.code, 0, `server-side diff of the applied manifest:\n${diff.stdout}${diff.stderr}`);
+    assert.deepEqual(await versions(), before, 're-applying the same manifest wrote an object');
+  });
 });
