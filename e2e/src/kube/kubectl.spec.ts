@@ -614,4 +614,165 @@ spec:
     assert.equal(diff.code, 0, `server-side diff of the applied manifest:\n${diff.stdout}${diff.stderr}`);
     assert.deepEqual(await versions(), before, 're-applying the same manifest wrote an object');
   });
+
+  test('garbage collection: a dependent goes only when all its owners are gone, waits for its own finalizers, and foreground deletion keeps the owner until blocking dependents are gone', async () => {
+    await ok(['create', 'configmap', 'gc-owner-a', '--from-literal=a=1']);
+    await ok(['create', 'configmap', 'gc-owner-b', '--from-literal=a=1']);
+    const uidOf = async (what: string) => (await getJson(['get', what])).metadata.uid as string;
+    const ownerRef = (name: string, uid: string, block = false) =>
+      `{apiVersion: v1, kind: ConfigMap, name: ${name}, uid: ${uid}${block ? ', blockOwnerDeletion: true' : ''}}`;
+    const [a, b] = [await uidOf('configmap/gc-owner-a'), await uidOf('configmap/gc-owner-b')];
+    await ok([
+      'apply',
+      '-f',
+      write(
+        'gc-child.yaml',
+        `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: gc-child
+  ownerReferences: [${ownerRef('gc-owner-a', a)}, ${ownerRef('gc-owner-b', b)}]
+  finalizers: [example.com/hold]
+data: {k: v}
+`,
+      ),
+    ]);
+    await ok(['delete', 'configmap', 'gc-owner-a']);
+    await eventually(async () => {
+      const child = await getJson(['get', 'configmap', 'gc-child']);
+      assert.equal(child.metadata.deletionTimestamp, undefined, 'deleted while another owner exists');
+      assert.deepEqual(
+        child.metadata.ownerReferences.map((r: Json) => r.name),
+        ['gc-owner-b'],
+        'the dangling reference is removed',
+      );
+    });
+    await ok(['delete', 'configmap', 'gc-owner-b']);
+    await eventually(async () => {
+      const child = await getJson(['get', 'configmap', 'gc-child']);
+      assert.ok(child.metadata.deletionTimestamp, 'the last owner is gone: the dependent is deleted');
+    });
+    assert.equal((await getJson(['get', 'configmap', 'gc-child'])).data.k, 'v', 'its finalizer holds it');
+    await ok(['patch', 'configmap', 'gc-child', '--type=merge', '-p', '{"metadata":{"finalizers":null}}']);
+    await eventually(async () => {
+      const r = await kubectl(['get', 'configmap', 'gc-child']);
+      assert.match(r.stderr, /NotFound/);
+    });
+
+    // foreground: the Deployment waits for its ReplicaSet (blockOwnerDeletion), held here by a finalizer
+    await ok(['apply', '--server-side', '-f', write('gc-fg.yaml', deployment('gc-fg', 'nginx:1.25'))]);
+    await ok(['rollout', 'status', 'deployment/gc-fg', '--timeout=30s']);
+    const rs = (await getJson(['get', 'replicasets', '-l', 'app=gc-fg'])).items[0];
+    assert.equal(rs.metadata.ownerReferences[0].blockOwnerDeletion, true);
+    await ok([
+      'patch',
+      'replicaset',
+      rs.metadata.name,
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":["example.com/hold"]}}',
+    ]);
+    await ok(['delete', 'deployment', 'gc-fg', '--cascade=foreground', '--wait=false']);
+    await eventually(async () => {
+      const d = await getJson(['get', 'deployment', 'gc-fg']);
+      assert.ok(d.metadata.deletionTimestamp);
+      assert.deepEqual(d.metadata.finalizers, ['foregroundDeletion']);
+      const held = await getJson(['get', 'replicaset', rs.metadata.name]);
+      assert.ok(held.metadata.deletionTimestamp, 'the dependent is being deleted');
+    });
+    await ok([
+      'patch',
+      'replicaset',
+      rs.metadata.name,
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await eventually(async () => {
+      assert.match((await kubectl(['get', 'deployment', 'gc-fg'])).stderr, /NotFound/);
+      assert.match((await kubectl(['get', 'replicaset', rs.metadata.name])).stderr, /NotFound/);
+    });
+  });
+
+  test('metadata.generation of custom resources: with a status subresource status writes keep it; without one any change but metadata bumps it', async () => {
+    const crd = (plural: string, kind: string, status: boolean) => `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: ${plural}.gen.example.com}
+spec:
+  group: gen.example.com
+  scope: Namespaced
+  names: {plural: ${plural}, singular: ${kind.toLowerCase()}, kind: ${kind}}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+${status ? '    subresources: {status: {}}\n' : ''}`;
+    await ok([
+      'apply',
+      '-f',
+      write('gen-crds.yaml', `${crd('withs', 'WithS', true)}---\n${crd('withouts', 'WithoutS', false)}`),
+    ]);
+    await ok([
+      'wait',
+      '--for=condition=Established',
+      'crd/withs.gen.example.com',
+      'crd/withouts.gen.example.com',
+      '--timeout=30s',
+    ]);
+    const cr = (kind: string) =>
+      `apiVersion: gen.example.com/v1\nkind: ${kind}\nmetadata: {name: one}\nspec: {size: 1}\n`;
+    await ok(['apply', '--server-side', '-f', write('gen-with.yaml', cr('WithS'))]);
+    await ok(['apply', '--server-side', '-f', write('gen-without.yaml', cr('WithoutS'))]);
+    const gen = async (plural: string) =>
+      (await getJson(['get', `${plural}.gen.example.com`, 'one'])).metadata.generation;
+
+    await ok([
+      'patch',
+      'withs.gen.example.com',
+      'one',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Ready"}}',
+    ]);
+    assert.equal((await getJson(['get', 'withs.gen.example.com', 'one'])).status.phase, 'Ready');
+    assert.equal(await gen('withs'), 1, 'a status write does not bump generation');
+    await ok([
+      'patch',
+      'withs.gen.example.com',
+      'one',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Ignored"}}',
+    ]);
+    assert.equal(
+      (await getJson(['get', 'withs.gen.example.com', 'one'])).status.phase,
+      'Ready',
+      'the main resource does not write status',
+    );
+    await ok(['patch', 'withs.gen.example.com', 'one', '--type=merge', '-p', '{"spec":{"size":2}}']);
+    assert.equal(await gen('withs'), 2);
+
+    await ok([
+      'patch',
+      'withouts.gen.example.com',
+      'one',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Ready"}}',
+    ]);
+    assert.equal(await gen('withouts'), 2, 'without a status subresource a status change bumps generation');
+    await ok([
+      'patch',
+      'withouts.gen.example.com',
+      'one',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"labels":{"x":"y"}}}',
+    ]);
+    assert.equal(await gen('withouts'), 2, 'a metadata change does not');
+    await ok(['patch', 'withouts.gen.example.com', 'one', '--type=merge', '-p', '{"other":{"field":true}}']);
+    assert.equal(await gen('withouts'), 3, 'any other top-level field does');
+  });
 });
