@@ -75,6 +75,16 @@ function withApiVersion(type: ResourceType, obj: Json): Json {
 }
 
 /**
+ * A mutating admission step on create, as a webhook that stamps every new object would be: labels
+ * and annotations added unless the object already sets them. Objects the server itself creates at
+ * start (the default namespaces) are not mutated.
+ */
+export interface CreateMutation {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/**
  * The Kubernetes API's object semantics over a KubeStore: create, read, list, update, patch,
  * server-side apply and delete with uid, resourceVersion, generation, defaults, validation,
  * managedFields, finalizers, namespace and owner cascades. HTTP lives elsewhere (server.ts).
@@ -83,7 +93,12 @@ export class KubeApi {
   private readonly listeners = new Set<() => void>();
   private crdTypes: ResourceType[] = [];
 
-  constructor(readonly store: KubeStore) {
+  private mutation: CreateMutation = {};
+
+  constructor(
+    readonly store: KubeStore,
+    mutation: CreateMutation = {},
+  ) {
     this.refreshCrdTypes();
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       if (!store.get('/namespaces', undefined, ns)) {
@@ -100,6 +115,7 @@ export class KubeApi {
     store.subscribe((ev) => {
       if (ev.typeKey === 'apiextensions.k8s.io/customresourcedefinitions') this.refreshCrdTypes();
     });
+    this.mutation = mutation;
   }
 
   /** All served types, built-in and from Established CRDs. */
@@ -250,11 +266,21 @@ export class KubeApi {
       ordered.status = { phase: 'Active' };
     }
     if (type.kind === 'Service') this.allocateClusterIp(ordered);
+    this.mutate(ordered);
     normalizeStored(type, ordered);
     applyDefaults(type, ordered);
     dropEmptyMeta(ordered);
     validate(type, ordered);
     return ordered;
+  }
+
+  /** The mutating admission step: configured labels and annotations that the object does not set. */
+  private mutate(obj: Json): void {
+    for (const field of ['labels', 'annotations'] as const) {
+      const add = this.mutation[field];
+      if (!add || Object.keys(add).length === 0) continue;
+      obj.metadata[field] = { ...add, ...(obj.metadata[field] ?? {}) };
+    }
   }
 
   private allocateClusterIp(svc: Json): void {

@@ -40,6 +40,14 @@ export interface KubeServerOptions {
   bookmarkIntervalMs?: number;
   /** Where to log; a pino logger at `warn` by default. */
   logger?: Logger;
+  /**
+   * Labels every created object gets unless it sets them, as from a mutating admission webhook;
+   * so that what a client applies and what the server stores differ, as on clusters with policy
+   * engines. None by default.
+   */
+  defaultLabels?: Record<string, string>;
+  /** Annotations every created object gets unless it sets them (see defaultLabels). */
+  defaultAnnotations?: Record<string, string>;
 }
 
 export const DEFAULT_KUBE_SERVER_OPTIONS = {
@@ -50,7 +58,13 @@ export const DEFAULT_KUBE_SERVER_OPTIONS = {
   bookmarkIntervalMs: 5000,
 } as const;
 
-type ResolvedOptions = Required<Omit<KubeServerOptions, 'statePath'>> & { statePath?: string };
+type ResolvedOptions = Required<
+  Omit<KubeServerOptions, 'statePath' | 'defaultLabels' | 'defaultAnnotations'>
+> & {
+  statePath?: string;
+  defaultLabels: Record<string, string>;
+  defaultAnnotations: Record<string, string>;
+};
 
 function parseOptions(options: KubeServerOptions): ResolvedOptions {
   const given = Object.fromEntries(
@@ -65,7 +79,23 @@ function parseOptions(options: KubeServerOptions): ResolvedOptions {
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(o.name)) {
     throw new Error(`kube server options: name must be a DNS label, got ${JSON.stringify(o.name)}`);
   }
-  return { ...o, logger: options.logger ?? createLogger({ name: 'flotilla-kube', level: 'warn' }) };
+  const labels = o.defaultLabels ?? {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (
+      !/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) ||
+      !/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v)
+    ) {
+      throw new Error(
+        `kube server options: defaultLabels: ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid label`,
+      );
+    }
+  }
+  return {
+    ...o,
+    defaultLabels: labels,
+    defaultAnnotations: o.defaultAnnotations ?? {},
+    logger: options.logger ?? createLogger({ name: 'flotilla-kube', level: 'warn' }),
+  };
 }
 
 /** A running test API server. */
@@ -206,7 +236,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
     historySize: o.historySize,
     ...(o.statePath ? { statePath: o.statePath } : {}),
   });
-  const api = new KubeApi(store);
+  const api = new KubeApi(store, { labels: o.defaultLabels, annotations: o.defaultAnnotations });
   const controllers = startControllers(api, { readyDelayMs: o.readyDelayMs });
   const watches = new Map<ServerResponse, string>();
   let hostPort = '127.0.0.1:0';
