@@ -775,4 +775,31 @@ ${status ? '    subresources: {status: {}}\n' : ''}`;
     await ok(['patch', 'withouts.gen.example.com', 'one', '--type=merge', '-p', '{"other":{"field":true}}']);
     assert.equal(await gen('withouts'), 3, 'any other top-level field does');
   });
+
+  test('the OpenAPI v3 documents kubectl reads carry the list keys the server merges by: containers by name, container ports by containerPort+protocol, Service ports by port+protocol', async () => {
+    const apps = JSON.parse(await ok(['get', '--raw', '/openapi/v3/apis/apps/v1']));
+    const deploySchema = Object.values(apps.components.schemas as Record<string, Json>).find((s: Json) =>
+      (s['x-kubernetes-group-version-kind'] ?? []).some((g: Json) => g.kind === 'Deployment'),
+    );
+    assert.ok(deploySchema, 'a Deployment schema');
+    const pod = deploySchema.properties.spec.properties.template.properties.spec.properties;
+    assert.equal(pod.containers['x-kubernetes-list-type'], 'map');
+    assert.deepEqual(pod.containers['x-kubernetes-list-map-keys'], ['name']);
+    assert.deepEqual(pod.containers.items.properties.ports['x-kubernetes-list-map-keys'], [
+      'containerPort',
+      'protocol',
+    ]);
+    assert.equal(pod.containers.items.properties.ports['x-kubernetes-patch-merge-key'], 'containerPort');
+    assert.deepEqual(pod.containers.items.properties.env['x-kubernetes-list-map-keys'], ['name']);
+    assert.equal(deploySchema.properties.spec.properties.selector['x-kubernetes-map-type'], 'atomic');
+    assert.equal(deploySchema.properties.metadata.properties.finalizers['x-kubernetes-list-type'], 'set');
+    const core = JSON.parse(await ok(['get', '--raw', '/openapi/v3/api/v1']));
+    const svc = Object.values(core.components.schemas as Record<string, Json>).find((s: Json) =>
+      (s['x-kubernetes-group-version-kind'] ?? []).some((g: Json) => g.kind === 'Service'),
+    );
+    assert.deepEqual(svc.properties.spec.properties.ports['x-kubernetes-list-map-keys'], [
+      'port',
+      'protocol',
+    ]);
+  });
 });
