@@ -730,6 +730,8 @@ export class KubeApi {
   writeStatus(type: ResourceType, namespace: string | undefined, name: string, status: Json): void {
     const live = this.store.get(typeKeyOf(type), namespace, name);
     if (!live) return;
+    // controllers re-check often; an unchanged status is no write, so skip the write path's work
+    if (JSON.stringify(live.status) === JSON.stringify(status)) return;
     const next = { ...structuredClone(live), status };
     const options: WriteOptions = { fieldManager: 'kube-controller-manager' };
     if (type.status) options.subresource = 'status';
@@ -747,6 +749,7 @@ export class KubeApi {
     if (!live) return;
     const next = withApiVersion(type, structuredClone(live));
     mutate(next);
+    if (JSON.stringify(next) === JSON.stringify(withApiVersion(type, live))) return;
     this.commitUpdate(type, live, next, { fieldManager: 'kube-controller-manager' }, 'Update');
   }
 

@@ -3,6 +3,7 @@
  * Deployments over HTTP, the time until all are Available, and a rolling update of all of them
  * to completion. Prints one JSON line. Run: `node --import tsx e2e/src/kube/benchmark.ts [N]`.
  */
+import type { Json } from './json.js';
 import { startKubeServer } from './server.js';
 
 const n = Number(process.argv[2] ?? 200);
@@ -41,25 +42,34 @@ const applyAll = async (image: string) => {
   }
 };
 
-/** Resolves when every Deployment has rolled out its latest generation. */
+/** Resolves when every Deployment has rolled out its latest generation (checked on each change, not polled). */
 const rolledOut = () =>
   new Promise<void>((resolve) => {
-    const check = () => {
-      const done = server.api.store.list('apps/deployments', 'default').every((d) => {
-        const s = d.status ?? {};
-        return (
-          s.observedGeneration === d.metadata.generation &&
-          s.updatedReplicas === 3 &&
-          s.replicas === 3 &&
-          s.availableReplicas === 3
-        );
-      });
-      if (done) {
-        clearInterval(timer);
+    const done = (d: Json) => {
+      const s = d.status ?? {};
+      return (
+        s.observedGeneration === d.metadata.generation &&
+        s.updatedReplicas === 3 &&
+        s.replicas === 3 &&
+        s.availableReplicas === 3
+      );
+    };
+    const pending = new Set(
+      server.api.store
+        .values('apps/deployments', 'default')
+        .filter((d) => !done(d))
+        .map((d) => d.metadata.name as string),
+    );
+    if (pending.size === 0) return resolve();
+    const unsubscribe = server.api.store.subscribe((ev) => {
+      if (ev.typeKey !== 'apps/deployments') return;
+      if (done(ev.object)) pending.delete(ev.object.metadata.name);
+      else pending.add(ev.object.metadata.name);
+      if (pending.size === 0) {
+        unsubscribe();
         resolve();
       }
-    };
-    const timer = setInterval(check, 10);
+    });
   });
 
 const t0 = performance.now();

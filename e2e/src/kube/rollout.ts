@@ -120,7 +120,7 @@ export function createRolloutControllers(o: RolloutOptions): RolloutControllers 
 
   const ownedReplicaSets = (d: Json): Json[] =>
     api.store
-      .list(REPLICASETS, d.metadata.namespace)
+      .values(REPLICASETS, d.metadata.namespace)
       .filter((rs) => controllerUid(rs) === d.metadata.uid && !rs.metadata.deletionTimestamp);
 
   const scale = (rs: Json, replicas: number, d: Json) => {
