@@ -171,6 +171,8 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       configMap('noop', 'cfg', { a: '1' }),
     ]);
     await reconciler().apply(bundle);
+    // the Deployment controller writes status until the rollout is done; after that only a write moves the version
+    await kubectl('rollout', 'status', '-n', 'noop', 'deployment/web', '--timeout=60s');
     const rv = (await kubectlJson('get', 'deploy', '-n', 'noop', 'web')).metadata.resourceVersion;
     const fresh = await reconciler().apply(bundle);
     assert.equal(fresh.changes.unchanged.length, 3, JSON.stringify(fresh.changes));
