@@ -194,6 +194,8 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       configMap('noop', 'cfg', { a: '1' }),
     ]);
     await reconciler().apply(bundle);
+    // the Deployment controller writes status until the rollout is done; after that only a write moves the version
+    await kubectl('rollout', 'status', '-n', 'noop', 'deployment/web', '--timeout=60s');
     const rv = (await kubectlJson('get', 'deploy', '-n', 'noop', 'web')).metadata.resourceVersion;
     const fresh = await reconciler().apply(bundle);
     assert.equal(fresh.changes.unchanged.length, 3, JSON.stringify(fresh.changes));
@@ -279,11 +281,10 @@ describe('reconcile engine against the Kubernetes API test server', () => {
 
   test('a Deployment goes Progressing then Healthy; an image with :fail ends Degraded', async () => {
     const r = reconciler();
-    const bundle = bundleOf([
-      namespace('health'),
-      deployment('health', 'good'),
-      deployment('health', 'bad', 'nginx:fail'),
-    ]);
+    // the test server, as a real controller, reports ProgressDeadlineExceeded only after progressDeadlineSeconds
+    const broken = deployment('health', 'bad', 'nginx:fail');
+    (broken.spec as { progressDeadlineSeconds?: number }).progressDeadlineSeconds = 2;
+    const bundle = bundleOf([namespace('health'), deployment('health', 'good'), broken]);
     const applied = await r.apply(bundle);
     assert.equal(report(applied.resources, 'Deployment', 'good').health, 'Progressing');
     await eventually(

@@ -10,9 +10,13 @@ import {
 } from './errors.js';
 import { serverSideApply, trackUpdate } from './fields.js';
 import type { Json } from './json.js';
+import { normalizeStored } from './normalize.js';
 import { jsonMergePatch, jsonPatch, strategicMergePatch } from './patch.js';
 import { apiVersionOf, BUILTIN_TYPES, type ResourceType, typesFromCrd } from './resources.js';
 import { type KubeStore, objectKey } from './store.js';
+
+/** The finalizer that holds an owner deleted in the foreground until its blocking dependents are gone. */
+const FOREGROUND = 'foregroundDeletion';
 
 export const PatchType = {
   Json: 'application/json-patch+json',
@@ -55,14 +59,29 @@ function dropEmptyMeta(obj: Json): void {
   }
 }
 
-function specOf(obj: Json): string {
-  const { metadata: _m, status: _s, ...rest } = obj;
-  return JSON.stringify(rest);
+/**
+ * What metadata.generation tracks: everything but metadata, and but status where status is a
+ * subresource. A custom resource without a status subresource bumps its generation on a status
+ * change too, as the real server's custom resource strategy does.
+ */
+function specOf(type: ResourceType, obj: Json): string {
+  const { metadata: _m, status, ...rest } = obj;
+  return JSON.stringify(type.status ? rest : { ...rest, status });
 }
 
 /** Node-style deep sort of keys is not needed: the server keeps insertion order, as Go's JSON does by struct. */
 function withApiVersion(type: ResourceType, obj: Json): Json {
   return { ...obj, apiVersion: apiVersionOf(type), kind: type.kind };
+}
+
+/**
+ * A mutating admission step on create, as a webhook that stamps every new object would be: labels
+ * and annotations added unless the object already sets them. Objects the server itself creates at
+ * start (the default namespaces) are not mutated.
+ */
+export interface CreateMutation {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -74,7 +93,12 @@ export class KubeApi {
   private readonly listeners = new Set<() => void>();
   private crdTypes: ResourceType[] = [];
 
-  constructor(readonly store: KubeStore) {
+  private mutation: CreateMutation = {};
+
+  constructor(
+    readonly store: KubeStore,
+    mutation: CreateMutation = {},
+  ) {
     this.refreshCrdTypes();
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       if (!store.get('/namespaces', undefined, ns)) {
@@ -91,6 +115,7 @@ export class KubeApi {
     store.subscribe((ev) => {
       if (ev.typeKey === 'apiextensions.k8s.io/customresourcedefinitions') this.refreshCrdTypes();
     });
+    this.mutation = mutation;
   }
 
   /** All served types, built-in and from Established CRDs. */
@@ -241,10 +266,21 @@ export class KubeApi {
       ordered.status = { phase: 'Active' };
     }
     if (type.kind === 'Service') this.allocateClusterIp(ordered);
+    this.mutate(ordered);
+    normalizeStored(type, ordered);
     applyDefaults(type, ordered);
     dropEmptyMeta(ordered);
     validate(type, ordered);
     return ordered;
+  }
+
+  /** The mutating admission step: configured labels and annotations that the object does not set. */
+  private mutate(obj: Json): void {
+    for (const field of ['labels', 'annotations'] as const) {
+      const add = this.mutation[field];
+      if (!add || Object.keys(add).length === 0) continue;
+      obj.metadata[field] = { ...add, ...(obj.metadata[field] ?? {}) };
+    }
   }
 
   private allocateClusterIp(svc: Json): void {
@@ -444,6 +480,7 @@ export class KubeApi {
         }
       }
       if (type.kind === 'Namespace' && live.spec) obj.spec = { ...live.spec, ...(obj.spec ?? {}) };
+      normalizeStored(type, obj);
       applyDefaults(type, obj);
       dropEmptyMeta(obj);
       validate(type, obj, live);
@@ -476,14 +513,17 @@ export class KubeApi {
         ...(options.subresource ? { subresource: options.subresource } : {}),
       });
     }
-    if (type.generation && specOf(obj) !== specOf(withApiVersion(type, live))) {
+    if (type.generation && specOf(type, obj) !== specOf(type, withApiVersion(type, live))) {
       obj.metadata.generation = (live.metadata.generation ?? 0) + 1;
     }
     if (comparable(obj) === comparable(withApiVersion(type, live)))
       return withApiVersion(type, structuredClone(live));
     if (options.dryRun) return obj;
     if (obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0) {
-      return this.store.remove(typeKeyOf(type), obj);
+      // the last finalizer is gone: the object goes, and the garbage collector sees to its dependents
+      const gone = this.store.remove(typeKeyOf(type), obj);
+      this.collectDependents(obj.metadata.uid);
+      return gone;
     }
     obj.metadata.resourceVersion = String(this.store.nextRv());
     this.store.put(typeKeyOf(type), obj);
@@ -518,34 +558,135 @@ export class KubeApi {
       );
     }
     if (options.dryRun) return withApiVersion(type, structuredClone(live));
+    if (options.propagationPolicy === 'Orphan') this.orphanDependents(live.metadata.uid);
+    const foreground = options.propagationPolicy === 'Foreground' && type.kind !== 'Namespace';
     const finalizers: string[] =
       type.kind === 'Namespace'
         ? [...(live.spec?.finalizers ?? []), ...(live.metadata.finalizers ?? [])]
         : (live.metadata.finalizers ?? []);
-    if (finalizers.length > 0 || options.propagationPolicy === 'Foreground' || type.kind === 'Namespace') {
+    if (finalizers.length > 0 || foreground || type.kind === 'Namespace') {
       if (live.metadata.deletionTimestamp) return withApiVersion(type, structuredClone(live));
       const obj = structuredClone(live);
       obj.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       obj.metadata.deletionGracePeriodSeconds = 0;
+      // foreground deletion: the owner stays, with this finalizer, until its blocking dependents are gone
+      if (foreground) obj.metadata.finalizers = [...(obj.metadata.finalizers ?? []), FOREGROUND];
       if (type.generation) obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
       if (type.kind === 'Namespace') obj.status = { ...(obj.status ?? {}), phase: 'Terminating' };
       obj.metadata.resourceVersion = String(this.store.nextRv());
       this.store.put(typeKeyOf(type), obj);
       if (type.kind === 'Namespace') setTimeout(() => this.finishNamespace(name), 20);
-      else if (finalizers.length === 0) setTimeout(() => this.finishForeground(type, namespace, name), 20);
+      else if (foreground) this.finishForeground(type, namespace, name, 20);
       return withApiVersion(type, structuredClone(obj));
     }
     const gone = this.store.remove(typeKeyOf(type), live);
     if (type.kind === 'CustomResourceDefinition') this.dropCustomResources(live);
-    if (options.propagationPolicy !== 'Orphan') this.collectDependents(live.metadata.uid);
+    this.collectDependents(live.metadata.uid);
     return withApiVersion(type, gone);
   }
 
-  private finishForeground(type: ResourceType, namespace: string | undefined, name: string): void {
-    const live = this.store.get(typeKeyOf(type), namespace, name);
-    if (!live) return;
-    this.collectDependents(live.metadata.uid);
-    if ((live.metadata.finalizers ?? []).length === 0) this.store.remove(typeKeyOf(type), live);
+  /** Every uid in the store: the owners that still exist. */
+  private liveUids(): Set<string> {
+    const uids = new Set<string>();
+    for (const key of this.store.typeKeys()) for (const o of this.store.list(key)) uids.add(o.metadata.uid);
+    return uids;
+  }
+
+  /** The objects with an ownerReference to `uid`, with their type key. */
+  private dependentsOf(uid: string): { key: string; obj: Json }[] {
+    const out: { key: string; obj: Json }[] = [];
+    for (const key of this.store.typeKeys()) {
+      for (const obj of this.store.list(key)) {
+        if ((obj.metadata.ownerReferences ?? []).some((r: Json) => r.uid === uid)) out.push({ key, obj });
+      }
+    }
+    return out;
+  }
+
+  private typeOfKey(key: string): ResourceType | undefined {
+    return this.types().find((t) => typeKeyOf(t) === key);
+  }
+
+  /** Removes the references to `uid` from a dependent, as the garbage collector patches them. */
+  private dropOwnerReference(key: string, obj: Json, uid: string): void {
+    const type = this.typeOfKey(key);
+    if (!type) return;
+    this.writeObject(type, obj.metadata.namespace, obj.metadata.name, (o) => {
+      o.metadata.ownerReferences = (o.metadata.ownerReferences ?? []).filter((r: Json) => r.uid !== uid);
+    });
+  }
+
+  /** Orphan propagation: dependents lose their reference to the owner and stay. */
+  private orphanDependents(uid: string): void {
+    for (const { key, obj } of this.dependentsOf(uid)) this.dropOwnerReference(key, obj, uid);
+  }
+
+  /**
+   * The garbage collector after an owner is gone: a dependent that still has another existing
+   * owner only loses the dangling reference; one whose owners are all gone is deleted in the
+   * background (and, with finalizers of its own, stays Terminating until they are removed).
+   */
+  private collectDependents(uid: string): void {
+    const live = this.liveUids();
+    for (const { key, obj } of this.dependentsOf(uid)) {
+      const current = this.store.get(key, obj.metadata.namespace, obj.metadata.name);
+      if (!current || current.metadata.uid !== obj.metadata.uid) continue;
+      const others = (current.metadata.ownerReferences ?? []).filter(
+        (r: Json) => r.uid !== uid && live.has(r.uid),
+      );
+      if (others.length > 0) {
+        this.dropOwnerReference(key, current, uid);
+        continue;
+      }
+      const type = this.typeOfKey(key);
+      if (!type || current.metadata.deletionTimestamp) continue;
+      this.delete(type, current.metadata.namespace, current.metadata.name, {
+        propagationPolicy: 'Background',
+      });
+    }
+  }
+
+  /**
+   * Foreground deletion, as the garbage collector does it: dependents owned by nobody else are
+   * deleted (in the foreground too); the owner keeps its `foregroundDeletion` finalizer until
+   * every dependent with `blockOwnerDeletion` is gone, then goes (or waits for its other finalizers).
+   */
+  private finishForeground(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    delayMs: number,
+  ): void {
+    const timer = setTimeout(() => {
+      const owner = this.store.get(typeKeyOf(type), namespace, name);
+      if (!owner || !(owner.metadata.finalizers ?? []).includes(FOREGROUND)) return;
+      const uid = owner.metadata.uid;
+      const live = this.liveUids();
+      let blocking = 0;
+      for (const { key, obj } of this.dependentsOf(uid)) {
+        const refs: Json[] = obj.metadata.ownerReferences ?? [];
+        if (refs.some((r) => r.uid !== uid && live.has(r.uid))) {
+          this.dropOwnerReference(key, obj, uid);
+          continue;
+        }
+        const depType = this.typeOfKey(key);
+        if (depType && !obj.metadata.deletionTimestamp) {
+          this.delete(depType, obj.metadata.namespace, obj.metadata.name, {
+            propagationPolicy: 'Foreground',
+          });
+        }
+        const still = this.store.get(key, obj.metadata.namespace, obj.metadata.name);
+        if (still && refs.some((r) => r.uid === uid && r.blockOwnerDeletion)) blocking++;
+      }
+      if (blocking > 0) {
+        this.finishForeground(type, namespace, name, 100);
+        return;
+      }
+      this.writeObject(type, namespace, name, (o) => {
+        o.metadata.finalizers = (o.metadata.finalizers ?? []).filter((f: string) => f !== FOREGROUND);
+      });
+    }, delayMs);
+    timer.unref();
   }
 
   /** The namespace controller: deletes everything in the namespace, then the namespace itself. */
@@ -585,23 +726,12 @@ export class KubeApi {
     for (const obj of this.store.list(key)) this.store.remove(key, obj);
   }
 
-  /** Background garbage collection of objects owned by `uid`. */
-  private collectDependents(uid: string): void {
-    for (const key of this.store.typeKeys()) {
-      for (const obj of this.store.list(key)) {
-        if ((obj.metadata.ownerReferences ?? []).some((r: Json) => r.uid === uid)) {
-          if (!this.store.get(key, obj.metadata.namespace, obj.metadata.name)) continue;
-          this.store.remove(key, obj);
-          this.collectDependents(obj.metadata.uid);
-        }
-      }
-    }
-  }
-
   /** Updates an object's status as a controller does (manager `kube-controller-manager`); no-ops are skipped. */
   writeStatus(type: ResourceType, namespace: string | undefined, name: string, status: Json): void {
     const live = this.store.get(typeKeyOf(type), namespace, name);
     if (!live) return;
+    // controllers re-check often; an unchanged status is no write, so skip the write path's work
+    if (JSON.stringify(live.status) === JSON.stringify(status)) return;
     const next = { ...structuredClone(live), status };
     const options: WriteOptions = { fieldManager: 'kube-controller-manager' };
     if (type.status) options.subresource = 'status';
@@ -619,6 +749,7 @@ export class KubeApi {
     if (!live) return;
     const next = withApiVersion(type, structuredClone(live));
     mutate(next);
+    if (JSON.stringify(next) === JSON.stringify(withApiVersion(type, live))) return;
     this.commitUpdate(type, live, next, { fieldManager: 'kube-controller-manager' }, 'Update');
   }
 

@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
 import { type KubeApi, typeKeyOf } from './api.js';
 import type { Json } from './json.js';
 import type { ResourceType } from './resources.js';
+import { createRolloutControllers } from './rollout.js';
 import type { StoreEvent } from './store.js';
+import { condition, isFailingImage, now, templateHash } from './workload-status.js';
+
+export { isFailingImage } from './workload-status.js';
 
 export interface ControllersOptions {
   /** How long a workload takes to become ready after a change. */
@@ -11,50 +14,6 @@ export interface ControllersOptions {
 
 /** The node every simulated Pod runs on. */
 export const NODE_NAME = 'flotilla-node';
-
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
-function condition(
-  existing: Json[] | undefined,
-  type: string,
-  status: 'True' | 'False',
-  reason: string,
-  message: string,
-  withUpdateTime = false,
-): Json {
-  const old = (existing ?? []).find((c) => c.type === type);
-  const same = old && old.status === status;
-  const c: Json = { type, status };
-  if (withUpdateTime) c.lastUpdateTime = same && old.reason === reason ? old.lastUpdateTime : now();
-  c.lastTransitionTime = same ? old.lastTransitionTime : now();
-  c.reason = reason;
-  c.message = message;
-  return c;
-}
-
-function podTemplateImages(obj: Json): string[] {
-  const spec = obj.spec?.template?.spec ?? obj.spec?.jobTemplate?.spec?.template?.spec ?? obj.spec;
-  return [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])].map((c: Json) =>
-    String(c.image ?? ''),
-  );
-}
-
-/** Whether the workload's image is one that never becomes ready (`:fail` in the tag). */
-export function isFailingImage(obj: Json): boolean {
-  return podTemplateImages(obj).some((i) => i.includes(':fail'));
-}
-
-function templateHash(obj: Json): string {
-  const h = createHash('sha256')
-    .update(JSON.stringify(obj.spec?.template ?? {}))
-    .digest();
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  let out = '';
-  for (let i = 0; i < 10; i++) out += alphabet[h[i]! % alphabet.length];
-  return out;
-}
 
 /**
  * Stand-ins for the controllers a real cluster runs, so that health means something in tests:
@@ -67,7 +26,6 @@ export function startControllers(api: KubeApi, options: ControllersOptions): { s
   /** When each (uid, generation) started progressing. */
   const since = new Map<string, number>();
   const pending = new Set<string>();
-  const revisions = new Map<string, { hash: string; rev: number }>();
   let stopped = false;
 
   const builtin = (typeKey: string): ResourceType | undefined =>
@@ -99,6 +57,13 @@ export function startControllers(api: KubeApi, options: ControllersOptions): { s
       }
     });
   };
+
+  const rollout = createRolloutControllers({
+    api,
+    readyDelayMs: options.readyDelayMs,
+    requeue: schedule,
+    type: builtin,
+  });
 
   /** Milliseconds until the workload at this generation is ready (0: ready now). */
   const readyIn = (obj: Json): number => {
@@ -219,90 +184,13 @@ export function startControllers(api: KubeApi, options: ControllersOptions): { s
         });
         return;
       }
-      case 'Deployment': {
-        // the revision annotation counts template changes, as the deployment controller's does
-        const hash = templateHash(obj);
-        const annotated = obj.metadata.annotations?.['deployment.kubernetes.io/revision'];
-        const known = revisions.get(obj.metadata.uid);
-        const rev = known ? (known.hash === hash ? known.rev : known.rev + 1) : Number(annotated ?? 0) || 1;
-        revisions.set(obj.metadata.uid, { hash, rev });
-        if (annotated !== String(rev)) {
-          api.writeObject(type, ns, name, (o) => {
-            o.metadata.annotations = {
-              ...(o.metadata.annotations ?? {}),
-              'deployment.kubernetes.io/revision': String(rev),
-            };
-          });
-          return;
-        }
-        const replicas = obj.spec.replicas ?? 1;
-        const failing = isFailingImage(obj);
-        const wait = replicas === 0 ? 0 : readyIn(obj);
-        if (wait > 0) schedule(typeKey, ns, name, wait + 5);
-        const ready = !failing && wait === 0;
-        const rs = `${name}-${hash}`;
-        const wasAvailable = (st.availableReplicas ?? 0) >= replicas && replicas > 0;
-        const status: Json = { observedGeneration: gen, replicas };
-        if (ready) {
-          status.updatedReplicas = replicas;
-          if (replicas > 0) {
-            status.readyReplicas = replicas;
-            status.availableReplicas = replicas;
-          }
-        } else {
-          status.updatedReplicas = replicas;
-          if (wasAvailable) {
-            status.readyReplicas = st.readyReplicas;
-            status.availableReplicas = st.availableReplicas;
-          }
-          status.unavailableReplicas = wasAvailable ? undefined : replicas;
-          if (status.unavailableReplicas === undefined) delete status.unavailableReplicas;
-        }
-        const available = ready || wasAvailable;
-        const deadline = failing && wait === 0;
-        status.conditions = [
-          condition(
-            st.conditions,
-            'Available',
-            available ? 'True' : 'False',
-            available ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
-            available
-              ? 'Deployment has minimum availability.'
-              : 'Deployment does not have minimum availability.',
-            true,
-          ),
-          deadline
-            ? condition(
-                st.conditions,
-                'Progressing',
-                'False',
-                'ProgressDeadlineExceeded',
-                `ReplicaSet "${rs}" has timed out progressing.`,
-                true,
-              )
-            : ready
-              ? condition(
-                  st.conditions,
-                  'Progressing',
-                  'True',
-                  'NewReplicaSetAvailable',
-                  `ReplicaSet "${rs}" has successfully progressed.`,
-                  true,
-                )
-              : condition(
-                  st.conditions,
-                  'Progressing',
-                  'True',
-                  'ReplicaSetUpdated',
-                  `ReplicaSet "${rs}" is progressing.`,
-                  true,
-                ),
-        ];
-        api.writeStatus(type, ns, name, status);
+      case 'Deployment':
+        rollout.deployment(obj);
         return;
-      }
-      case 'StatefulSet':
-      case 'ReplicaSet': {
+      case 'ReplicaSet':
+        rollout.replicaSet(obj);
+        return;
+      case 'StatefulSet': {
         const replicas = obj.spec.replicas ?? 1;
         const failing = isFailingImage(obj);
         const wait = replicas === 0 ? 0 : readyIn(obj);
@@ -313,17 +201,12 @@ export function startControllers(api: KubeApi, options: ControllersOptions): { s
           status.readyReplicas = replicas;
           status.availableReplicas = replicas;
         } else status.availableReplicas = 0;
-        if (type.kind === 'ReplicaSet') {
-          status.fullyLabeledReplicas = replicas;
-          if (!ready) delete status.availableReplicas;
-        } else {
-          const revision = `${name}-${templateHash(obj)}`;
-          status.currentReplicas = ready ? replicas : (st.currentReplicas ?? 0);
-          status.updatedReplicas = ready ? replicas : 0;
-          status.currentRevision = ready ? revision : (st.currentRevision ?? revision);
-          status.updateRevision = revision;
-          status.collisionCount = 0;
-        }
+        const revision = `${name}-${templateHash(obj.spec?.template)}`;
+        status.currentReplicas = ready ? replicas : (st.currentReplicas ?? 0);
+        status.updatedReplicas = ready ? replicas : 0;
+        status.currentRevision = ready ? revision : (st.currentRevision ?? revision);
+        status.updateRevision = revision;
+        status.collisionCount = 0;
         api.writeStatus(type, ns, name, status);
         return;
       }
@@ -436,6 +319,14 @@ export function startControllers(api: KubeApi, options: ControllersOptions): { s
 
   const unsubscribe = api.store.subscribe((ev: StoreEvent) => {
     if (!WATCHED.has(ev.typeKey)) return;
+    if (ev.typeKey === 'apps/replicasets') {
+      // a ReplicaSet's change is news for the Deployment that controls it
+      const owner = (ev.object.metadata.ownerReferences ?? []).find(
+        (r: Json) => r.controller && r.kind === 'Deployment',
+      );
+      if (owner) schedule('apps/deployments', ev.object.metadata.namespace, owner.name);
+      if (ev.type === 'DELETED') rollout.forget(ev.object.metadata.uid);
+    }
     if (ev.type === 'DELETED') return;
     schedule(ev.typeKey, ev.object.metadata.namespace, ev.object.metadata.name);
   });

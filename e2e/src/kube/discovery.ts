@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Json } from './json.js';
 import { apiVersionOf, GROUP_ORDER, type ResourceType, VERBS } from './resources.js';
+import { kindSchema } from './schema.js';
 
 /** The Kubernetes version the server reports; matches the kubectl installed here. */
 export const SERVER_VERSION = {
@@ -275,15 +276,22 @@ export function openApiV3Document(types: ResourceType[], group: string, version:
     };
     paths[`${base}/{name}`] = item;
     if (t.status) paths[`${base}/{name}/status`] = item;
+    // list and map facts (list-map keys, sets, atomic maps) from schema.ts; other fields are not described
+    const facts = t.custom ? {} : (kindSchema(t.kind).properties ?? {});
+    const open = (field: string) => ({
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+      ...(facts[field] ?? {}),
+    });
     schemas[schemaName(t)] = {
       type: 'object',
-      description: `${t.kind} (served by the Flotilla test API server; fields are not described)`,
+      description: `${t.kind} (served by the Flotilla test API server; only list and map semantics are described)`,
       properties: {
         apiVersion: { type: 'string' },
         kind: { type: 'string' },
-        metadata: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-        status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+        metadata: open('metadata'),
+        spec: open('spec'),
+        status: open('status'),
       },
       'x-kubernetes-group-version-kind': [gvk],
     };

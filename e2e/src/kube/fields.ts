@@ -281,7 +281,19 @@ export interface OwnershipOptions {
 export function trackUpdate(oldObj: Json, newObj: Json, o: OwnershipOptions): ManagedFieldsEntry[] {
   const ctx = { kind: o.kind, custom: o.custom };
   const m = readManagers(oldObj);
-  const { changed, removed } = compareFields(stripMeta(oldObj), stripMeta(newObj), ctx);
+  // only the part this write can own is compared (the rest is filtered out below anyway): status
+  // for the status subresource, all but status where status is separate. Controllers write status
+  // often, and comparing whole pod templates each time is what made them slow.
+  const scope = (x: Json): Json => {
+    if (!isObject(x)) return x;
+    if (o.subresource === 'status') return { status: x.status };
+    if (o.statusSeparate) {
+      const { status: _s, ...rest } = x;
+      return rest;
+    }
+    return x;
+  };
+  const { changed, removed } = compareFields(stripMeta(scope(oldObj)), stripMeta(scope(newObj)), ctx);
   const changedF = filterIgnored(changed, o.statusSeparate, o.subresource);
   const removedF = filterIgnored(removed, o.statusSeparate, o.subresource);
   const key = `${o.manager}\u0001Update\u0001${o.subresource ?? ''}`;

@@ -3,7 +3,7 @@ import { createLogger } from '@flotilla/shared';
 import { startKubeServer } from './server.js';
 
 const USAGE =
-  'usage: flotilla-kube --port PORT --kubeconfig FILE [--state FILE] [--ready-delay-ms N] [--name NAME] [--log-level LEVEL]';
+  'usage: flotilla-kube --port PORT --kubeconfig FILE [--state FILE] [--ready-delay-ms N] [--name NAME] [--log-level LEVEL]\n  [--default-label KEY=VALUE]... [--default-annotation KEY=VALUE]...';
 
 function intArg(name: string, value: string | undefined, fallback: number | undefined): number | undefined {
   if (value === undefined) return fallback;
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     'ready-delay-ms': { type: 'string' },
     name: { type: 'string' },
     'log-level': { type: 'string' },
+    'default-label': { type: 'string', multiple: true },
+    'default-annotation': { type: 'string', multiple: true },
     help: { type: 'boolean' },
   },
 });
@@ -37,6 +39,26 @@ if (!values.kubeconfig) {
   process.exit(2);
 }
 
+/** `KEY=VALUE` pairs of a repeated flag, as a map. */
+function pairs(name: string, values: string[] | undefined): Record<string, string> | undefined {
+  if (!values) return undefined;
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf('=');
+    if (i <= 0) {
+      process.stderr.write(
+        `flotilla-kube: --${name} must be KEY=VALUE, got ${JSON.stringify(v)}\n${USAGE}\n`,
+      );
+      process.exit(2);
+    }
+    out[v.slice(0, i)] = v.slice(i + 1);
+  }
+  return out;
+}
+
+const defaultLabels = pairs('default-label', values['default-label']);
+const defaultAnnotations = pairs('default-annotation', values['default-annotation']);
+
 const logger = createLogger({
   name: 'flotilla-kube',
   level: values['log-level'] ?? process.env.FLOTILLA_KUBE_LOG_LEVEL ?? 'warn',
@@ -47,6 +69,8 @@ const server = await startKubeServer({
   readyDelayMs: intArg('ready-delay-ms', values['ready-delay-ms'], undefined),
   ...(values.state ? { statePath: values.state } : {}),
   ...(values.name ? { name: values.name } : {}),
+  ...(defaultLabels ? { defaultLabels } : {}),
+  ...(defaultAnnotations ? { defaultAnnotations } : {}),
   logger,
 });
 server.writeKubeconfig(values.kubeconfig);

@@ -86,4 +86,55 @@ describe('flotilla-kube as a separate process', () => {
       await Promise.all([a.stop(), b.stop()]);
     }
   });
+
+  test('--default-label and --default-annotation are a mutating step: every created object gets them unless it sets them', async () => {
+    const kube = await startKubeProcess({
+      name: 'mutating',
+      dir,
+      defaultLabels: { 'policy.example.com/team': 'platform' },
+      defaultAnnotations: { 'policy.example.com/owner': 'ops' },
+    });
+    try {
+      const cache = join(dir, 'cache-mutating');
+      const created = await kubectl(kube.kubeconfigPath, cache, [
+        'create',
+        'configmap',
+        'stamped',
+        '--from-literal=a=1',
+      ]);
+      assert.equal(created.code, 0, created.stderr);
+      const applied = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        const child = execFile(
+          'kubectl',
+          ['apply', '--server-side', '-f', '-'],
+          { env: { ...process.env, KUBECONFIG: kube.kubeconfigPath, KUBECACHEDIR: cache }, timeout: 60_000 },
+          (err, _stdout, stderr) => resolve({ code: err ? 1 : 0, stderr }),
+        );
+        child.stdin?.end(
+          'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: own-team, labels: {policy.example.com/team: app}}\ndata: {a: "1"}\n',
+        );
+      });
+      assert.equal(applied.code, 0, applied.stderr);
+      const get = async (name: string) =>
+        JSON.parse(
+          (await kubectl(kube.kubeconfigPath, cache, ['get', 'configmap', name, '-o', 'json'])).stdout,
+        );
+      const stamped = await get('stamped');
+      assert.equal(stamped.metadata.labels['policy.example.com/team'], 'platform');
+      assert.equal(stamped.metadata.annotations['policy.example.com/owner'], 'ops');
+      const kept = await get('own-team');
+      assert.equal(kept.metadata.labels['policy.example.com/team'], 'app', 'a label the object sets is kept');
+      assert.equal(kept.metadata.annotations['policy.example.com/owner'], 'ops');
+      const system = JSON.parse(
+        (await kubectl(kube.kubeconfigPath, cache, ['get', 'namespace', 'default', '-o', 'json'])).stdout,
+      );
+      assert.equal(
+        system.metadata.labels['policy.example.com/team'],
+        undefined,
+        'the server’s own namespaces are not mutated',
+      );
+    } finally {
+      await kube.stop();
+    }
+  });
 });

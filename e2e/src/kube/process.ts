@@ -15,6 +15,10 @@ export interface KubeProcessOptions {
   statePath?: string;
   /** Directory for the kubeconfig and default state file; a temp dir when omitted. */
   dir?: string;
+  /** Labels the server's mutating step adds to every created object (`--default-label`). */
+  defaultLabels?: Record<string, string>;
+  /** Annotations the server's mutating step adds to every created object (`--default-annotation`). */
+  defaultAnnotations?: Record<string, string>;
 }
 
 /** A test API server running as its own process, as e2e scenarios need one per cluster. */
@@ -47,6 +51,11 @@ export async function startKubeProcess(options: KubeProcessOptions = {}): Promis
       name,
     ];
     if (options.readyDelayMs !== undefined) args.push('--ready-delay-ms', String(options.readyDelayMs));
+    for (const [k, v] of Object.entries(options.defaultLabels ?? {}))
+      args.push('--default-label', `${k}=${v}`);
+    for (const [k, v] of Object.entries(options.defaultAnnotations ?? {})) {
+      args.push('--default-annotation', `${k}=${v}`);
+    }
     const proc = await startProcess(process.execPath, args, {
       name: `flotilla-kube ${name}`,
       ready: /ready at http:\/\/127\.0\.0\.1:\d+/,

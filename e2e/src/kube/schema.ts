@@ -56,3 +56,102 @@ export function isAtomicMap(path: string[]): boolean {
 export function keyDefault(field: string): unknown {
   return field === 'protocol' ? 'TCP' : undefined;
 }
+
+/** The fields of a container that hold keyed lists. */
+const CONTAINER_LIST_FIELDS = ['ports', 'env', 'volumeMounts', 'volumeDevices'];
+/** The fields of a pod spec that hold keyed lists. */
+const POD_LIST_FIELDS = [
+  'containers',
+  'initContainers',
+  'ephemeralContainers',
+  'volumes',
+  'imagePullSecrets',
+  'hostAliases',
+  'topologySpreadConstraints',
+  'resourceClaims',
+  'schedulingGates',
+];
+/** Where each built-in kind keeps its pod spec. */
+const POD_SPEC_AT: Record<string, string[]> = {
+  Pod: ['spec'],
+  Deployment: ['spec', 'template', 'spec'],
+  ReplicaSet: ['spec', 'template', 'spec'],
+  StatefulSet: ['spec', 'template', 'spec'],
+  DaemonSet: ['spec', 'template', 'spec'],
+  Job: ['spec', 'template', 'spec'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template', 'spec'],
+};
+const WITH_SELECTOR = new Set(['Deployment', 'ReplicaSet', 'StatefulSet', 'DaemonSet', 'Job', 'Service']);
+const WITH_CONDITIONS = new Set([
+  'Pod',
+  'Deployment',
+  'ReplicaSet',
+  'StatefulSet',
+  'DaemonSet',
+  'Job',
+  'Namespace',
+  'Service',
+  'PersistentVolumeClaim',
+  'CustomResourceDefinition',
+]);
+
+/** Every path of a built-in kind where the table above says something. */
+function factPaths(kind: string): string[][] {
+  const paths: string[][] = [
+    ['metadata', 'ownerReferences'],
+    ['metadata', 'finalizers'],
+  ];
+  if (WITH_CONDITIONS.has(kind)) paths.push(['status', 'conditions']);
+  if (WITH_SELECTOR.has(kind)) paths.push(['spec', 'selector']);
+  if (kind === 'Service') paths.push(['spec', 'ports']);
+  const pod = POD_SPEC_AT[kind];
+  if (pod) {
+    for (const f of POD_LIST_FIELDS) {
+      paths.push([...pod, f]);
+      if (CONTAINER_LISTS.has(f)) for (const c of CONTAINER_LIST_FIELDS) paths.push([...pod, f, c]);
+    }
+  }
+  return paths;
+}
+
+type SchemaNode = Record<string, unknown> & { properties?: Record<string, SchemaNode>; items?: SchemaNode };
+
+/**
+ * The OpenAPI v3 schema of a built-in kind as far as the list and map facts above go: the same
+ * `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`, `x-kubernetes-patch-merge-key` and
+ * `x-kubernetes-map-type` the real server's schema carries at those paths, nested as in the
+ * object. So a client asks the server for list keys instead of keeping its own table, and this
+ * table is the only one.
+ */
+export function kindSchema(kind: string): SchemaNode {
+  const root: SchemaNode = { type: 'object', properties: {} };
+  for (const path of factPaths(kind)) {
+    let node = root;
+    for (let i = 0; i < path.length; i++) {
+      const field = path[i]!;
+      const here = path.slice(0, i + 1);
+      node.properties ??= {};
+      let child = node.properties[field];
+      if (!child) {
+        const keys = listMapKeys(kind, here);
+        if (keys) {
+          child = {
+            type: 'array',
+            items: { type: 'object', properties: {} },
+            'x-kubernetes-list-type': 'map',
+            'x-kubernetes-list-map-keys': keys,
+            'x-kubernetes-patch-merge-key': listMergeKey(kind, here),
+            'x-kubernetes-patch-strategy': 'merge',
+          };
+        } else if (isSetList(here)) {
+          child = { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'set' };
+        } else if (isAtomicMap(here)) {
+          child = { type: 'object', 'x-kubernetes-map-type': 'atomic' };
+        } else child = { type: 'object', properties: {} };
+        node.properties[field] = child;
+      }
+      node = child.items ?? child;
+    }
+  }
+  return root;
+}

@@ -165,4 +165,22 @@ describe('selectors and protobuf', () => {
       data: { k: 'v' },
     });
   });
+
+  test('a protobuf field the server does not know is refused with 415 naming the message and field, not dropped', () => {
+    const msg = (no: number, ...parts: Buffer[]) => {
+      const b = Buffer.concat(parts);
+      return Buffer.concat([Buffer.from([(no << 3) | 2, b.length]), b]);
+    };
+    const str = (no: number, s: string) => msg(no, Buffer.from(s));
+    const raw = Buffer.concat([msg(1, str(1, 'cfg')), str(15, 'surprise')]);
+    const body = Buffer.concat([
+      Buffer.from('k8s\0', 'binary'),
+      msg(1, str(1, 'v1'), str(2, 'ConfigMap')),
+      msg(2, raw),
+    ]);
+    assert.throws(
+      () => decodeProtobufObject(body),
+      (err: Error & { code?: number }) => err.code === 415 && /ConfigMap field 15/.test(err.message),
+    );
+  });
 });

@@ -40,6 +40,14 @@ export interface KubeServerOptions {
   bookmarkIntervalMs?: number;
   /** Where to log; a pino logger at `warn` by default. */
   logger?: Logger;
+  /**
+   * Labels every created object gets unless it sets them, as from a mutating admission webhook;
+   * so that what a client applies and what the server stores differ, as on clusters with policy
+   * engines. None by default.
+   */
+  defaultLabels?: Record<string, string>;
+  /** Annotations every created object gets unless it sets them (see defaultLabels). */
+  defaultAnnotations?: Record<string, string>;
 }
 
 export const DEFAULT_KUBE_SERVER_OPTIONS = {
@@ -50,7 +58,13 @@ export const DEFAULT_KUBE_SERVER_OPTIONS = {
   bookmarkIntervalMs: 5000,
 } as const;
 
-type ResolvedOptions = Required<Omit<KubeServerOptions, 'statePath'>> & { statePath?: string };
+type ResolvedOptions = Required<
+  Omit<KubeServerOptions, 'statePath' | 'defaultLabels' | 'defaultAnnotations'>
+> & {
+  statePath?: string;
+  defaultLabels: Record<string, string>;
+  defaultAnnotations: Record<string, string>;
+};
 
 function parseOptions(options: KubeServerOptions): ResolvedOptions {
   const given = Object.fromEntries(
@@ -65,7 +79,23 @@ function parseOptions(options: KubeServerOptions): ResolvedOptions {
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(o.name)) {
     throw new Error(`kube server options: name must be a DNS label, got ${JSON.stringify(o.name)}`);
   }
-  return { ...o, logger: options.logger ?? createLogger({ name: 'flotilla-kube', level: 'warn' }) };
+  const labels = o.defaultLabels ?? {};
+  for (const [k, v] of Object.entries(labels)) {
+    if (
+      !/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) ||
+      !/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v)
+    ) {
+      throw new Error(
+        `kube server options: defaultLabels: ${JSON.stringify(k)}=${JSON.stringify(v)} is not a valid label`,
+      );
+    }
+  }
+  return {
+    ...o,
+    defaultLabels: labels,
+    defaultAnnotations: o.defaultAnnotations ?? {},
+    logger: options.logger ?? createLogger({ name: 'flotilla-kube', level: 'warn' }),
+  };
 }
 
 /** A running test API server. */
@@ -80,6 +110,11 @@ export interface KubeServer {
   api: KubeApi;
   /** Ends every open watch, as an API server does on its watch timeout; clients re-watch from their last version. */
   closeWatches(): void;
+  /**
+   * How many watches are open, of one resource (plural, e.g. `configmaps`) or of all: the signal
+   * that a client's watch is established, for tests that must not act before it is.
+   */
+  openWatches(plural?: string): number;
   /** Stops serving, ends open watches and saves state when a state file is set. */
   stop(): Promise<void>;
 }
@@ -201,9 +236,9 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
     historySize: o.historySize,
     ...(o.statePath ? { statePath: o.statePath } : {}),
   });
-  const api = new KubeApi(store);
+  const api = new KubeApi(store, { labels: o.defaultLabels, annotations: o.defaultAnnotations });
   const controllers = startControllers(api, { readyDelayMs: o.readyDelayMs });
-  const watches = new Set<ServerResponse>();
+  const watches = new Map<ServerResponse, string>();
   let hostPort = '127.0.0.1:0';
   const token = tokenFor(o.name);
 
@@ -568,7 +603,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
       }
     }
     const unsubscribe = store.subscribe(onEvent);
-    watches.add(res);
+    watches.set(res, type.plural);
     if (backlog) for (const ev of backlog) onEvent(ev);
     else {
       for (const o of api.list(type, namespace).items) if (matches(o)) send('ADDED', o);
@@ -640,12 +675,15 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
       writeFileSync(file, kubeconfig, { mode: 0o600 });
     },
     closeWatches() {
-      for (const w of [...watches]) w.end();
+      for (const w of [...watches.keys()]) w.end();
+    },
+    openWatches(plural?: string) {
+      return [...watches.values()].filter((p) => plural === undefined || p === plural).length;
     },
     stop() {
       stopping ??= (async () => {
         controllers.stop();
-        for (const w of watches) w.end();
+        for (const w of watches.keys()) w.end();
         watches.clear();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -39,7 +39,9 @@ export function objectKey(namespace: string | undefined, name: string): string {
 export class KubeStore {
   private rv = 0;
   private readonly objects = new Map<string, Map<string, Json>>();
+  /** Kept events are `history[historyStart..]`; the prefix is dropped in batches, so trimming stays O(1) per event. */
   private history: StoreEvent[] = [];
+  private historyStart = 0;
   /** Events at or below this resourceVersion are gone; watch from older versions gets 410. */
   private compactedRv = 0;
   private readonly listeners = new Set<(ev: StoreEvent) => void>();
@@ -78,6 +80,12 @@ export class KubeStore {
     );
   }
 
+  /** The objects of a type (in one namespace), unsorted: for controllers, which need no order. */
+  values(typeKey: string, namespace?: string): Json[] {
+    const all = [...(this.objects.get(typeKey)?.values() ?? [])];
+    return namespace ? all.filter((o) => o.metadata?.namespace === namespace) : all;
+  }
+
   typeKeys(): string[] {
     return [...this.objects.keys()];
   }
@@ -114,12 +122,17 @@ export class KubeStore {
   /** Events after `rv`, or undefined when they are no longer kept (the caller answers 410). */
   eventsSince(rv: number): StoreEvent[] | undefined {
     if (rv < this.compactedRv) return undefined;
-    return this.history.filter((e) => e.rv > rv);
+    const out: StoreEvent[] = [];
+    for (let i = this.historyStart; i < this.history.length; i++) {
+      if (this.history[i]!.rv > rv) out.push(this.history[i]!);
+    }
+    return out;
   }
 
   /** Forgets all history, as etcd compaction does: watches from Json older version get 410 Gone. */
   compact(): void {
     this.history = [];
+    this.historyStart = 0;
     this.compactedRv = this.rv;
   }
 
@@ -130,9 +143,13 @@ export class KubeStore {
 
   private emit(ev: StoreEvent): void {
     this.history.push(ev);
-    if (this.history.length > this.options.historySize) {
-      const dropped = this.history.splice(0, this.history.length - this.options.historySize);
-      this.compactedRv = dropped[dropped.length - 1]!.rv;
+    if (this.history.length - this.historyStart > this.options.historySize) {
+      this.compactedRv = this.history[this.historyStart]!.rv;
+      this.historyStart++;
+      if (this.historyStart >= this.options.historySize) {
+        this.history = this.history.slice(this.historyStart);
+        this.historyStart = 0;
+      }
     }
     this.scheduleSave();
     for (const l of [...this.listeners]) l(ev);
