@@ -6,15 +6,13 @@ import {
   type Logger,
   type ObjectIdentity,
 } from '@flotilla/shared';
-import { type KubeConfig, Watch } from '@kubernetes/client-node';
-import { apiMessage, type Cluster } from './cluster.js';
+import { apiMessage, type Cluster, type WatchStream } from './cluster.js';
 import type { DriftClock } from './diff.js';
 import { reportFor } from './report.js';
 import { sleep } from './retry.js';
 import type { ResourceReport, WatchHandle } from './types.js';
 
 export interface WatchContext {
-  kubeConfig: KubeConfig;
   cluster: Cluster;
   clock: DriftClock;
   logger: Logger;
@@ -74,7 +72,7 @@ export function watchObjects(
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const controllers = new Set<AbortController>();
+  const controllers = new Set<WatchStream>();
   const wakers = new Set<AbortController>();
 
   const emit = () => {
@@ -99,8 +97,6 @@ export function watchObjects(
     if (!timer) timer = setTimeout(emit, ctx.debounceMs);
   };
 
-  const watcher = new Watch(ctx.kubeConfig);
-
   async function run(t: Target): Promise<void> {
     let first = true;
     let failures = 0;
@@ -119,19 +115,23 @@ export function watchObjects(
           update(key, live, first);
         }
         first = false;
-        const base = t.apiVersion.includes('/') ? `/apis/${t.apiVersion}` : `/api/${t.apiVersion}`;
-        const path = `${base}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${info.name}`;
+        const path = `${t.apiVersion} ${info.name}${ns ? ` in ${ns}` : ''}`;
         await new Promise<void>((resolve) => {
-          let controller: AbortController | undefined;
+          let controller: WatchStream | undefined;
           const finish = (err: unknown) => {
             if (controller) controllers.delete(controller);
             if (err && !stopped) ctx.logger.debug({ path, err: apiMessage(err) }, 'watch ended');
             resolve();
           };
-          watcher
+          ctx.cluster
             .watch(
-              path,
-              { resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
+              {
+                apiVersion: t.apiVersion,
+                kind: t.kind,
+                resource: info,
+                ...(ns ? { namespace: ns } : {}),
+                resourceVersion: list.resourceVersion,
+              },
               (type: string, obj: KubeObject) => {
                 if (type === 'ERROR') {
                   // 410 Gone and friends: end this stream and relist.
