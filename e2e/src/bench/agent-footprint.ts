@@ -4,23 +4,16 @@
  * esbuild bundle run by plain node; `npm run build -w @flotilla/agent` makes it). Each agent
  * joins a real hub, applies its bundle, watches it, and is sampled while idle.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
 import { startFleet } from '../fleet/fleet.js';
 import { startProcess } from '../harness/process.js';
-import { machineLine } from './report.js';
+import { machineLine, procStats } from './report.js';
 
 const BUNDLE = join(ROOT, 'agent', 'dist', 'flotilla-agent.mjs');
 const SAMPLE_S = 20;
-
-function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssKiB, cpuTicks: Number(stat[11]) + Number(stat[12]) };
-}
 
 const fleet = await startFleet({
   repoFiles: {

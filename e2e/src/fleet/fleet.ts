@@ -35,6 +35,8 @@ export interface FleetOptions {
   startAgents?: boolean;
   /** More `flotilla hub start` arguments (e.g. `--agent-credential-ttl 9s`). */
   hubArgs?: string[];
+  /** More environment for the hub process, e.g. `NODE_OPTIONS: '--cpu-prof'` to profile it. */
+  hubEnv?: NodeJS.ProcessEnv;
   /** The hub's nats-server: a JetStream domain and a leaf node listener, for leaf node sites. */
   nats?: { jsDomain?: string; leafnodes?: boolean };
 }
@@ -181,6 +183,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         ready: /hub ready/,
         timeoutMs: 60_000,
         echo,
+        ...(options.hubEnv ? { env: { ...process.env, ...options.hubEnv } } : {}),
       });
       const ready = JSON.parse(readFileSync(readyFile, 'utf8')) as {
         http: string;

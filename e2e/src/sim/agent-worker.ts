@@ -1,0 +1,119 @@
+/**
+ * One process of simulated clusters for `npm run bench:fleet`: each cluster is the agent
+ * package's own join and run loop (Register with its own one-time token, its own NATS user
+ * and gRPC stream, signature checks, durable outbox in its own state dir) over an in-memory
+ * Cluster instead of an API server. Many agents share this process so that a thousand fit
+ * on one machine; the parent talks to it over the IPC channel of `child_process.fork`.
+ */
+import { mkdirSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
+import { createClusterReconciler } from '@flotilla/agent/reconcile';
+import { createLogger, errorMessage, secretHashKey } from '@flotilla/shared';
+import type { SimAgentSpec, SimReply, SimRequest } from '../bench/sim-protocol.js';
+import { createMemoryCluster, type MemoryCluster } from './memory-cluster.js';
+
+const logger = createLogger({ name: 'sim-agent', level: process.env.FLOTILLA_SIM_LOG_LEVEL ?? 'silent' });
+
+interface SimAgent {
+  name: string;
+  cluster: MemoryCluster;
+  running: RunningAgent;
+}
+
+const agents = new Map<string, SimAgent>();
+
+function send(reply: SimReply): void {
+  if (process.connected) process.send?.(reply);
+}
+
+async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: number): Promise<void> {
+  const stateDir = joinPath(baseDir, spec.name);
+  mkdirSync(stateDir, { recursive: true });
+  const store = createFileIdentityStore(stateDir);
+  const identity = await join({ hub: spec.hub, token: spec.token, caHash: spec.caHash, store, logger });
+  const cluster = createMemoryCluster({ readyDelayMs });
+  const reconciler = createClusterReconciler(cluster, {
+    cluster: identity.cluster,
+    logger,
+    secretHashKey: secretHashKey(identity.agentKey),
+  });
+  const running = await runAgent({
+    identity,
+    saveIdentity: (next) => store.save(next),
+    stateDir,
+    reconciler,
+    logger,
+    heartbeatMs: 10_000,
+  });
+  agents.set(spec.name, { name: spec.name, cluster, running });
+}
+
+/** Joins and starts the agents, a few at a time: each join is a TLS fetch and a Register call. */
+async function start(request: Extract<SimRequest, { op: 'start' }>): Promise<void> {
+  const queue = [...request.agents];
+  const failed: { name: string; error: string }[] = [];
+  const lane = async () => {
+    for (let spec = queue.shift(); spec; spec = queue.shift()) {
+      try {
+        await startOne(spec, request.baseDir, request.readyDelayMs);
+      } catch (err) {
+        failed.push({ name: spec.name, error: errorMessage(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, request.concurrency) }, lane));
+  send({ op: 'started', started: request.agents.length - failed.length, failed });
+}
+
+/** Every simulated cluster has one field of one object changed behind its agent's back. */
+function tamper(request: Extract<SimRequest, { op: 'tamper' }>): void {
+  const { target } = request;
+  let edited = 0;
+  for (const a of agents.values()) {
+    const ok = a.cluster.edit(target.apiVersion, target.kind, target.namespace, target.name, (obj) => {
+      const data = (obj.data ?? {}) as Record<string, string>;
+      data[target.key] = request.value;
+      obj.data = data;
+    });
+    if (ok) edited++;
+  }
+  send({ op: 'tampered', edited });
+}
+
+async function stop(): Promise<void> {
+  await Promise.all(
+    [...agents.values()].map(async (a) => {
+      await a.running.stop().catch(() => undefined);
+      a.cluster.close();
+    }),
+  );
+  agents.clear();
+  send({ op: 'stopped' });
+}
+
+process.on('message', (message: SimRequest) => {
+  const work = async () => {
+    switch (message.op) {
+      case 'start':
+        return start(message);
+      case 'tamper':
+        return tamper(message);
+      case 'stats':
+        return send({
+          op: 'stats',
+          rssKiB: Math.round(process.memoryUsage.rss() / 1024),
+          agents: agents.size,
+        });
+      case 'stop':
+        await stop();
+        process.disconnect?.();
+        return;
+    }
+  };
+  work().catch((err) => send({ op: 'error', error: errorMessage(err) }));
+});
+// The parent gone means the benchmark is over: never linger holding ports and state dirs.
+process.on('disconnect', () => {
+  void stop().finally(() => process.exit(0));
+});
