@@ -12,6 +12,7 @@ import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
 import { type PostgresServer, startPostgresServer } from '../harness/postgres.js';
 import { type ManagedProcess, startProcess } from '../harness/process.js';
+import { connectAsHub } from '../security/support.js';
 import { monotonicUs, type ProfileWindow, type SelfTime, topSelfTime } from './cpu-profile.js';
 import { type Percentiles, percentiles, procStats } from './report.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from './sim-protocol.js';
@@ -69,7 +70,8 @@ export interface FleetBenchResult {
   /** Bundles published by the unchanged passes (0 when nothing is redone). */
   unchangedPublished: number;
   ingestPerSec: number;
-  ingest: { reports: number; ms: number; edited: number };
+  /** Reports of the burst (heartbeats at the idle rate taken out), over the time they took. */
+  ingest: { reports: number; ms: number; edited: number; heartbeatsPerSec: number };
   fleetStatusMs: Percentiles;
   uiFleetMs: Percentiles;
   /** Peak over the rounds, and per round. */
@@ -80,6 +82,8 @@ export interface FleetBenchResult {
   agentsRssMiB: number;
   /** SIGKILL of the hub → every agent connected again and reporting the current revision Synced and Healthy. */
   restartRecoveryMs: number;
+  /** Of which: SIGKILL → the new hub process ready (listening, DB open). */
+  restartHubReadyMs: number;
   /** Poll period of the fleet status API while timing convergence (the resolution of those figures). */
   pollMs: number;
   profile?: { file: string; unchanged: SelfTime[]; changing: SelfTime[] };
@@ -149,7 +153,7 @@ function repoFiles(envs: string[], round: number): Record<string, string> {
   return Object.assign({}, ...envs.map((e) => appFiles(e, { image: `nginx:1.27.${round}` })));
 }
 
-/** Several Prometheus counters summed over every replica, from /metrics. */
+/** A Prometheus counter summed over its series and every replica, from /metrics. */
 async function counter(bases: string[], pattern: RegExp): Promise<number> {
   let sum = 0;
   for (const base of bases) {
@@ -161,7 +165,6 @@ async function counter(bases: string[], pattern: RegExp): Promise<number> {
   }
   return sum;
 }
-const PUBLISHED = /^flotilla_bundles_published_total(?:\{[^}]*\})? (\d+)/;
 const STORED = /^flotilla_status_reports_total\{outcome="stored"\} (\d+)/;
 
 interface Hub {
@@ -265,7 +268,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       if (!res.ok) throw new Error(`GET /api/v1/fleet/status: HTTP ${res.status}`);
       return ((await res.json()) as { clusters: FleetStatusRow[] }).clusters;
     };
-    const pollMs = 100;
+    const pollMs = 250;
     const timeoutMs = Math.max(180_000, n * 300);
     /**
      * Polls the fleet status until `done` holds for every cluster; returns when each first
@@ -312,15 +315,28 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     f.hub.process.kill('SIGKILL');
     await f.hub.process.exited;
     await f.startHub();
+    const hubReadyMs = ms(t);
     const restartRecovery = await waitAll(
       t,
       (r) => convergedAt(revision)(r) && !!r.lastSeen && Date.parse(r.lastSeen) > killed,
       'reconnect after restart',
     );
     const restartRecoveryMs = Math.max(...restartRecovery.values());
-    say(`every agent back with current status ${restartRecoveryMs.toFixed(0)} ms after the SIGKILL`);
+    say(
+      `every agent back with current status ${restartRecoveryMs.toFixed(0)} ms after the SIGKILL (hub ready after ${hubReadyMs.toFixed(0)} ms)`,
+    );
 
     const pids = { hub: f.hub.process.pid!, nats: f.nats.process.pid! };
+    // Publication is seen where agents see it: the hub's notify message after each bundle.
+    // Watching NATS costs the hub nothing, where polling its API would slow what is measured.
+    const nc = await connectAsHub(f);
+    const notified = new Map<string, bigint>();
+    const notifications = nc.subscribe('notify.*', {
+      callback: (_err, m) => {
+        const cluster = m.subject.slice('notify.'.length);
+        if (!notified.has(cluster)) notified.set(cluster, now());
+      },
+    });
     const publishes: number[] = [];
     const converges: number[] = [];
     const perCluster: number[] = [];
@@ -332,7 +348,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     for (let round = 1; round <= rounds; round++) {
       const hub0 = procStats(pids.hub);
       const nats0 = procStats(pids.nats);
-      const published0 = await counter(bases(), PUBLISHED);
+      await nc.flush();
+      notified.clear();
       const fromUs = monotonicUs();
       const start = now();
       revision = await f.work.commit(repoFiles(envs, round), `bench: round ${round}`);
@@ -343,9 +360,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         while (sampling) {
           hubPeak = Math.max(hubPeak, procStats(pids.hub).rssKiB);
           natsPeak = Math.max(natsPeak, procStats(pids.nats).rssKiB);
-          if (Number.isNaN(publishMs) && (await counter(bases(), PUBLISHED)) >= published0 + n) {
-            publishMs = ms(start);
-            changing.push({ fromUs, toUs: monotonicUs() });
+          if (Number.isNaN(publishMs) && notified.size >= n) {
+            publishMs = Number(Math.max(...[...notified.values()].map((x) => Number(x - start)))) / 1e6;
+            changing.push({ fromUs, toUs: fromUs + Math.round(publishMs * 1000) });
           }
           await sleep(25);
         }
@@ -354,7 +371,11 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       sampling = false;
       await sampler;
       const convergeMs = ms(start);
-      if (Number.isNaN(publishMs)) publishMs = convergeMs;
+      if (Number.isNaN(publishMs)) {
+        throw new Error(
+          `round ${round}: converged, but only ${notified.size} of ${n} bundles were announced on notify.*`,
+        );
+      }
       publishes.push(publishMs);
       converges.push(convergeMs);
       perCluster.push(...at.values());
@@ -366,6 +387,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         `round ${round}/${rounds}: published ${publishMs.toFixed(0)} ms, all Synced and Healthy ${convergeMs.toFixed(0)} ms; hub ${hubRounds.at(-1)!.cpuS.toFixed(1)} CPU s, ${hubRounds.at(-1)!.rssMiB.toFixed(0)} MiB`,
       );
     }
+    notifications.unsubscribe();
+    await nc.close();
 
     say('unchanged passes');
     const unchanged: number[] = [];
@@ -390,32 +413,49 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     }
 
     say('ingest burst: one object changed in every simulated cluster at once');
+    // Heartbeats keep arriving meanwhile: measure their rate first and take it out.
+    const idle0 = await counter(bases(), STORED);
+    const idleFrom = now();
+    await sleep(2000);
     const stored0 = await counter(bases(), STORED);
+    const idlePerMs = (stored0 - idle0) / ms(idleFrom);
     const samples: { t: number; count: number }[] = [];
     const burst = now();
+    const value = `tampered-${Date.now()}`;
     const tampered = await Promise.all(
-      workers.map((w) =>
-        w.ask({ op: 'tamper', target: TAMPER, value: `tampered-${Date.now()}` }, 'tampered'),
-      ),
+      workers.map((w) => w.ask({ op: 'tamper', target: TAMPER, value }, 'tampered')),
     );
     const edited = tampered.reduce((a, x) => a + x.edited, 0);
-    // Every agent reports the drift, heals it and reports again: wait until the count settles.
-    let last = stored0;
-    let quietSince = now();
-    while (ms(burst) < timeoutMs) {
-      const count = await counter(bases(), STORED);
-      samples.push({ t: ms(burst), count });
-      if (count !== last) {
-        last = count;
-        quietSince = now();
-      } else if (count - stored0 >= edited && ms(quietSince) > 1000) break;
-      await sleep(20);
+    // Every agent reports the drift, heals it and reports again: two reports each at least.
+    const burstReports = (s: { t: number; count: number }) => s.count - stored0 - idlePerMs * s.t;
+    let done: { t: number; count: number } | undefined;
+    let quiet = { t: 0, count: stored0 };
+    while (!done && ms(burst) < timeoutMs) {
+      const sample = { t: ms(burst), count: await counter(bases(), STORED) };
+      samples.push(sample);
+      if (sample.count !== quiet.count) quiet = sample;
+      if (burstReports(sample) >= 2 * edited || (sample.count > stored0 && sample.t - quiet.t > 2000))
+        done = quiet;
+      else await sleep(100);
     }
-    const firstUp = samples.find((s) => s.count > stored0);
-    const lastUp = samples.find((s) => s.count === last);
-    const ingestReports = last - stored0;
-    const ingestMs = firstUp && lastUp ? Math.max(1, lastUp.t - firstUp.t) : Number.NaN;
-    const ingestPerSec = ingestReports / (ingestMs / 1000);
+    const firstUp = samples.find((x) => x.count > stored0);
+    if (!done || !firstUp) throw new Error(`ingest burst: no reports stored within ${timeoutMs} ms`);
+    const ingestMs = Math.max(1, done.t - firstUp.t);
+    const ingestReports = Math.round(burstReports(done));
+    const ingestPerSec = (ingestReports / ingestMs) * 1000;
+    // The rate counts only if every cluster's drift did arrive: the hub's drift history says.
+    const driftRes = await fetch(`${f.hub.http}/api/v1/fleet/drift?history=1`, { headers: auth });
+    const driftRows = (
+      (await driftRes.json()) as { drift: { cluster: string; name: string; live: string }[] }
+    ).drift;
+    const drifted = new Set(
+      driftRows.filter((d) => d.name === TAMPER.name && d.live.includes(value)).map((d) => d.cluster),
+    );
+    if (drifted.size !== edited) {
+      throw new Error(
+        `ingest burst: ${edited} clusters drifted but the hub holds the drift of ${drifted.size}`,
+      );
+    }
 
     say('fleet status API and dashboard');
     const fleetStatusTimes: number[] = [];
@@ -483,7 +523,12 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       unchangedPassMs: percentiles(unchanged),
       unchangedPublished,
       ingestPerSec: Math.round(ingestPerSec),
-      ingest: { reports: ingestReports, ms: Math.round(ingestMs), edited },
+      ingest: {
+        reports: ingestReports,
+        ms: Math.round(ingestMs),
+        edited,
+        heartbeatsPerSec: Math.round(idlePerMs * 1000),
+      },
       fleetStatusMs: percentiles(fleetStatusTimes),
       uiFleetMs: percentiles(uiTimes),
       hubRssMiB: Math.max(rss(hubRounds), Math.round(hubPeak / 1024)),
@@ -492,6 +537,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       natsRounds,
       agentsRssMiB: Math.round(agentsRssMiB),
       restartRecoveryMs: Math.round(restartRecoveryMs),
+      restartHubReadyMs: Math.round(hubReadyMs),
       pollMs,
       ...(profile ? { profile } : {}),
     };
