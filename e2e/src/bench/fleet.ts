@@ -74,14 +74,14 @@ console.log(
     `commit → every cluster Synced and Healthy (per round): ${formatPercentiles(r.convergeMs)}`,
     `commit → a cluster Synced and Healthy (per cluster):   ${formatPercentiles(r.clusterConvergeMs)}`,
     `one sync pass over an unchanged commit:               ${formatPercentiles(r.unchangedPassMs)} (${r.unchangedPublished} bundles published by them)`,
-    `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports in ${r.ingest.ms} ms after ${r.ingest.edited} clusters drifted at once; idle heartbeats, ${r.ingest.heartbeatsPerSec}/s, taken out)`,
+    `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports, drift and heal, from the first sent to the last acknowledged in ${r.ingest.ms} ms, after ${r.ingest.edited} clusters drifted at once)`,
     `GET /api/v1/fleet/status: ${formatPercentiles(r.fleetStatusMs)}`,
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,
     `hub: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
     `nats-server: peak RSS ${r.natsRssMiB} MiB; CPU s per round ${cpu(r.natsRounds)}`,
     `agents: ${r.agentsRssMiB} MiB RSS for ${r.clusters} (${((r.agentsRssMiB * 1024) / r.clusters).toFixed(0)} KiB each)`,
     `hub SIGKILL → restarted, every agent connected with current status: ${r.restartRecoveryMs} ms (the new hub ready after ${r.restartHubReadyMs} ms)`,
-    `(convergence read from the fleet status API every ${r.pollMs} ms, or as fast as it answers; publication seen on NATS notify.*; ingest read from /metrics every 100 ms)`,
+    `(convergence read from the fleet status API every ${r.pollMs} ms, or as fast as it answers; publication seen on NATS notify.*; ingest timed by the agents' outboxes)`,
     ...(r.profile
       ? [
           `hub CPU profile: ${r.profile.file}`,

@@ -24,13 +24,27 @@ export interface TamperTarget {
 
 export type SimRequest =
   | { op: 'start'; agents: SimAgentSpec[]; baseDir: string; readyDelayMs: number; concurrency: number }
-  | { op: 'tamper'; target: TamperTarget; value: string }
+  | { op: 'burst'; target: TamperTarget; value: string; timeoutMs: number }
   | { op: 'stats' }
   | { op: 'stop' };
 
 export type SimReply =
   | { op: 'started'; started: number; failed: { name: string; error: string }[] }
-  | { op: 'tampered'; edited: number }
+  | { op: 'burst'; edited: number; result: BurstResult }
   | { op: 'stats'; rssKiB: number; agents: number }
   | { op: 'stopped' }
   | { op: 'error'; error: string };
+
+/**
+ * What the agents of one process sent after their objects were changed: every report the
+ * outboxes took (drift, heal, heartbeats meanwhile), and when the first was appended and the
+ * outboxes were empty again, i.e. the hub had acknowledged (stored) the last of them.
+ * Times are `Date.now()`, comparable between processes of one machine.
+ */
+export interface BurstResult {
+  reports: number;
+  firstAppendAt: number;
+  drainedAt: number;
+  /** Agents that appended no report before the timeout. */
+  silent: number;
+}

@@ -19,7 +19,14 @@ interface SimAgent {
   name: string;
   cluster: MemoryCluster;
   running: RunningAgent;
+  /** Reports appended to its outbox since the burst began. */
+  appended: number;
 }
+
+/** The burst being measured: appends are counted from `since`. */
+let burstFrom: number | undefined;
+let firstAppendAt = 0;
+let lastAppendAt = 0;
 
 const agents = new Map<string, SimAgent>();
 
@@ -46,7 +53,15 @@ async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: numbe
     logger,
     heartbeatMs: 10_000,
   });
-  agents.set(spec.name, { name: spec.name, cluster, running });
+  const agent: SimAgent = { name: spec.name, cluster, running, appended: 0 };
+  running.outbox.onAppend(() => {
+    if (burstFrom === undefined) return;
+    const t = Date.now();
+    if (!firstAppendAt) firstAppendAt = t;
+    lastAppendAt = t;
+    agent.appended++;
+  });
+  agents.set(spec.name, agent);
 }
 
 /** Joins and starts the agents, a few at a time: each join is a TLS fetch and a Register call. */
@@ -66,9 +81,17 @@ async function start(request: Extract<SimRequest, { op: 'start' }>): Promise<voi
   send({ op: 'started', started: request.agents.length - failed.length, failed });
 }
 
-/** Every simulated cluster has one field of one object changed behind its agent's back. */
-function tamper(request: Extract<SimRequest, { op: 'tamper' }>): void {
+/**
+ * Every simulated cluster has one field of one object changed behind its agent's back; then
+ * waits until every agent has reported and its outbox is empty again (the hub acknowledges a
+ * report once stored), with no new report for a second (the heal is reported too).
+ */
+async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<void> {
   const { target } = request;
+  for (const a of agents.values()) a.appended = 0;
+  firstAppendAt = 0;
+  lastAppendAt = 0;
+  burstFrom = Date.now();
   let edited = 0;
   for (const a of agents.values()) {
     const ok = a.cluster.edit(target.apiVersion, target.kind, target.namespace, target.name, (obj) => {
@@ -78,7 +101,27 @@ function tamper(request: Extract<SimRequest, { op: 'tamper' }>): void {
     });
     if (ok) edited++;
   }
-  send({ op: 'tampered', edited });
+  const all = [...agents.values()];
+  let drainedAt = 0;
+  for (;;) {
+    const t = Date.now();
+    const empty = all.every((a) => a.running.outbox.pending().length === 0);
+    if (empty && drainedAt < lastAppendAt) drainedAt = t;
+    const reported = all.every((a) => a.appended > 0);
+    if ((reported && empty && t - lastAppendAt > 1000) || t - burstFrom > request.timeoutMs) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  burstFrom = undefined;
+  send({
+    op: 'burst',
+    edited,
+    result: {
+      reports: all.reduce((n, a) => n + a.appended, 0),
+      firstAppendAt,
+      drainedAt,
+      silent: all.filter((a) => a.appended === 0).length,
+    },
+  });
 }
 
 async function stop(): Promise<void> {
@@ -97,8 +140,8 @@ process.on('message', (message: SimRequest) => {
     switch (message.op) {
       case 'start':
         return start(message);
-      case 'tamper':
-        return tamper(message);
+      case 'burst':
+        return burst(message);
       case 'stats':
         return send({
           op: 'stats',
