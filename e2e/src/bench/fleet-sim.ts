@@ -5,7 +5,7 @@
  * code, started the way the other benchmarks and the journeys start it.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
@@ -13,7 +13,7 @@ import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
 import { type PostgresServer, startPostgresServer } from '../harness/postgres.js';
 import { type ManagedProcess, startProcess } from '../harness/process.js';
 import { connectAsHub } from '../security/support.js';
-import { monotonicUs, type ProfileWindow, type SelfTime, topSelfTime } from './cpu-profile.js';
+import { monotonicUs, type ProfileSummary, type ProfileWindow, summariseProfile } from './cpu-profile.js';
 import { type Percentiles, percentiles, procStats } from './report.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from './sim-protocol.js';
 
@@ -84,9 +84,10 @@ export interface FleetBenchResult {
   restartRecoveryMs: number;
   /** Of which: SIGKILL → the new hub process ready (listening, DB open). */
   restartHubReadyMs: number;
-  /** Poll period of the fleet status API while timing convergence (the resolution of those figures). */
+  /** Poll period of the fleet status API while timing the first convergence and the restart recovery. */
   pollMs: number;
-  profile?: { file: string; unchanged: SelfTime[]; changing: SelfTime[] };
+  /** The hub's main thread during the unchanged passes and from each commit to every bundle published. */
+  profile?: { file: string; unchanged: ProfileSummary; changing: ProfileSummary };
 }
 
 const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
@@ -336,7 +337,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       notified.clear();
       const fromUs = monotonicUs();
       const start = now();
+      const startedAt = Date.now();
       revision = await f.work.commit(repoFiles(envs, round), `bench: round ${round}`);
+      await Promise.all(workers.map((w) => w.ask({ op: 'expect', revision }, 'armed')));
       await f.poke();
       let publishMs = Number.NaN;
       let sampling = true;
@@ -351,10 +354,22 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
           await sleep(25);
         }
       })();
-      const at = await waitAll(start, convergedAt(revision), `round ${round}`);
+      // Timed at the agents, which costs the hub nothing (polling its fleet view would load
+      // what is measured): when the hub acknowledged each agent's first Synced and Healthy
+      // report at the revision, that is, stored it.
+      const replies = await Promise.all(workers.map((w) => w.ask({ op: 'await', timeoutMs }, 'converged')));
       sampling = false;
       await sampler;
-      const convergeMs = ms(start);
+      const missing = replies.flatMap((x) => x.missing);
+      if (missing.length > 0) {
+        throw new Error(
+          `round ${round}: ${missing.length} clusters not Synced and Healthy at ${revision} within ${timeoutMs} ms, e.g. ${missing.slice(0, 5).join(', ')}`,
+        );
+      }
+      const at = replies.flatMap((x) => Object.values(x.at).map((t) => t - startedAt));
+      const convergeMs = Math.max(...at);
+      // The hub's own view agrees: every cluster Synced and Healthy at the revision.
+      await waitAll(start, convergedAt(revision), `round ${round}: fleet status`);
       if (Number.isNaN(publishMs)) {
         throw new Error(
           `round ${round}: converged, but only ${notified.size} of ${n} bundles were announced on notify.*`,
@@ -362,7 +377,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       }
       publishes.push(publishMs);
       converges.push(convergeMs);
-      perCluster.push(...at.values());
+      perCluster.push(...at);
       const hub1 = procStats(pids.hub);
       const nats1 = procStats(pids.nats);
       hubRounds.push({ rssMiB: hub1.rssKiB / 1024, cpuS: (hub1.cpuTicks - hub0.cpuTicks) / 100 });
@@ -464,13 +479,17 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       // A clean exit writes the profile; a big one takes a while.
       const before = new Set(readdirSync(options.profileDir));
       await f.hub.process.stop(120_000);
-      const file = readdirSync(options.profileDir).find((x) => x.endsWith('.cpuprofile') && !before.has(x));
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
+      const file = readdirSync(options.profileDir).find(
+        (x) => x.endsWith('.cpuprofile') && !before.has(x) && x.split('.')[4] === '0',
+      );
       if (file) {
         const path = join(options.profileDir, file);
+        writeFileSync(`${path}.windows.json`, JSON.stringify({ unchanged: unchangedWindows, changing }));
         profile = {
           file: path,
-          unchanged: topSelfTime(path, unchangedWindows, ROOT),
-          changing: topSelfTime(path, changing, ROOT),
+          unchanged: summariseProfile(path, unchangedWindows, ROOT),
+          changing: summariseProfile(path, changing, ROOT),
         };
       }
     }

@@ -14,7 +14,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { SelfTime } from './cpu-profile.js';
+import type { ProfileSummary, SelfTime } from './cpu-profile.js';
 import { type FleetBenchResult, runFleetBench } from './fleet-sim.js';
 import { formatPercentiles, machineLine } from './report.js';
 
@@ -61,6 +61,14 @@ const result = await runFleetBench({
 
 const top = (xs: SelfTime[]) =>
   xs.map((x) => `    ${x.ms.toString().padStart(6)} ms ${x.percent.toFixed(1).padStart(5)} %  ${x.frame}`);
+const summary = (when: string, p: ProfileSummary) => [
+  `  self time by area ${when}:`,
+  ...top(p.areas),
+  `  top self time ${when}:`,
+  ...top(p.self),
+  `  hub/src functions by total time (with callees) ${when}:`,
+  ...top(p.inclusive),
+];
 const cpu = (r: FleetBenchResult['hubRounds']) => r.map((x) => x.cpuS.toFixed(1)).join(', ');
 const r = result;
 console.log(
@@ -81,14 +89,12 @@ console.log(
     `nats-server: peak RSS ${r.natsRssMiB} MiB; CPU s per round ${cpu(r.natsRounds)}`,
     `agents: ${r.agentsRssMiB} MiB RSS for ${r.clusters} (${((r.agentsRssMiB * 1024) / r.clusters).toFixed(0)} KiB each)`,
     `hub SIGKILL → restarted, every agent connected with current status: ${r.restartRecoveryMs} ms (the new hub ready after ${r.restartHubReadyMs} ms)`,
-    `(convergence read from the fleet status API every ${r.pollMs} ms, or as fast as it answers; publication seen on NATS notify.*; ingest timed by the agents' outboxes)`,
+    `(publication seen on NATS notify.*; convergence is the hub's acknowledgement of each agent's first Synced and Healthy report, and ingest its acknowledgements of the burst, both timed at the agents; neither polls the hub)`,
     ...(r.profile
       ? [
-          `hub CPU profile: ${r.profile.file}`,
-          '  top self time during the unchanged passes:',
-          ...top(r.profile.unchanged),
-          '  top self time from commit to every bundle published:',
-          ...top(r.profile.changing),
+          `hub CPU profile (main thread): ${r.profile.file}`,
+          ...summary('during the unchanged passes', r.profile.unchanged),
+          ...summary('from each commit to every bundle published', r.profile.changing),
         ]
       : []),
   ].join('\n'),

@@ -25,12 +25,17 @@ export interface TamperTarget {
 export type SimRequest =
   | { op: 'start'; agents: SimAgentSpec[]; baseDir: string; readyDelayMs: number; concurrency: number }
   | { op: 'burst'; target: TamperTarget; value: string; timeoutMs: number }
+  | { op: 'expect'; revision: string }
+  | { op: 'await'; timeoutMs: number }
   | { op: 'stats' }
   | { op: 'stop' };
 
 export type SimReply =
   | { op: 'started'; started: number; failed: { name: string; error: string }[] }
   | { op: 'burst'; edited: number; result: BurstResult }
+  | { op: 'armed' }
+  /** When the hub acknowledged each agent's first Synced and Healthy report at the expected revision (`Date.now()`). */
+  | { op: 'converged'; at: Record<string, number>; missing: string[] }
   | { op: 'stats'; rssKiB: number; agents: number }
   | { op: 'stopped' }
   | { op: 'error'; error: string };

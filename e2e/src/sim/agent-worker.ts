@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
 import { createClusterReconciler } from '@flotilla/agent/reconcile';
+import { Health, Phase } from '@flotilla/proto';
 import { createLogger, errorMessage, secretHashKey } from '@flotilla/shared';
 import type { SimAgentSpec, SimReply, SimRequest } from '../bench/sim-protocol.js';
 import { createMemoryCluster, type MemoryCluster } from './memory-cluster.js';
@@ -21,7 +22,13 @@ interface SimAgent {
   running: RunningAgent;
   /** Reports appended to its outbox since the burst began. */
   appended: number;
+  /** Seq of its first report Synced and Healthy at the expected revision, then when the hub acknowledged it. */
+  convergedSeq?: bigint;
+  convergedAt?: number;
 }
+
+/** The revision a round committed: each agent's first Synced and Healthy report at it is timed. */
+let expected: string | undefined;
 
 /** The burst being measured: appends are counted from `since`. */
 let burstFrom: number | undefined;
@@ -54,7 +61,18 @@ async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: numbe
     heartbeatMs: 10_000,
   });
   const agent: SimAgent = { name: spec.name, cluster, running, appended: 0 };
-  running.outbox.onAppend(() => {
+  running.outbox.onAppend((report) => {
+    const body = report.body;
+    if (
+      expected &&
+      agent.convergedSeq === undefined &&
+      body.case === 'status' &&
+      body.value.revision === expected &&
+      body.value.phase === Phase.SYNCED &&
+      body.value.health === Health.HEALTHY
+    ) {
+      agent.convergedSeq = report.seq;
+    }
     if (burstFrom === undefined) return;
     const t = Date.now();
     if (!firstAppendAt) firstAppendAt = t;
@@ -124,6 +142,29 @@ async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<voi
   });
 }
 
+/**
+ * Waits until the hub has acknowledged, i.e. stored, every agent's first Synced and Healthy
+ * report at the expected revision: the moment the hub's fleet view shows it converged.
+ */
+async function awaitConverged(timeoutMs: number): Promise<void> {
+  const all = [...agents.values()];
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const t = Date.now();
+    for (const a of all) {
+      if (a.convergedSeq === undefined || a.convergedAt !== undefined) continue;
+      const oldest = a.running.outbox.pending()[0];
+      if (!oldest || oldest.seq > a.convergedSeq) a.convergedAt = t;
+    }
+    if (all.every((a) => a.convergedAt !== undefined) || t > until) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expected = undefined;
+  const at: Record<string, number> = {};
+  for (const a of all) if (a.convergedAt !== undefined) at[a.name] = a.convergedAt;
+  send({ op: 'converged', at, missing: all.filter((a) => a.convergedAt === undefined).map((a) => a.name) });
+}
+
 async function stop(): Promise<void> {
   await Promise.all(
     [...agents.values()].map(async (a) => {
@@ -142,6 +183,15 @@ process.on('message', (message: SimRequest) => {
         return start(message);
       case 'burst':
         return burst(message);
+      case 'expect':
+        expected = message.revision;
+        for (const a of agents.values()) {
+          a.convergedSeq = undefined;
+          a.convergedAt = undefined;
+        }
+        return send({ op: 'armed' });
+      case 'await':
+        return awaitConverged(message.timeoutMs);
       case 'stats':
         return send({
           op: 'stats',
