@@ -74,7 +74,7 @@ export interface FleetBenchResult {
   ingest: { reports: number; ms: number; edited: number };
   fleetStatusMs: Percentiles;
   uiFleetMs: Percentiles;
-  /** Peak over the rounds, and per round. */
+  /** Peak over the rounds, and per round; for several replicas, CPU summed and RSS of the largest. */
   hubRssMiB: number;
   natsRssMiB: number;
   hubRounds: ProcessRound[];
@@ -311,7 +311,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       `every agent back with current status ${restartRecoveryMs.toFixed(0)} ms after the SIGKILL (hub ready after ${hubReadyMs.toFixed(0)} ms)`,
     );
 
-    const pids = { hub: f.hub.process.pid!, nats: f.nats.process.pid! };
+    const pids = { hubs: hubs().map((h) => h.process.pid!), nats: f.nats.process.pid! };
+    /** Every replica: CPU summed, RSS of the largest (each replica has its own memory limit). */
+    const hubStats = () => {
+      const all = pids.hubs.map(procStats);
+      return {
+        rssKiB: Math.max(...all.map((x) => x.rssKiB)),
+        cpuTicks: all.reduce((a, x) => a + x.cpuTicks, 0),
+      };
+    };
     // Publication is seen where agents see it: the hub's notify message after each bundle.
     // Watching NATS costs the hub nothing, where polling its API would slow what is measured.
     const nc = await connectAsHub(f);
@@ -331,7 +339,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     let hubPeak = 0;
     let natsPeak = 0;
     for (let round = 1; round <= rounds; round++) {
-      const hub0 = procStats(pids.hub);
+      const hub0 = hubStats();
       const nats0 = procStats(pids.nats);
       await nc.flush();
       notified.clear();
@@ -345,7 +353,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          hubPeak = Math.max(hubPeak, procStats(pids.hub).rssKiB);
+          hubPeak = Math.max(hubPeak, hubStats().rssKiB);
           natsPeak = Math.max(natsPeak, procStats(pids.nats).rssKiB);
           if (Number.isNaN(publishMs) && notified.size >= n) {
             publishMs = Number(Math.max(...[...notified.values()].map((x) => Number(x - start)))) / 1e6;
@@ -378,7 +386,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       publishes.push(publishMs);
       converges.push(convergeMs);
       perCluster.push(...at);
-      const hub1 = procStats(pids.hub);
+      const hub1 = hubStats();
       const nats1 = procStats(pids.nats);
       hubRounds.push({ rssMiB: hub1.rssKiB / 1024, cpuS: (hub1.cpuTicks - hub0.cpuTicks) / 100 });
       natsRounds.push({ rssMiB: nats1.rssKiB / 1024, cpuS: (nats1.cpuTicks - nats0.cpuTicks) / 100 });

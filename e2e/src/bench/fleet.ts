@@ -85,7 +85,7 @@ console.log(
     `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports, drift and heal, from the first sent to the last acknowledged in ${r.ingest.ms} ms, after ${r.ingest.edited} clusters drifted at once)`,
     `GET /api/v1/fleet/status: ${formatPercentiles(r.fleetStatusMs)}`,
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,
-    `hub: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
+    `hub${r.replicas > 1 ? ` (${r.replicas} replicas: largest RSS, CPU summed)` : ''}: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
     `nats-server: peak RSS ${r.natsRssMiB} MiB; CPU s per round ${cpu(r.natsRounds)}`,
     `agents: ${r.agentsRssMiB} MiB RSS for ${r.clusters} (${((r.agentsRssMiB * 1024) / r.clusters).toFixed(0)} KiB each)`,
     `hub SIGKILL → restarted, every agent connected with current status: ${r.restartRecoveryMs} ms (the new hub ready after ${r.restartHubReadyMs} ms)`,
