@@ -231,7 +231,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
             agents: specs.filter((_, i) => i % workerCount === w.index),
             baseDir: join(f.baseDir, 'agents'),
             readyDelayMs: options.readyDelayMs ?? 0,
-            concurrency: 8,
+            // The hub takes joins one by one anyway; more in flight only wait longer for it.
+            concurrency: 4,
           },
           'started',
         ),

@@ -45,7 +45,16 @@ async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: numbe
   const stateDir = joinPath(baseDir, spec.name);
   mkdirSync(stateDir, { recursive: true });
   const store = createFileIdentityStore(stateDir);
-  const identity = await join({ hub: spec.hub, token: spec.token, caHash: spec.caHash, store, logger });
+  // A hub busy with a thousand joins answers slowly: wait for it rather than fail the join
+  // (a retry could not reuse the one-time token the hub may have taken meanwhile).
+  const identity = await join({
+    hub: spec.hub,
+    token: spec.token,
+    caHash: spec.caHash,
+    store,
+    logger,
+    timeoutMs: 180_000,
+  });
   const cluster = createMemoryCluster({ readyDelayMs });
   const reconciler = createClusterReconciler(cluster, {
     cluster: identity.cluster,
