@@ -89,7 +89,7 @@ console.log(
     `nats-server: peak RSS ${r.natsRssMiB} MiB; CPU s per round ${cpu(r.natsRounds)}`,
     `agents: ${r.agentsRssMiB} MiB RSS for ${r.clusters} (${((r.agentsRssMiB * 1024) / r.clusters).toFixed(0)} KiB each)`,
     `hub SIGKILL → restarted, every agent connected with current status: ${r.restartRecoveryMs} ms (the new hub ready after ${r.restartHubReadyMs} ms)`,
-    `(publication seen on NATS notify.*; convergence is the hub's acknowledgement of each agent's first Synced and Healthy report, and ingest its acknowledgements of the burst, both timed at the agents; neither polls the hub)`,
+    `(publication seen on NATS notify.*; convergence is the hub's acknowledgement of each agent's first Synced and Healthy report, and ingest its acknowledgements of the burst, both timed at the agents; neither polls the hub; the restart is read from the fleet status API every ${r.pollMs} ms or 4× its answer time)`,
     ...(r.profile
       ? [
           `hub CPU profile (main thread): ${r.profile.file}`,
