@@ -5,12 +5,28 @@ import {
   type KubernetesObject,
   KubernetesObjectApi,
   PatchStrategy,
+  Watch,
 } from '@kubernetes/client-node';
 
 /** Where a kind is served: its plural resource name and whether it is namespaced. */
 export interface ResourceInfo {
   name: string;
   namespaced: boolean;
+}
+
+/** What one watch stream follows: a served kind, in one namespace or (undefined) all of them. */
+export interface WatchTarget {
+  apiVersion: string;
+  kind: string;
+  resource: ResourceInfo;
+  namespace?: string;
+  /** Events after this list's resourceVersion. */
+  resourceVersion: string;
+}
+
+/** A running watch stream; abort() ends it (its `onEnd` is then called). */
+export interface WatchStream {
+  abort(): void;
 }
 
 /**
@@ -29,6 +45,16 @@ export interface Cluster {
   ): Promise<{ items: KubeObject[]; resourceVersion: string }>;
   /** Discovery; undefined when the API server does not serve the kind (yet). */
   resource(apiVersion: string, kind: string): Promise<ResourceInfo | undefined>;
+  /**
+   * A watch stream (Kubernetes watch semantics: ADDED, MODIFIED, DELETED, BOOKMARK, ERROR for
+   * 410 Gone and friends). `onEnd` is called once when the stream ends, for whatever reason;
+   * the caller relists and watches again.
+   */
+  watch(
+    target: WatchTarget,
+    onEvent: (type: string, obj: KubeObject) => void,
+    onEnd: (err: unknown) => void,
+  ): Promise<WatchStream>;
 }
 
 /** The HTTP status of an API error, 0 for a network failure or anything else. */
@@ -80,6 +106,7 @@ class ObjectApi extends KubernetesObjectApi {
 
 export function createCluster(kubeConfig: KubeConfig): Cluster {
   const api = ObjectApi.create(kubeConfig);
+  const watcher = new Watch(kubeConfig);
   return {
     async get(obj) {
       try {
@@ -127,6 +154,17 @@ export function createCluster(kubeConfig: KubeConfig): Cluster {
         if (statusOf(err) === 404) return undefined;
         throw err;
       }
+    },
+    watch(target, onEvent, onEnd) {
+      const { apiVersion, resource, namespace } = target;
+      const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+      const path = `${base}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.name}`;
+      return watcher.watch(
+        path,
+        { resourceVersion: target.resourceVersion, allowWatchBookmarks: true },
+        onEvent,
+        onEnd,
+      );
     },
   };
 }

@@ -36,6 +36,9 @@ function dryRunCluster(serve: (obj: KubeObject) => { stored: KubeObject; fields:
     async list() {
       return { items: [], resourceVersion: '1' };
     },
+    async watch() {
+      throw new Error('a drift check never watches');
+    },
     async resource() {
       return { name: 'x', namespaced: true };
     },

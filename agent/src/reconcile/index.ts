@@ -3,6 +3,7 @@
  * drift of every object of a bundle, and a watch that reports changes. Model: fluxcd/pkg ssa.
  */
 
+export type { Cluster, ResourceInfo, WatchStream, WatchTarget } from './cluster.js';
 export { PRESENT, WHOLE_OBJECT } from './drift-check.js';
 export { MISSING } from './drift-clock.js';
 export { assessHealth, type HealthResult, worstHealth } from './health.js';
@@ -10,7 +11,12 @@ export { IGNORE_ANNOTATION } from './ignore.js';
 export { inventoryName } from './inventory.js';
 export { ADOPT_ANNOTATION } from './ownership.js';
 export { PRUNE_ANNOTATION } from './prune.js';
-export { createReconciler, DEFAULT_FIELD_MANAGER, DEFAULT_INVENTORY_NAMESPACE } from './reconciler.js';
+export {
+  createClusterReconciler,
+  createReconciler,
+  DEFAULT_FIELD_MANAGER,
+  DEFAULT_INVENTORY_NAMESPACE,
+} from './reconciler.js';
 export { emptyChangeSet } from './report.js';
 export type {
   ApplyOptions,

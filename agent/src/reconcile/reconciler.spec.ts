@@ -109,6 +109,11 @@ function fakeCluster() {
     async list() {
       return { items: [...objects.values()], resourceVersion: String(rv) };
     },
+    // No test here watches: a stream that ends at once (the watch loop would relist).
+    async watch(_target, _onEvent, onEnd) {
+      queueMicrotask(() => onEnd(undefined));
+      return { abort() {} };
+    },
   };
   return { cluster, objects, calls };
 }

@@ -9,7 +9,6 @@ import {
   type Logger,
   type ObjectIdentity,
 } from '@flotilla/shared';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { type ApplyContext, applyObjects } from './apply.js';
 import { apiMessage, type Cluster, createCluster } from './cluster.js';
 import { createDriftCheck, PRESENT, WHOLE_OBJECT } from './drift-check.js';
@@ -33,7 +32,6 @@ export const DEFAULT_RESYNC_MS = 10 * 60_000;
 const CHECK_CONCURRENCY = 8;
 
 interface Settings {
-  kubeConfig: KubeConfig;
   cluster: string;
   fieldManager: string;
   inventoryNamespace: string;
@@ -45,9 +43,10 @@ interface Settings {
   secretHashKey?: Uint8Array;
 }
 
-/** The one place ReconcilerOptions are validated and defaulted. */
-export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
-  if (!options.kubeConfig) throw new InvalidError('kubeConfig', 'is required');
+/** The one place ReconcilerOptions are validated and defaulted (the kubeConfig is createReconciler's). */
+export function parseReconcilerOptions(
+  options: Omit<ReconcilerOptions, 'kubeConfig'> & Partial<Pick<ReconcilerOptions, 'kubeConfig'>>,
+): Settings {
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(options.cluster ?? '')) {
     throw new InvalidError('cluster', `must be a DNS label, got ${JSON.stringify(options.cluster)}`);
   }
@@ -57,7 +56,6 @@ export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
     return v;
   };
   return {
-    kubeConfig: options.kubeConfig,
     cluster: options.cluster,
     fieldManager: options.fieldManager || DEFAULT_FIELD_MANAGER,
     inventoryNamespace: options.inventoryNamespace || DEFAULT_INVENTORY_NAMESPACE,
@@ -76,9 +74,20 @@ export function parseReconcilerOptions(options: ReconcilerOptions): Settings {
  * `since` is stable across assess, apply and watch.
  */
 export function createReconciler(options: ReconcilerOptions): Reconciler {
+  if (!options.kubeConfig) throw new InvalidError('kubeConfig', 'is required');
   const s = parseReconcilerOptions(options);
-  const cluster = createCluster(s.kubeConfig);
-  return createReconcilerWith(cluster, s);
+  return createReconcilerWith(createCluster(options.kubeConfig), s);
+}
+
+/**
+ * The engine over a Cluster the caller brings instead of a kubeconfig: the fleet simulator
+ * runs the real agent against an in-memory cluster this way.
+ */
+export function createClusterReconciler(
+  cluster: Cluster,
+  options: Omit<ReconcilerOptions, 'kubeConfig'>,
+): Reconciler {
+  return createReconcilerWith(cluster, parseReconcilerOptions(options));
 }
 
 /** The engine over any Cluster; createReconciler wires the client-node one. */
@@ -296,7 +305,6 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       return watchObjects(
         bundle.objects,
         {
-          kubeConfig: s.kubeConfig,
           cluster,
           report: (id, desired, live, fresh) =>
             limit(() =>

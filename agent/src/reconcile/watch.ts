@@ -6,13 +6,11 @@ import {
   type Logger,
   type ObjectIdentity,
 } from '@flotilla/shared';
-import { type KubeConfig, Watch } from '@kubernetes/client-node';
-import { apiMessage, type Cluster } from './cluster.js';
+import { apiMessage, type Cluster, type WatchStream } from './cluster.js';
 import { sleep } from './retry.js';
 import type { ResourceReport, WatchHandle } from './types.js';
 
 export interface WatchContext {
-  kubeConfig: KubeConfig;
   cluster: Cluster;
   /**
    * The report of one object from its live state: the server's dry run decides drift (see
@@ -85,7 +83,7 @@ export function watchObjects(
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const controllers = new Set<AbortController>();
+  const controllers = new Set<WatchStream>();
   const wakers = new Set<AbortController>();
 
   const emit = () => {
@@ -152,8 +150,6 @@ export function watchObjects(
       (i) => i.metadata.name === name && (!namespaced || i.metadata.namespace === (t.namespace || 'default')),
     );
 
-  const watcher = new Watch(ctx.kubeConfig);
-
   async function run(t: Target, connected: () => void): Promise<void> {
     let first = true;
     let failures = 0;
@@ -169,19 +165,23 @@ export function watchObjects(
         // The baseline is taken before the watch counts as connected.
         if (first) await Promise.all(checks);
         first = false;
-        const base = t.apiVersion.includes('/') ? `/apis/${t.apiVersion}` : `/api/${t.apiVersion}`;
-        const path = `${base}${ns ? `/namespaces/${encodeURIComponent(ns)}` : ''}/${info.name}`;
+        const path = `${t.apiVersion} ${info.name}${ns ? ` in ${ns}` : ''}`;
         await new Promise<void>((resolve) => {
-          let controller: AbortController | undefined;
+          let controller: WatchStream | undefined;
           const finish = (err: unknown) => {
             if (controller) controllers.delete(controller);
             if (err && !stopped) ctx.logger.debug({ path, err: apiMessage(err) }, 'watch ended');
             resolve();
           };
-          watcher
+          ctx.cluster
             .watch(
-              path,
-              { resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
+              {
+                apiVersion: t.apiVersion,
+                kind: t.kind,
+                resource: info,
+                ...(ns ? { namespace: ns } : {}),
+                resourceVersion: list.resourceVersion,
+              },
               (type: string, obj: KubeObject) => {
                 if (type === 'ERROR') {
                   // 410 Gone and friends: end this stream and relist.

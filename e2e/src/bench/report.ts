@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 
 /** What every benchmark prints first: the machine its figures come from. */
@@ -11,4 +12,32 @@ export function msStats(xs: number[]): string {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p: number) => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
   return `median ${q(0.5).toFixed(0)} ms, p90 ${q(0.9).toFixed(0)} ms, min ${s[0]!.toFixed(0)} ms, max ${s.at(-1)!.toFixed(0)} ms`;
+}
+
+/** p50, p90, p99 and max of a set of samples (nearest rank), as `--json` prints them. */
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export function percentiles(xs: readonly number[]): Percentiles {
+  if (xs.length === 0) return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN };
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number) => Math.round(s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!);
+  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: Math.round(s.at(-1)!) };
+}
+
+/** `p50 … ms, p90 … ms, p99 … ms, max … ms`. */
+export function formatPercentiles(p: Percentiles, unit = 'ms'): string {
+  return `p50 ${p.p50} ${unit}, p90 ${p.p90} ${unit}, p99 ${p.p99} ${unit}, max ${p.max} ${unit}`;
+}
+
+/** Resident memory and CPU time (user + system, in clock ticks of 10 ms) of a process, from /proc. */
+export function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssKiB, cpuTicks: Number(stat[11]) + Number(stat[12]) };
 }

@@ -36,6 +36,8 @@ export interface FleetOptions {
   startAgents?: boolean;
   /** More `flotilla hub start` arguments (e.g. `--agent-credential-ttl 9s`). */
   hubArgs?: string[];
+  /** Node flags for the hub process, e.g. `--cpu-prof` to profile it (NODE_OPTIONS refuses that one). */
+  hubNodeArgs?: string[];
   /** The hub's nats-server: a JetStream domain and a leaf node listener, for leaf node sites. */
   nats?: { jsDomain?: string; leafnodes?: boolean };
   /** Run NATS as a JetStream cluster of this many nodes instead of one server; the hub gets every URL. */
@@ -189,7 +191,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     ];
     const launchHub = async (): Promise<HubProcess> => {
       rmSync(readyFile, { force: true });
-      const p = await startProcess(bin('flotilla'), hubArgs, {
+      const [command, args]: [string, string[]] = options.hubNodeArgs?.length
+        ? [process.execPath, [...options.hubNodeArgs, bin('flotilla'), ...hubArgs]]
+        : [bin('flotilla'), hubArgs];
+      const p = await startProcess(command, args, {
         name: 'hub',
         ready: /hub ready/,
         timeoutMs: 60_000,

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runFleetBench } from './fleet-sim.js';
+
+/**
+ * bench:fleet's whole machinery at a tiny size, so CI proves it still runs. Times are printed
+ * by the benchmark, never asserted; what is asserted is that each phase did what it measures.
+ */
+test('bench:fleet at 5 clusters: agents join and converge on every commit, an unchanged pass publishes nothing, every cluster reports its drift, and all come back after a hub SIGKILL', {
+  timeout: 600_000,
+}, async () => {
+  const r = await runFleetBench({ clusters: 5, rounds: 1, environments: 2 });
+  assert.equal(r.clusters, 5);
+  assert.equal(r.replicas, 1);
+  assert.equal(r.database, 'pglite');
+  // runFleetBench throws unless every cluster was Synced and Healthy at each round's revision.
+  for (const p of [
+    r.publishMs,
+    r.convergeMs,
+    r.clusterConvergeMs,
+    r.unchangedPassMs,
+    r.fleetStatusMs,
+    r.uiFleetMs,
+  ]) {
+    assert.ok(Number.isFinite(p.p50) && Number.isFinite(p.max), JSON.stringify(p));
+  }
+  assert.equal(r.unchangedPublished, 0, 'an unchanged commit publishes no bundle');
+  assert.equal(r.ingest.edited, 5, 'every simulated cluster had its object changed');
+  // runFleetBench also throws unless the hub's drift history holds every cluster's drift.
+  assert.ok(r.ingest.reports >= 5, `every agent reported the drift: ${r.ingest.reports} reports stored`);
+  assert.ok(Number.isFinite(r.restartRecoveryMs), 'every agent reconnected after the SIGKILL');
+  assert.ok(r.hubRssMiB > 0 && r.natsRssMiB > 0, 'hub and nats-server were sampled from /proc');
+});

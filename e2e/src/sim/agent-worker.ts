@@ -1,0 +1,221 @@
+/**
+ * One process of simulated clusters for `npm run bench:fleet`: each cluster is the agent
+ * package's own join and run loop (Register with its own one-time token, its own NATS user
+ * and gRPC stream, signature checks, durable outbox in its own state dir) over an in-memory
+ * Cluster instead of an API server. Many agents share this process so that a thousand fit
+ * on one machine; the parent talks to it over the IPC channel of `child_process.fork`.
+ */
+import { mkdirSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
+import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
+import { createClusterReconciler } from '@flotilla/agent/reconcile';
+import { Health, Phase } from '@flotilla/proto';
+import { createLogger, errorMessage, secretHashKey } from '@flotilla/shared';
+import type { SimAgentSpec, SimReply, SimRequest } from '../bench/sim-protocol.js';
+import { createMemoryCluster, type MemoryCluster } from './memory-cluster.js';
+
+const logger = createLogger({ name: 'sim-agent', level: process.env.FLOTILLA_SIM_LOG_LEVEL ?? 'silent' });
+
+interface SimAgent {
+  name: string;
+  cluster: MemoryCluster;
+  running: RunningAgent;
+  /** Reports appended to its outbox since the burst began. */
+  appended: number;
+  /** Seq of its first report Synced and Healthy at the expected revision, then when the hub acknowledged it. */
+  convergedSeq?: bigint;
+  convergedAt?: number;
+}
+
+/** The revision a round committed: each agent's first Synced and Healthy report at it is timed. */
+let expected: string | undefined;
+
+/** The burst being measured: appends are counted from `since`. */
+let burstFrom: number | undefined;
+let firstAppendAt = 0;
+let lastAppendAt = 0;
+
+const agents = new Map<string, SimAgent>();
+
+function send(reply: SimReply): void {
+  if (process.connected) process.send?.(reply);
+}
+
+async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: number): Promise<void> {
+  const stateDir = joinPath(baseDir, spec.name);
+  mkdirSync(stateDir, { recursive: true });
+  const store = createFileIdentityStore(stateDir);
+  // A hub busy with a thousand joins answers slowly: wait for it rather than fail the join
+  // (a retry could not reuse the one-time token the hub may have taken meanwhile).
+  const identity = await join({
+    hub: spec.hub,
+    token: spec.token,
+    caHash: spec.caHash,
+    store,
+    logger,
+    timeoutMs: 180_000,
+  });
+  const cluster = createMemoryCluster({ readyDelayMs });
+  const reconciler = createClusterReconciler(cluster, {
+    cluster: identity.cluster,
+    logger,
+    secretHashKey: secretHashKey(identity.agentKey),
+  });
+  const running = await runAgent({
+    identity,
+    saveIdentity: (next) => store.save(next),
+    stateDir,
+    reconciler,
+    logger,
+    heartbeatMs: 10_000,
+  });
+  const agent: SimAgent = { name: spec.name, cluster, running, appended: 0 };
+  running.outbox.onAppend((report) => {
+    const body = report.body;
+    if (
+      expected &&
+      agent.convergedSeq === undefined &&
+      body.case === 'status' &&
+      body.value.revision === expected &&
+      body.value.phase === Phase.SYNCED &&
+      body.value.health === Health.HEALTHY
+    ) {
+      agent.convergedSeq = report.seq;
+    }
+    if (burstFrom === undefined) return;
+    const t = Date.now();
+    if (!firstAppendAt) firstAppendAt = t;
+    lastAppendAt = t;
+    agent.appended++;
+  });
+  agents.set(spec.name, agent);
+}
+
+/** Joins and starts the agents, a few at a time: each join is a TLS fetch and a Register call. */
+async function start(request: Extract<SimRequest, { op: 'start' }>): Promise<void> {
+  const queue = [...request.agents];
+  const failed: { name: string; error: string }[] = [];
+  const lane = async () => {
+    for (let spec = queue.shift(); spec; spec = queue.shift()) {
+      try {
+        await startOne(spec, request.baseDir, request.readyDelayMs);
+      } catch (err) {
+        failed.push({ name: spec.name, error: errorMessage(err) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, request.concurrency) }, lane));
+  send({ op: 'started', started: request.agents.length - failed.length, failed });
+}
+
+/**
+ * Every simulated cluster has one field of one object changed behind its agent's back; then
+ * waits until every agent has reported and its outbox is empty again (the hub acknowledges a
+ * report once stored), with no new report for a second (the heal is reported too).
+ */
+async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<void> {
+  const { target } = request;
+  for (const a of agents.values()) a.appended = 0;
+  firstAppendAt = 0;
+  lastAppendAt = 0;
+  burstFrom = Date.now();
+  let edited = 0;
+  for (const a of agents.values()) {
+    const ok = a.cluster.edit(target.apiVersion, target.kind, target.namespace, target.name, (obj) => {
+      const data = (obj.data ?? {}) as Record<string, string>;
+      data[target.key] = request.value;
+      obj.data = data;
+    });
+    if (ok) edited++;
+  }
+  const all = [...agents.values()];
+  let drainedAt = 0;
+  for (;;) {
+    const t = Date.now();
+    const empty = all.every((a) => a.running.outbox.pending().length === 0);
+    if (empty && drainedAt < lastAppendAt) drainedAt = t;
+    const reported = all.every((a) => a.appended > 0);
+    if ((reported && empty && t - lastAppendAt > 1000) || t - burstFrom > request.timeoutMs) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  burstFrom = undefined;
+  send({
+    op: 'burst',
+    edited,
+    result: {
+      reports: all.reduce((n, a) => n + a.appended, 0),
+      firstAppendAt,
+      drainedAt,
+      silent: all.filter((a) => a.appended === 0).length,
+    },
+  });
+}
+
+/**
+ * Waits until the hub has acknowledged, i.e. stored, every agent's first Synced and Healthy
+ * report at the expected revision: the moment the hub's fleet view shows it converged.
+ */
+async function awaitConverged(timeoutMs: number): Promise<void> {
+  const all = [...agents.values()];
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const t = Date.now();
+    for (const a of all) {
+      if (a.convergedSeq === undefined || a.convergedAt !== undefined) continue;
+      const oldest = a.running.outbox.pending()[0];
+      if (!oldest || oldest.seq > a.convergedSeq) a.convergedAt = t;
+    }
+    if (all.every((a) => a.convergedAt !== undefined) || t > until) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  expected = undefined;
+  const at: Record<string, number> = {};
+  for (const a of all) if (a.convergedAt !== undefined) at[a.name] = a.convergedAt;
+  send({ op: 'converged', at, missing: all.filter((a) => a.convergedAt === undefined).map((a) => a.name) });
+}
+
+async function stop(): Promise<void> {
+  await Promise.all(
+    [...agents.values()].map(async (a) => {
+      await a.running.stop().catch(() => undefined);
+      a.cluster.close();
+    }),
+  );
+  agents.clear();
+  send({ op: 'stopped' });
+}
+
+process.on('message', (message: SimRequest) => {
+  const work = async () => {
+    switch (message.op) {
+      case 'start':
+        return start(message);
+      case 'burst':
+        return burst(message);
+      case 'expect':
+        expected = message.revision;
+        for (const a of agents.values()) {
+          a.convergedSeq = undefined;
+          a.convergedAt = undefined;
+        }
+        return send({ op: 'armed' });
+      case 'await':
+        return awaitConverged(message.timeoutMs);
+      case 'stats':
+        return send({
+          op: 'stats',
+          rssKiB: Math.round(process.memoryUsage.rss() / 1024),
+          agents: agents.size,
+        });
+      case 'stop':
+        await stop();
+        process.disconnect?.();
+        return;
+    }
+  };
+  work().catch((err) => send({ op: 'error', error: errorMessage(err) }));
+});
+// The parent gone means the benchmark is over: never linger holding ports and state dirs.
+process.on('disconnect', () => {
+  void stop().finally(() => process.exit(0));
+});
