@@ -435,11 +435,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const silent = bursts.reduce((a, x) => a + x.result.silent, 0);
     if (silent > 0) throw new Error(`ingest burst: ${silent} agents reported nothing within ${timeoutMs} ms`);
     const ingestReports = bursts.reduce((a, x) => a + x.result.reports, 0);
-    const ingestMs = Math.max(
-      1,
-      Math.max(...bursts.map((x) => x.result.drainedAt)) -
-        Math.min(...bursts.map((x) => x.result.firstAppendAt)),
-    );
+    // An outbox never empty within the timeout leaves drainedAt before its first append: no rate then.
+    const drained = bursts.every((x) => x.result.drainedAt >= x.result.firstAppendAt);
+    const ingestMs = !drained
+      ? Number.NaN
+      : Math.max(
+          1,
+          Math.max(...bursts.map((x) => x.result.drainedAt)) -
+            Math.min(...bursts.map((x) => x.result.firstAppendAt)),
+        );
     const ingestPerSec = (ingestReports / ingestMs) * 1000;
     // The rate counts only if every cluster's drift did arrive: the hub's drift history says.
     const driftRes = await fetch(`${f.hub.http}/api/v1/fleet/drift?history=1`, { headers: auth });
