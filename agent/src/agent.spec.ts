@@ -197,7 +197,12 @@ test('heartbeats are sent between changes', async (t) => {
     outbox.close();
   });
   await agent.offer(signedBytes(makeBundle('dev-1', 2), hubKey));
-  await eventually(() => assert.ok(kinds(outbox).filter((k) => k === 'heartbeat').length >= 2));
+  await eventually(() =>
+    assert.ok(
+      kinds(outbox).filter((k) => k === 'heartbeat').length >= 2,
+      "not yet: kinds(outbox).filter((k) => k === 'heartbeat').length >= 2",
+    ),
+  );
   const hb = outbox.pending().find((r) => r.body.case === 'heartbeat')!;
   assert.equal(hb.body.case === 'heartbeat' && hb.body.value.appliedGeneration, 2n);
 });

@@ -82,7 +82,14 @@ test('a bundle from NATS is applied and reported; one with a bad signature is re
     payload: Buffer.from(JSON.stringify(makeBundle('dev-1', 3))).toString('base64'),
   };
   await publishEnvelope(w.nc, 'dev-1', 3, encodeEnvelope(forged));
-  await eventually(() => assert.ok(received(w.hub).includes('refused:bad-signature')), { timeoutMs: 40_000 });
+  await eventually(
+    () =>
+      assert.ok(
+        received(w.hub).includes('refused:bad-signature'),
+        "not yet: received(w.hub).includes('refused:bad-signature')",
+      ),
+    { timeoutMs: 40_000 },
+  );
   const refusal = w.hub.received.find((r) => r.body.case === 'refused')!;
   assert.equal(refusal.body.case === 'refused' && refusal.body.value.generation, 3n);
   assert.deepEqual(reconciler.applied, [1], 'the forged bundle was not applied');
@@ -145,7 +152,10 @@ test('a restarted agent resends what the hub never acknowledged, with seq number
   });
   await publishEnvelope(w.nc, 'dev-1', 1, signedBytes(makeBundle('dev-1', 1), hubKey));
   await eventually(() =>
-    assert.ok(w.hub.received.some((r) => r.body.case === 'status' && r.body.value.appliedGeneration === 1n)),
+    assert.ok(
+      w.hub.received.some((r) => r.body.case === 'status' && r.body.value.appliedGeneration === 1n),
+      "not yet: w.hub.received.some((r) => r.body.case === 'status' && r.body.value.appliedGeneration === 1n)",
+    ),
   );
   const before = first.outbox.pending().map((r) => r.seq);
   await first.stop();

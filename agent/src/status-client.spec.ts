@@ -172,7 +172,7 @@ test('a credential due for rotation is traded before the stream opens, kept, the
   await eventually(() => assert.equal(outbox.pending().length, 0));
   assert.deepEqual(hub.rotations, ['Bearer old-cred'], 'rotated with the credential it had');
   assert.equal(kept[0]?.credential, 'rotated-1');
-  assert.ok(kept[0]!.expiresAt.getTime() > Date.now());
+  assert.ok(kept[0]!.expiresAt.getTime() > Date.now(), 'not yet: kept[0]!.expiresAt.getTime() > Date.now()');
   assert.deepEqual(hub.authorizations, ['Bearer rotated-1'], 'the stream opened with the new one');
 });
 
@@ -205,7 +205,7 @@ test('on a stream that stays open, a rotation that comes due is done and the str
   assert.deepEqual(hub.authorizations, ['Bearer c0']);
   due = true;
   // The new credential could not be kept: the agent stays on the old one and tries again later.
-  await eventually(() => assert.ok(hub.rotations.length >= 1));
+  await eventually(() => assert.ok(hub.rotations.length >= 1, 'not yet: hub.rotations.length >= 1'));
   assert.deepEqual(hub.authorizations, ['Bearer c0']);
   keepFails = false;
   await eventually(() => assert.equal(hub.authorizations.at(-1), `Bearer rotated-${hub.rotations.length}`), {

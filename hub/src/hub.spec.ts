@@ -244,7 +244,10 @@ for (const kind of TEST_DATABASE_KINDS) {
     });
 
     test("the agent's NATS credentials read and verify its own bundle and are refused another cluster's", async () => {
-      await eventually(async () => assert.ok((await generation('dev-2')) >= 1), { timeoutMs: 60_000 });
+      await eventually(
+        async () => assert.ok((await generation('dev-2')) >= 1, "not yet: (await generation('dev-2')) >= 1"),
+        { timeoutMs: 60_000 },
+      );
       const nc = await connect({
         servers: dev.nats!.servers,
         authenticator: jwtAuthenticator(dev.nats!.jwt, new TextEncoder().encode(dev.nats!.seed)),
@@ -319,7 +322,10 @@ for (const kind of TEST_DATABASE_KINDS) {
       const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
       await hub.clusters.remove('dev-2', 'test');
       assert.equal((await ended).code, grpcStatus.UNAUTHENTICATED);
-      await eventually(() => assert.ok(agentConnections[0]!.isClosed()), { timeoutMs: 10_000 });
+      await eventually(
+        () => assert.ok(agentConnections[0]!.isClosed(), 'not yet: agentConnections[0]!.isClosed()'),
+        { timeoutMs: 10_000 },
+      );
       await assert.rejects(
         connect({
           servers: dev.nats!.servers,

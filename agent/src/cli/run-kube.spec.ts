@@ -158,6 +158,7 @@ test('a joined agent process applies its bundle, heals a kubectl edit, stops cle
     () =>
       assert.ok(
         statuses(f.hub).some((s) => s.status.appliedGeneration === 1n && s.status.phase === Phase.SYNCED),
+        'not yet: statuses(f.hub).some((s) => s.status.appliedGeneration === 1n && s.status.phase === Phase.SYNCED)',
       ),
     { timeoutMs: 60_000 },
   );
@@ -266,6 +267,7 @@ test('killed mid-apply and restarted, then cut off from hub and NATS: it enforce
     () =>
       assert.ok(
         statuses(f.hub).some((s) => s.status.appliedGeneration === 1n && s.status.phase === Phase.SYNCED),
+        'not yet: statuses(f.hub).some((s) => s.status.appliedGeneration === 1n && s.status.phase === Phase.SYNCED)',
       ),
     { timeoutMs: 60_000 },
   );
@@ -309,9 +311,16 @@ test('manual sync holds a bundle until the hub sends SyncCommand; without selfHe
     await nc.close();
   };
   await publish(1, 'info');
-  await eventually(() => assert.ok(statuses(f.hub).some((s) => s.status.pendingGeneration === 1n)), {
-    timeoutMs: 60_000,
-  });
+  await eventually(
+    () =>
+      assert.ok(
+        statuses(f.hub).some((s) => s.status.pendingGeneration === 1n),
+        'not yet: statuses(f.hub).some((s) => s.status.pendingGeneration === 1n)',
+      ),
+    {
+      timeoutMs: 60_000,
+    },
+  );
   await assert.rejects(f.kubectl('get', 'namespace', 'shop'), /NotFound/, 'held, not applied');
 
   f.hub.sendSync(1);
@@ -342,6 +351,7 @@ test('manual sync holds a bundle until the hub sends SyncCommand; without selfHe
             r.drift.some((d) => d.path === 'data.LOG_LEVEL' && d.live.includes('debug')),
           ),
         ),
+        "not yet: statuses(f.hub).some((s) => s.status.resources.some((r) => r.drift.some((d) => d.path === 'data.LOG_L",
       ),
     { timeoutMs: 30_000, message: 'drift reported' },
   );

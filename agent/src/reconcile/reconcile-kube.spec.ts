@@ -347,7 +347,7 @@ describe('reconcile engine against the Kubernetes API test server', () => {
           assert.ok(replicas, JSON.stringify(d.drift));
           assert.equal(replicas.desired, '2');
           assert.equal(replicas.live, '5');
-          assert.ok(replicas.since instanceof Date);
+          assert.ok(replicas.since instanceof Date, 'not yet: replicas.since instanceof Date');
         },
         { timeoutMs: 5000, message: 'drift of spec.replicas reported by the watch' },
       );
@@ -684,7 +684,7 @@ describe('reconcile engine against the Kubernetes API test server', () => {
             c.drift.map(({ path, desired, live }) => ({ path, desired, live })),
             [{ path: '(object)', desired: '<present>', live: '<missing>' }],
           );
-          assert.ok(c.drift[0]?.since instanceof Date);
+          assert.ok(c.drift[0]?.since instanceof Date, 'not yet: c.drift[0]?.since instanceof Date');
         },
         { timeoutMs: 5000, message: 'the deletion reported as drift' },
       );

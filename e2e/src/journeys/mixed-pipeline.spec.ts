@@ -264,9 +264,16 @@ describe('journeys on the demo fleet (mixed directory + branch mapping)', { time
     );
     const beforeGen = await gen('dev');
     await fleet.work.commit({ 'flotilla.yaml': yaml }, 'dev: self-heal off');
-    await eventually(async () => assert.ok(((await gen('dev')) ?? 0) > (beforeGen ?? 0)), {
-      timeoutMs: 60_000,
-    });
+    await eventually(
+      async () =>
+        assert.ok(
+          ((await gen('dev')) ?? 0) > (beforeGen ?? 0),
+          "not yet: ((await gen('dev')) ?? 0) > (beforeGen ?? 0)",
+        ),
+      {
+        timeoutMs: 60_000,
+      },
+    );
     await fleet.waitSynced(['dev']);
     const dev = fleet.clusters.get('dev')!.kubeconfig;
     await kubectl(dev, ['-n', 'shop', 'scale', 'deploy', 'web', '--replicas=5']);

@@ -675,7 +675,7 @@ data: {k: v}
     await ok(['delete', 'deployment', 'gc-fg', '--cascade=foreground', '--wait=false']);
     await eventually(async () => {
       const d = await getJson(['get', 'deployment', 'gc-fg']);
-      assert.ok(d.metadata.deletionTimestamp);
+      assert.ok(d.metadata.deletionTimestamp, 'not yet: d.metadata.deletionTimestamp');
       assert.deepEqual(d.metadata.finalizers, ['foregroundDeletion']);
       const held = await getJson(['get', 'replicaset', rs.metadata.name]);
       assert.ok(held.metadata.deletionTimestamp, 'the dependent is being deleted');

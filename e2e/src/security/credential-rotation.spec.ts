@@ -43,7 +43,10 @@ describe('security: agent credentials expire and agents rotate them', { timeout:
         () => {
           const now = readIdentity(stateDir) as Identity;
           assert.notEqual(now.agentCredential, last.agentCredential, 'rotated and kept in the state dir');
-          assert.ok(Date.parse(now.credentialExpiresAt!) > Date.parse(last.credentialExpiresAt!));
+          assert.ok(
+            Date.parse(now.credentialExpiresAt!) > Date.parse(last.credentialExpiresAt!),
+            'not yet: Date.parse(now.credentialExpiresAt!) > Date.parse(last.credentialExpiresAt!)',
+          );
           return now;
         },
         { timeoutMs: 30_000, intervalMs: 200 },

@@ -81,7 +81,9 @@ describe('leader election among hub replicas on one PostgreSQL', () => {
           `AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
       ),
     );
-    await eventually(() => assert.ok(c.seen.deposed >= 1), { timeoutMs: 5000 });
+    await eventually(() => assert.ok(c.seen.deposed >= 1, 'not yet: c.seen.deposed >= 1'), {
+      timeoutMs: 5000,
+    });
     await eventually(() => assert.equal(ec.isLeader(), true), { timeoutMs: 5000 });
     assert.ok(c.seen.elected >= 2, 'elected again on a new session');
   });
