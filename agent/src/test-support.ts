@@ -37,7 +37,12 @@ import {
 import * as grpc from '@grpc/grpc-js';
 import { type NatsConnection, RetentionPolicy, StorageType } from 'nats';
 import { certificateHash } from './hub-tls.js';
-import type { ReconcileResult, Reconciler, ResourceReport } from './reconcile/index.js';
+import {
+  emptyChangeSet,
+  type ReconcileResult,
+  type Reconciler,
+  type ResourceReport,
+} from './reconcile/index.js';
 
 export function tempDir(t: { after(fn: () => void): void }, prefix = 'flotilla-agent-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -138,15 +143,7 @@ export function createFakeReconciler(options: { applyDelayMs?: number } = {}): F
       drift,
     }));
   const result = (b: Bundle): ReconcileResult => ({
-    changes: {
-      created: [],
-      configured: [],
-      unchanged: [],
-      deleted: [],
-      skipped: [],
-      failed: [],
-      terminating: [],
-    },
+    changes: emptyChangeSet(),
     resources: report(b),
     phase: 'Synced',
     health: 'Healthy',

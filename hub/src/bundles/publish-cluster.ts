@@ -68,11 +68,6 @@ export interface PublishRequest {
 }
 
 export interface BundlePublisher {
-  publishCluster(
-    cluster: { name: string },
-    render: RenderedCluster,
-    env: PublishEnvironment,
-  ): Promise<PublishOutcome>;
   /**
    * Publishes many clusters' renders with a handful of statements in all (one insert, one
    * update), however many clusters: what makes a commit reach a fleet of thousands quickly.
@@ -262,12 +257,6 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
     latest,
     heads,
     publishClusters,
-    async publishCluster(cluster, render, env) {
-      const head = (await heads([cluster.name])).get(cluster.name);
-      const [outcome] = await publishClusters([{ cluster, render, env, head }]);
-      if (outcome && 'error' in outcome) throw new Error(outcome.error);
-      return outcome!;
-    },
   };
 }
 

@@ -11,11 +11,6 @@ export const scopes = {
 
 export type RenderOutcome = { revision: string } | { error: string };
 
-/** Records a good render (clears the error) or a failure (keeps the last good revision). */
-export async function recordRender(db: Db, scope: string, outcome: RenderOutcome): Promise<void> {
-  await recordRenders(db, new Map([[scope, outcome]]));
-}
-
 /**
  * Records many scopes' outcomes in one statement. A failure keeps the scope's last good
  * revision; a success clears its error.
