@@ -20,8 +20,8 @@ import {
   type ResourceReport,
   type WatchHandle,
 } from './reconcile/index.js';
-import { heartbeatBody, overallHealth, refusedBody, statusBody } from './report.js';
 import type { BundleStore } from './state.js';
+import { heartbeatBody, overallHealth, refusedBody, statusBody } from './status-report.js';
 
 /** Where a bundle came from: it decides whether `manual` sync holds it. */
 export type BundleOrigin = 'nats' | 'import' | 'stored';

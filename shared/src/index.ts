@@ -9,5 +9,6 @@ export * from './json-pointer.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './status-export.js';
+export * from './status-states.js';
 export * from './subjects.js';
 export * from './transport.js';

@@ -1,4 +1,4 @@
-import type { GitSource, GitTreeEntry } from '../source/index.js';
+import type { GitSource, GitTreeEntry } from '../../source/index.js';
 
 /** A file (or, with mode 040000, a whole subtree) to put at a path; null removes the path. */
 export type TreeChange = { mode: string; oid: string } | null;
