@@ -254,6 +254,9 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       grpcAddress: () => grpcAddress,
       caHash: identity.tls.caHash,
       onAdded: () => void sync.trigger('cluster added'),
+      // New labels or another environment: its groups and apps are chosen again, at once.
+      onChanged: () => void sync.trigger('cluster changed'),
+      environments: () => publishLoop.config()?.environments.map((e) => e.name),
       onRemoved: (name) => streams.revoke(name),
       credentialTtlMs: options.agentCredentialTtlMs,
     });

@@ -3,6 +3,7 @@ import type { ApplyRequests } from '../apply-request/apply-request.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { BundlePublisher } from '../bundles/publish-cluster.js';
 import type { ClusterService } from '../clusters/cluster-service.js';
+import { matchesSelector, parseSelector } from '../clusters/selector.js';
 import type { PublishPass } from '../publish-loop/publish-loop.js';
 import type { FleetView } from '../status/fleet-view.js';
 import type { StatusImporter } from '../status/import.js';
@@ -37,7 +38,43 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'GET',
       path: '/api/v1/clusters',
-      handle: async () => ({ json: { clusters: await s.fleet.clusters() } }),
+      async handle(req) {
+        // `?selector=region in (eu),gpu=true`: what a label selector selects, as kubectl's -l.
+        const text = req.query.get('selector');
+        const selector = text === null ? undefined : parseSelector(text);
+        const all = await s.fleet.clusters();
+        return {
+          json: { clusters: selector ? all.filter((c) => matchesSelector(selector, c.labels)) : all },
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/clusters/:name/labels',
+      async handle(req) {
+        const body = await req.json();
+        const set = (body.set ?? {}) as Record<string, unknown>;
+        if (typeof set !== 'object' || Array.isArray(set)) throw new InvalidError('set', 'must be an object');
+        for (const [k, v] of Object.entries(set))
+          if (typeof v !== 'string') throw new InvalidError(`set.${k}`, 'must be a string');
+        const remove = body.remove ?? [];
+        if (!Array.isArray(remove) || remove.some((k) => typeof k !== 'string'))
+          throw new InvalidError('remove', 'must be a list of label keys');
+        const cluster = await s.clusters.label(
+          req.params.name!,
+          { set: set as Record<string, string>, remove: remove as string[] },
+          req.actor,
+        );
+        return { json: cluster };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/clusters/:name/environment',
+      async handle(req) {
+        const body = await req.json();
+        return { json: await s.clusters.move(req.params.name!, str(body, 'environment')!, req.actor) };
+      },
     },
     {
       method: 'POST',

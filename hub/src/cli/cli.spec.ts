@@ -215,6 +215,63 @@ describe('flotilla CLI against a running hub process', () => {
     assert.match(missing.stderr, /cluster no-such-cluster: no such cluster/);
   });
 
+  test('cluster label and cluster move change a cluster, audited; cluster list --selector shows what a selector selects', async () => {
+    for (const [name, labels] of [
+      ['sel-eu', ['region=eu', 'gpu=true']],
+      ['sel-us', ['region=us', 'gpu=true']],
+    ] as const) {
+      const r = await flotilla(
+        ['cluster', 'add', name, '--env', 'dev', ...labels.flatMap((l) => ['--label', l])],
+        env,
+      );
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const names = async (selector: string) =>
+      JSON.parse((await flotilla(['cluster', 'list', '--selector', selector, '-o', 'json'], env)).stdout)
+        .clusters.map((c: { name: string }) => c.name)
+        .sort();
+    assert.deepEqual(await names('region in (eu),gpu=true'), ['sel-eu']);
+    assert.deepEqual(await names('gpu=true'), ['sel-eu', 'sel-us']);
+    assert.deepEqual(await names('region notin (eu),gpu'), ['sel-us']);
+
+    const labelled = await flotilla(['cluster', 'label', 'sel-us', 'region=eu', 'gpu-'], env);
+    assert.equal(labelled.code, 0, labelled.stderr);
+    assert.equal(labelled.stdout, 'cluster sel-us labels: region=eu\n');
+    assert.deepEqual(await names('region in (eu)'), ['sel-eu', 'sel-us']);
+    assert.deepEqual(await names('!gpu'), ['dev-1', 'sel-us']);
+
+    const moved = JSON.parse(
+      (await flotilla(['cluster', 'move', 'sel-us', '--env', 'dev', '-o', 'json'], env)).stdout,
+    );
+    assert.equal(moved.environment, 'dev');
+    const undeclared = await flotilla(['cluster', 'move', 'sel-us', '--env', 'nowhere'], env);
+    assert.notEqual(undeclared.code, 0);
+    assert.match(
+      undeclared.stderr,
+      /environment: nowhere is not declared in flotilla\.yaml \(environments: dev\)/,
+    );
+
+    const audit = JSON.parse((await flotilla(['audit', '--cluster', 'sel-us', '-o', 'json'], env)).stdout)
+      .audit as { action: string; detail: string }[];
+    assert.ok(
+      audit.some((a) => a.action === 'cluster.label' && a.detail === '-gpu (was true); region=eu (was us)'),
+      JSON.stringify(audit),
+    );
+    assert.ok(
+      audit.some((a) => a.action === 'cluster.move'),
+      JSON.stringify(audit),
+    );
+
+    const bad = await flotilla(['cluster', 'list', '--selector', 'region in (eu'], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /selector: has unbalanced parentheses/);
+    const usage = await flotilla(['cluster', 'label', 'sel-us', 'gpu'], env);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /expected key=value to set or key- to remove/);
+    for (const name of ['sel-eu', 'sel-us'])
+      assert.equal((await flotilla(['cluster', 'remove', name], env)).code, 0);
+  });
+
   test('a wrong token and an unreachable hub are clear one-line errors with a non-zero exit', async () => {
     const wrong = await flotilla(['cluster', 'list'], { ...env, FLOTILLA_TOKEN: 'flt_admin_wrong' });
     assert.notEqual(wrong.code, 0);

@@ -44,6 +44,8 @@ for (const shell of ['bash', 'zsh'] as const) {
       assert.deepEqual(await complete(shell, ['flotilla', 'cluster', '']), [
         'add',
         'list',
+        'label',
+        'move',
         'show',
         'token',
         'remove',

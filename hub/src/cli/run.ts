@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
+import { parseLabelChanges } from '../clusters/selector.js';
 import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type {
@@ -53,7 +54,9 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
-  flotilla cluster list [-o json]
+  flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]
+  flotilla cluster label NAME k=v… k2-… [-o json]        (k=v sets, k- removes; the cluster is rendered again at once)
+  flotilla cluster move NAME --env ENV [-o json]
   flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
@@ -226,11 +229,13 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   },
 
   'cluster list': async ({ parse, io, env }) => {
-    const { values } = parse({});
+    const { values } = parse({ selector: { type: 'string', short: 'l' } });
     const json = jsonOutput(values);
+    const q =
+      values.selector === undefined ? '' : `?selector=${encodeURIComponent(values.selector as string)}`;
     const data = await clientFor(env, { values }).json<{ clusters: ClusterListEntry[] }>(
       'GET',
-      '/api/v1/clusters',
+      `/api/v1/clusters${q}`,
     );
     print(io, json, data, () =>
       table(
@@ -243,6 +248,49 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
           ago(c.lastSeen),
         ]),
       ),
+    );
+    return 0;
+  },
+
+  'cluster label': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({});
+    const [name, ...changes] = positionals;
+    if (!name || changes.length === 0)
+      throw new CliError('cluster label: expected NAME and at least one k=v (set) or k- (remove)', 2);
+    let change: { set: Record<string, string>; remove: string[] };
+    try {
+      change = parseLabelChanges(changes);
+    } catch (err) {
+      throw new CliError(`cluster label: ${errorMessage(err)}`, 2);
+    }
+    const data = await clientFor(env, { values }).json<{ name: string; labels: Record<string, string> }>(
+      'POST',
+      `/api/v1/clusters/${encodeURIComponent(name)}/labels`,
+      change,
+    );
+    print(
+      io,
+      jsonOutput(values),
+      data,
+      () => `cluster ${data.name} labels: ${labelsText(data.labels) || '(none)'}\n`,
+    );
+    return 0;
+  },
+
+  'cluster move': async ({ parse, io, env }) => {
+    const { values, positionals } = parse({ env: { type: 'string' } });
+    const name = one(positionals, 'cluster NAME');
+    if (!values.env) throw new CliError('cluster move: --env ENV is required', 2);
+    const data = await clientFor(env, { values }).json<{ name: string; environment: string }>(
+      'POST',
+      `/api/v1/clusters/${encodeURIComponent(name)}/environment`,
+      { environment: values.env },
+    );
+    print(
+      io,
+      jsonOutput(values),
+      data,
+      () => `cluster ${data.name} is in environment ${data.environment}; it is rendered from there at once\n`,
     );
     return 0;
   },

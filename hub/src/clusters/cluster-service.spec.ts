@@ -151,6 +151,47 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.deepEqual(reg.labels, { tier: 'gold' });
     });
 
+    test('cluster label sets and removes labels, is audited with the change, and asks for a render', async () => {
+      const changed: { name: string; labels: Record<string, string> }[] = [];
+      const svc = service({ onChanged: (c) => changed.push({ name: c.name, labels: c.labels }) });
+      await svc.add(
+        { name: 'relabel', environment: 'prod', labels: { region: 'eu', tier: 'gold' } },
+        'admin',
+      );
+      const after = await svc.label(
+        'relabel',
+        { set: { gpu: 'true', tier: 'silver' }, remove: ['region'] },
+        'ops',
+      );
+      assert.deepEqual(after.labels, { tier: 'silver', gpu: 'true' });
+      assert.deepEqual((await svc.get('relabel'))?.labels, { tier: 'silver', gpu: 'true' });
+      assert.deepEqual(changed, [{ name: 'relabel', labels: { tier: 'silver', gpu: 'true' } }]);
+      const [entry] = await audit.list({ cluster: 'relabel' });
+      assert.equal(entry?.action, 'cluster.label');
+      assert.equal(entry?.actor, 'ops');
+      assert.equal(entry?.detail, '+gpu=true; -region (was eu); tier=silver (was gold)');
+      // Setting what is already there renders nothing again.
+      await svc.label('relabel', { set: { gpu: 'true' } }, 'ops');
+      assert.equal(changed.length, 1);
+      await assert.rejects(svc.label('relabel', { set: { 'bad key': 'x' } }, 'ops'), /not a valid label key/);
+      await assert.rejects(svc.label('nobody', { set: { a: 'b' } }, 'ops'), /cluster nobody: not found/);
+      assert.equal((await audit.list({ cluster: 'nobody' }))[0]?.outcome, 'refused');
+    });
+
+    test('cluster move changes the environment, is audited, and asks for a render', async () => {
+      const changed: string[] = [];
+      const svc = service({ onChanged: (c) => changed.push(`${c.name}:${c.environment}`) });
+      await svc.add({ name: 'mover', environment: 'dev' }, 'admin');
+      assert.equal((await svc.move('mover', 'staging', 'ops')).environment, 'staging');
+      assert.equal((await svc.get('mover'))?.environment, 'staging');
+      assert.deepEqual(changed, ['mover:staging']);
+      const [entry] = await audit.list({ cluster: 'mover' });
+      assert.equal(entry?.action, 'cluster.move');
+      assert.equal(entry?.detail, 'environment dev → staging');
+      await assert.rejects(svc.move('mover', 'Bad_Env', 'ops'), /DNS-1123/);
+      await assert.rejects(svc.move('ghost', 'dev', 'ops'), /not found/);
+    });
+
     test('cluster remove revokes the agent credential and the NATS user, and is audited', async () => {
       const { token } = await clusters.add({ name: 'gone', environment: 'dev' }, 'admin');
       const reg = await clusters.register({

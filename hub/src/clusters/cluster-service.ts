@@ -18,6 +18,7 @@ import { type AgentNatsUser, mintAgentUser, type NatsIdentity, revokeNatsUser } 
 import { hashSecret, newSecret } from '../pki/secrets.js';
 import type { SigningKeyRing } from '../pki/signing-keys.js';
 import { publicHubKeys } from '../pki/signing-keys.js';
+import { assertLabels } from './selector.js';
 
 /** A registered cluster as the hub's DB holds it. */
 export interface Cluster {
@@ -25,6 +26,12 @@ export interface Cluster {
   environment: string;
   labels: Record<string, string>;
   createdAt: Date;
+}
+
+/** A change of labels: keys to set to a value, keys to remove. */
+export interface LabelChange {
+  set?: Record<string, string>;
+  remove?: string[];
 }
 
 /** What `cluster add` hands to the operator, once: the token is never shown again. */
@@ -67,6 +74,10 @@ export interface ClusterServiceOptions {
   caHash: string;
   /** Called after a cluster is added, so it is rendered at once. */
   onAdded?: (cluster: Cluster) => void;
+  /** The environments flotilla.yaml declares (last good config), if known: a move elsewhere is refused. */
+  environments?: () => string[] | undefined;
+  /** Called after a cluster's labels or environment changed, so it is rendered again at once. */
+  onChanged?: (cluster: Cluster) => void;
   /** Called after a cluster is removed, e.g. to close its status stream. */
   onRemoved?: (cluster: string) => void;
   /** Lifetime of an agent credential; default 90 days. Agents rotate after a third of it. */
@@ -79,10 +90,6 @@ export const DEFAULT_CREDENTIAL_TTL_MS = 90 * 86_400_000;
 
 /** Default lifetime of a bootstrap token. */
 export const DEFAULT_TOKEN_TTL_MS = 24 * 3600_000;
-
-const LABEL_KEY =
-  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
 /** Refused registration: the agent learns only that, the audit log learns why. */
 export class UnauthenticatedError extends FlotillaError {
@@ -110,6 +117,13 @@ export interface ClusterService {
   issueToken(name: string, input: { ttlMs?: number }, actor: string): Promise<AddedCluster>;
   list(): Promise<Cluster[]>;
   get(name: string): Promise<Cluster | undefined>;
+  /**
+   * Sets and removes labels (`flotilla cluster label NAME k=v k2-`), audited with the change.
+   * The cluster is rendered again at once: groups and apps it now selects or left follow.
+   */
+  label(name: string, change: LabelChange, actor: string): Promise<Cluster>;
+  /** Moves a cluster to another environment (`flotilla cluster move NAME --env E`), audited. */
+  move(name: string, environment: string, actor: string): Promise<Cluster>;
   remove(name: string, actor: string): Promise<void>;
   register(input: {
     token: string;
@@ -207,8 +221,73 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
     return row;
   };
 
+  const notFound = async (action: string, name: string, actor: string): Promise<never> => {
+    await audit.record({ action, actor, cluster: name, outcome: 'refused', detail: 'not found' });
+    throw new FlotillaError('not-found', `cluster ${name}: not found`);
+  };
+
   return {
     get,
+    async label(name, change, actor) {
+      const set = change.set ?? {};
+      const remove = change.remove ?? [];
+      assertLabels(set);
+      for (const k of remove) {
+        if (typeof k !== 'string') throw new InvalidError('remove', 'must be a list of label keys');
+        if (Object.hasOwn(set, k)) throw new InvalidError(`label ${k}`, 'is both set and removed');
+      }
+      // Read and write in one transaction, so two concurrent changes of different keys both stay.
+      const result = await db.transaction(async (tx) => {
+        const [row] = await tx.select().from(clusters).where(eq(clusters.name, name)).for('update');
+        if (!row) return undefined;
+        const labels = { ...row.labels, ...set };
+        for (const k of remove) delete labels[k];
+        const [updated] = await tx
+          .update(clusters)
+          .set({ labels })
+          .where(eq(clusters.name, name))
+          .returning();
+        return { before: row.labels, after: updated! };
+      });
+      if (!result) return notFound('cluster.label', name, actor);
+      const detail = labelChangeText(result.before, result.after.labels);
+      await audit.record({ action: 'cluster.label', actor, cluster: name, outcome: 'ok', detail });
+      logger.info({ cluster: name, change: detail }, 'cluster labels changed');
+      if (detail !== 'no change') options.onChanged?.(result.after);
+      return result.after;
+    },
+
+    async move(name, environment, actor) {
+      assertClusterName(environment);
+      const known = options.environments?.();
+      if (known && !known.includes(environment))
+        throw new InvalidError(
+          'environment',
+          `${environment} is not declared in flotilla.yaml (environments: ${known.join(', ')})`,
+        );
+      const [before] = await db.select().from(clusters).where(eq(clusters.name, name));
+      if (!before) return notFound('cluster.move', name, actor);
+      const [updated] = await db
+        .update(clusters)
+        .set({ environment })
+        .where(eq(clusters.name, name))
+        .returning();
+      if (!updated) return notFound('cluster.move', name, actor);
+      await audit.record({
+        action: 'cluster.move',
+        actor,
+        cluster: name,
+        outcome: 'ok',
+        detail:
+          before.environment === environment
+            ? `already in environment ${environment}`
+            : `environment ${before.environment} → ${environment}`,
+      });
+      logger.info({ cluster: name, from: before.environment, to: environment }, 'cluster moved');
+      if (before.environment !== environment) options.onChanged?.(updated);
+      return updated;
+    },
+
     async issueToken(name, input, actor) {
       const ttlMs = input.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
       if (!(ttlMs > 0)) throw new InvalidError('ttl', 'must be positive');
@@ -238,11 +317,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       assertClusterName(input.name);
       assertClusterName(input.environment);
       const labels = input.labels ?? {};
-      for (const [k, v] of Object.entries(labels)) {
-        if (!LABEL_KEY.test(k)) throw new InvalidError(`label ${k}`, 'is not a valid label key');
-        if (!LABEL_VALUE.test(v))
-          throw new InvalidError(`label ${k}`, `value "${v}" is not a valid label value`);
-      }
+      assertLabels(labels);
       const ttlMs = input.ttlMs ?? DEFAULT_TOKEN_TTL_MS;
       if (!(ttlMs > 0)) throw new InvalidError('ttl', 'must be positive');
       const token = newSecret('flt_join');
@@ -466,4 +541,15 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       return rows.map((r) => r.key);
     },
   };
+}
+
+/** An audit line for a label change, by key: `gpu=true (was false); -region (was eu); +tier=prod`. */
+function labelChangeText(before: Record<string, string>, after: Record<string, string>): string {
+  const parts: string[] = [];
+  for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+    if (!Object.hasOwn(before, k)) parts.push(`+${k}=${after[k]}`);
+    else if (!Object.hasOwn(after, k)) parts.push(`-${k} (was ${before[k]})`);
+    else if (before[k] !== after[k]) parts.push(`${k}=${after[k]} (was ${before[k]})`);
+  }
+  return parts.length > 0 ? parts.join('; ') : 'no change';
 }
