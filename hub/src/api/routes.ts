@@ -125,7 +125,8 @@ export function adminRoutes(s: AdminApiServices): Route[] {
       method: 'GET',
       path: '/api/v1/clusters/:name',
       async handle(req) {
-        const detail = await s.fleet.cluster(req.params.name!);
+        const source = req.query.get('source') ?? undefined;
+        const detail = await s.fleet.cluster(req.params.name!, source ? { source } : {});
         if (!detail) throw new FlotillaError('not-found', `cluster ${req.params.name}: no such cluster`);
         return { json: detail };
       },
@@ -140,7 +141,10 @@ export function adminRoutes(s: AdminApiServices): Route[] {
       path: '/api/v1/fleet/drift',
       handle: async (req) => ({
         json: {
-          drift: await s.fleet.drift({ history: ['1', 'true'].includes(req.query.get('history') ?? '') }),
+          drift: await s.fleet.drift({
+            history: ['1', 'true'].includes(req.query.get('history') ?? ''),
+            ...(req.query.get('source') ? { source: req.query.get('source')! } : {}),
+          }),
         },
       }),
     },

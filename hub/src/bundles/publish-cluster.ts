@@ -26,6 +26,8 @@ export interface RenderedCluster {
   commit: string;
   /** The renderer's input key combined with the policy; stored so a later pass can skip the same inputs. */
   inputKey?: string;
+  /** Objects from fleet-wide apps: identity key → `app/NAME`; the rest are the environment's. */
+  sources?: Record<string, string>;
 }
 
 /** The environment as the publisher needs it: its branch (resolved) and sync policy. */
@@ -189,6 +191,7 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
         revision: render.commit,
         envelope: encodeEnvelope(signWithRing(bundle, ring)),
         inputKey: render.inputKey ?? null,
+        sources: render.sources && Object.keys(render.sources).length > 0 ? render.sources : null,
       });
     }
 

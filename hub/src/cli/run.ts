@@ -57,11 +57,11 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]
   flotilla cluster label NAME k=v… k2-… [-o json]        (k=v sets, k- removes; the cluster is rendered again at once)
   flotilla cluster move NAME --env ENV [-o json]
-  flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
+  flotilla cluster show NAME [--source app/NAME|env/NAME] [-o json]   (its objects: source, sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
   flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
-  flotilla fleet drift [--history] [-o json]
+  flotilla fleet drift [--history] [--source app/NAME|env/NAME] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
   flotilla env diff FROM TO [-o json]
   flotilla promote FROM TO [--approve] [-o json]
@@ -313,11 +313,12 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   },
 
   'cluster show': async ({ parse, io, env }) => {
-    const { values, positionals } = parse({});
+    const { values, positionals } = parse({ source: { type: 'string' } });
     const name = one(positionals, 'cluster NAME');
+    const q = values.source ? `?source=${encodeURIComponent(values.source as string)}` : '';
     const data = await clientFor(env, { values }).json<ClusterDetail>(
       'GET',
-      `/api/v1/clusters/${encodeURIComponent(name)}`,
+      `/api/v1/clusters/${encodeURIComponent(name)}${q}`,
     );
     print(io, jsonOutput(values), data, () => clusterDetailText(data));
     return 0;
@@ -362,11 +363,14 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
   },
 
   'fleet drift': async ({ parse, io, env }) => {
-    const { values } = parse({ history: { type: 'boolean' } });
+    const { values } = parse({ history: { type: 'boolean' }, source: { type: 'string' } });
     const json = jsonOutput(values);
+    const query = new URLSearchParams();
+    if (values.history) query.set('history', 'true');
+    if (values.source) query.set('source', values.source as string);
     const data = await clientFor(env, { values }).json<{ drift: FleetDrift[] }>(
       'GET',
-      `/api/v1/fleet/drift${values.history ? '?history=true' : ''}`,
+      `/api/v1/fleet/drift${query.size > 0 ? `?${query}` : ''}`,
     );
     print(io, json, data, () =>
       data.drift.length === 0
@@ -375,6 +379,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
             [
               'CLUSTER',
               'ENV',
+              'SOURCE',
               'OBJECT',
               'FIELD',
               'DESIRED',
@@ -385,6 +390,7 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
             data.drift.map((d) => [
               d.cluster,
               d.environment,
+              d.source,
               `${d.group ? `${d.group}/` : ''}${d.kind} ${d.namespace ? `${d.namespace}/` : ''}${d.name}`,
               d.field,
               d.desired,
@@ -580,8 +586,8 @@ function clusterDetailText({ cluster: c, resources }: ClusterDetail): string {
     resources.length === 0
       ? 'no objects reported yet\n'
       : table(
-          ['OBJECT', 'SYNC', 'HEALTH', 'REASON'],
-          resources.map((r) => [object(r), r.sync, r.health, r.error ?? r.healthReason]),
+          ['OBJECT', 'SOURCE', 'SYNC', 'HEALTH', 'REASON'],
+          resources.map((r) => [object(r), r.source, r.sync, r.health, r.error ?? r.healthReason]),
         ),
     ...(drifted.length === 0
       ? []

@@ -6,6 +6,7 @@ import {
   type SyncPolicy,
 } from '@flotilla/shared';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { type AppConfig, parseApps, parseTargets, type TargetConfig } from './targets.js';
 
 /** The file at the root of the source's default branch that declares environments and the pipeline. */
 export const FLEET_CONFIG_FILE = 'flotilla.yaml';
@@ -23,12 +24,16 @@ export interface EnvironmentConfig {
   /** Gates beyond "FROM is Synced and Healthy". `soak` is written as a duration (`30s`, `10m`, `1h30m`) or a number of seconds. */
   promotion: { soakMs: number; approve: boolean };
   policy: SyncPolicy;
+  /** Label-selected groups of its clusters, first match wins (targets.ts); absent when none are declared. */
+  targets?: TargetConfig[];
 }
 
 export interface FleetConfig {
   environments: EnvironmentConfig[];
   /** Environment names in promotion order. */
   pipeline: string[];
+  /** Fleet-wide apps, rendered into every cluster they select (targets.ts); absent when none are declared. */
+  apps?: AppConfig[];
 }
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -58,7 +63,8 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
   if (!isMap(root)) return fail(root, '(root)', 'must be a mapping with environments and pipeline');
   for (const pair of root.items) {
     const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
-    if (key !== 'environments' && key !== 'pipeline') fail(pair.key, key, 'is not a known field');
+    if (key !== 'environments' && key !== 'pipeline' && key !== 'apps')
+      fail(pair.key, key, 'is not a known field');
   }
 
   const envNode = root.get('environments', true);
@@ -68,7 +74,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
   for (const [i, item] of envNode.items.entries()) {
     const at = `environments[${i}]`;
     if (!isMap(item)) return fail(item, at, 'must be a mapping');
-    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy']);
+    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy', 'targets']);
     for (const pair of item.items) {
       const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
       if (!known.has(key)) fail(pair.key, `${at}.${key}`, 'is not a known field');
@@ -159,6 +165,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       }
     }
 
+    const targetsNode = item.get('targets', true);
     environments.push({
       name: envName,
       path: path.value.replace(/\/+$/, ''),
@@ -166,6 +173,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       keep,
       promotion,
       policy,
+      ...(targetsNode ? { targets: parseTargets(targetsNode, `${at}.targets`, fail, pathProblem) } : {}),
     });
   }
 
@@ -181,7 +189,16 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       pipeline.push(value as string);
     }
   }
-  return { environments, pipeline };
+  const appsNode = root.get('apps', true);
+  const apps = appsNode
+    ? parseApps(
+        appsNode,
+        environments.map((e) => e.name),
+        fail,
+        pathProblem,
+      )
+    : undefined;
+  return { environments, pipeline, ...(apps ? { apps } : {}) };
 }
 
 const IGNORE_RULE_FIELDS = new Set(['group', 'kind', 'namespace', 'name', 'jsonPointers']);
@@ -231,7 +248,7 @@ function parseIgnoreDifferences(
 }
 
 /** Why a repository-relative path is unacceptable, or undefined if it is fine. */
-function pathProblem(path: string): string | undefined {
+export function pathProblem(path: string): string | undefined {
   if (!path) return 'must not be empty';
   if (path.startsWith('/')) return 'must be relative to the repository root (no leading /)';
   if (path.includes('\\') || path.includes('\0')) return 'must use / separators';

@@ -5,3 +5,11 @@ export {
   parseFleetConfig,
 } from './fleet-config.js';
 export { loadFleetConfig } from './load.js';
+export {
+  type AppConfig,
+  appsOfEnvironment,
+  selectApps,
+  selectTarget,
+  sourceOf,
+  type TargetConfig,
+} from './targets.js';

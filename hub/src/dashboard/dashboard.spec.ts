@@ -40,6 +40,7 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
       contentDigest: 'sha256:x',
       revision: 'c0ffee0123456789',
       envelope: new Uint8Array([1]),
+      sources: { 'apps/Deployment/shop/web': 'app/monitoring' },
     });
     const since = timestampFromDate(new Date('2026-11-20T10:00:00Z'));
     await createStatusIngest(db).ingest(
@@ -181,6 +182,23 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
     assert.equal((await get('/ui/clusters/nope', cookie)).status, 404);
     assert.match(await (await get('/ui/promotions', cookie)).text(), /admin:ada/);
     assert.match(await (await get('/ui/drift', cookie)).text(), /Drift history/);
+  });
+
+  test('objects and drift show their source, and a source link filters the page to it', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const all = await (await get('/ui/clusters/dev-1', cookie)).text();
+    assert.match(all, /<th>Source<\/th>/);
+    assert.ok(all.includes('href="/ui/clusters/dev-1?source=app%2Fmonitoring">app/monitoring</a>'), all);
+    assert.ok(all.includes('href="/ui/clusters/dev-1?source=env%2Fdev">env/dev</a>'));
+    const app = await (await get('/ui/clusters/dev-1?source=app%2Fmonitoring', cookie)).text();
+    assert.match(app, /Showing objects from <strong>app\/monitoring<\/strong> only/);
+    assert.match(app, /apps\/Deployment shop\/web/);
+    assert.ok(!app.includes('Secret shop/db'), 'the environment’s objects are left out');
+    const fleet = await (await get('/ui?source=env%2Fdev', cookie)).text();
+    assert.ok(fleet.includes('data.password'), 'drift of the environment’s Secret');
+    assert.ok(!fleet.includes('spec.replicas'), 'drift of the app’s Deployment is left out');
+    const history = await (await get('/ui/drift?source=app%2Fmonitoring', cookie)).text();
+    assert.ok(history.includes('spec.replicas') && !history.includes('data.password'));
   });
 
   test('logging out ends the session, and a session expires', async () => {

@@ -119,8 +119,21 @@ function clusterLink(name: string): { html: string } {
   return { html: `<a href="/ui/clusters/${encodeURIComponent(name)}">${esc(name)}</a>` };
 }
 
-const driftRow = (d: FleetDrift, withCluster: boolean): Cell[] => [
+/** A source (`env/NAME`, `app/NAME`) as a link that filters the page it is on to that source. */
+function sourceLink(page: string, source: string): { html: string } {
+  return { html: `<a href="${esc(page)}?source=${encodeURIComponent(source)}">${esc(source)}</a>` };
+}
+
+/** Says which source a page shows, with the way back to all of them. */
+function sourceFilter(page: string, source: string | undefined): string {
+  return source
+    ? `<p>Showing objects from <strong>${esc(source)}</strong> only. <a href="${esc(page)}">Show every source</a></p>`
+    : '';
+}
+
+const driftRow = (d: FleetDrift, withCluster: boolean, page: string): Cell[] => [
   ...(withCluster ? [clusterLink(d.cluster), d.environment] : []),
+  sourceLink(page, d.source),
   objectName(d),
   mono(d.field),
   mono(d.desired),
@@ -133,6 +146,7 @@ export function fleetPage(
   clusters: FleetClusterStatus[],
   drift: FleetDrift[],
   ago: (iso: string | null) => string,
+  source?: string,
 ): string {
   const rows = clusters.map((c) => [
     clusterLink(c.name),
@@ -168,9 +182,10 @@ export function fleetPage(
         'No clusters yet: flotilla cluster add NAME --env ENV',
       ) +
       `<h2>Open drift</h2>` +
+      sourceFilter('/ui', source) +
       table(
-        ['Cluster', 'Env', 'Object', 'Field', 'Desired', 'Live', 'Since'],
-        drift.map((d) => driftRow(d, true)),
+        ['Cluster', 'Env', 'Source', 'Object', 'Field', 'Desired', 'Live', 'Since'],
+        drift.map((d) => driftRow(d, true, '/ui')),
         'No drift: every cluster matches git.',
       ),
     { nav: true, refreshS: 5 },
@@ -181,9 +196,21 @@ export function fleetPage(
 export function clusterPage(
   { cluster: c, resources }: ClusterDetail,
   ago: (iso: string | null) => string,
+  source?: string,
 ): string {
+  const here = `/ui/clusters/${encodeURIComponent(c.name)}`;
   const drifted = resources.flatMap((r) =>
-    r.drift.map((d) => [objectName(r), mono(d.field), mono(d.desired), mono(d.live), d.since] as Cell[]),
+    r.drift.map(
+      (d) =>
+        [
+          objectName(r),
+          sourceLink(here, r.source),
+          mono(d.field),
+          mono(d.desired),
+          mono(d.live),
+          d.since,
+        ] as Cell[],
+    ),
   );
   return page(
     c.name,
@@ -200,10 +227,12 @@ export function clusterPage(
       `<dt>Connection</dt><dd>${connectedCell(c, ago).html}</dd>` +
       `<dt>Error</dt><dd>${c.error ? `<span class="err">${esc(c.error)}</span>` : '-'}</dd></dl>` +
       `<h2>Objects</h2>` +
+      sourceFilter(here, source) +
       table(
-        ['Object', 'Sync', 'Health', 'Reason'],
+        ['Object', 'Source', 'Sync', 'Health', 'Reason'],
         resources.map((r) => [
           objectName(r),
+          sourceLink(here, r.source),
           badge(r.sync),
           badge(r.health),
           { html: r.error ? `<span class="err">${esc(r.error)}</span>` : esc(r.healthReason ?? '') },
@@ -211,19 +240,23 @@ export function clusterPage(
         'No objects reported yet.',
       ) +
       `<h2>Open drift</h2>` +
-      table(['Object', 'Field', 'Desired', 'Live', 'Since'], drifted, 'No drift.'),
+      table(['Object', 'Source', 'Field', 'Desired', 'Live', 'Since'], drifted, 'No drift.'),
     { nav: true, refreshS: 5 },
   );
 }
 
 /** `/ui/drift`: `flotilla fleet drift --history`, open and cleared. */
-export function driftHistoryPage(drift: FleetDrift[]): string {
+export function driftHistoryPage(drift: FleetDrift[], source?: string): string {
   return page(
     'Drift history',
     `<h1>Drift history</h1>` +
+      sourceFilter('/ui/drift', source) +
       table(
-        ['Cluster', 'Env', 'Object', 'Field', 'Desired', 'Live', 'Since', 'Cleared'],
-        drift.map((d) => [...driftRow(d, true), d.clearedAt ? d.clearedAt : badge('open', 'warn')]),
+        ['Cluster', 'Env', 'Source', 'Object', 'Field', 'Desired', 'Live', 'Since', 'Cleared'],
+        drift.map((d) => [
+          ...driftRow(d, true, '/ui/drift'),
+          d.clearedAt ? d.clearedAt : badge('open', 'warn'),
+        ]),
         'No drift has been seen.',
       ),
     { nav: true },

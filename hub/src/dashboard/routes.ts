@@ -61,6 +61,11 @@ function sessionOf(req: ApiRequest): string | undefined {
   return undefined;
 }
 
+/** `?source=app/NAME` (or `env/NAME`): the one source a page shows; undefined for all. */
+function sourceParam(req: ApiRequest): string | undefined {
+  return req.query.get('source') || undefined;
+}
+
 /**
  * The read-only fleet dashboard under /ui: the fleet, one cluster, drift history and
  * promotions. A browser logs in once with the admin token and gets an HttpOnly, SameSite=Strict
@@ -120,9 +125,13 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       method: 'GET',
       path: '/ui',
       public: true,
-      handle: page(async () => {
-        const [clusters, drift] = await Promise.all([s.fleet.status(), s.fleet.drift()]);
-        return html(fleetPage(clusters, drift, (iso) => ago(iso)));
+      handle: page(async (req) => {
+        const source = sourceParam(req);
+        const [clusters, drift] = await Promise.all([
+          s.fleet.status(),
+          s.fleet.drift(source ? { source } : {}),
+        ]);
+        return html(fleetPage(clusters, drift, (iso) => ago(iso), source));
       }),
     },
     {
@@ -130,16 +139,22 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       path: '/ui/clusters/:name',
       public: true,
       handle: page(async (req) => {
-        const detail = await s.fleet.cluster(req.params.name!);
+        const source = sourceParam(req);
+        const detail = await s.fleet.cluster(req.params.name!, source ? { source } : {});
         if (!detail) return html(notFoundPage(`No cluster named ${req.params.name}.`), 404);
-        return html(clusterPage(detail, (iso) => ago(iso)));
+        return html(clusterPage(detail, (iso) => ago(iso), source));
       }),
     },
     {
       method: 'GET',
       path: '/ui/drift',
       public: true,
-      handle: page(async () => html(driftHistoryPage(await s.fleet.drift({ history: true })))),
+      handle: page(async (req) => {
+        const source = sourceParam(req);
+        return html(
+          driftHistoryPage(await s.fleet.drift({ history: true, ...(source ? { source } : {}) }), source),
+        );
+      }),
     },
     {
       method: 'GET',

@@ -79,6 +79,12 @@ export const bundles = pgTable(
      * policy): a pass whose render inputs have this key again has nothing to do.
      */
     inputKey: text('input_key'),
+    /**
+     * The source of each object that is not the environment's own, by identity key
+     * (`group/kind/namespace/name` → `app/NAME`), as the objects' `flotilla.dev/source`
+     * annotation says; null when every object is the environment's.
+     */
+    sources: jsonb('sources').$type<Record<string, string>>(),
   },
   (t) => [uniqueIndex('bundles_cluster_generation').on(t.cluster, t.generation)],
 );

@@ -5,9 +5,23 @@ import type {
   PublishOutcome,
   PublishRequest,
 } from '../bundles/publish-cluster.js';
-import { type EnvironmentConfig, FLEET_CONFIG_FILE } from '../config/index.js';
+import {
+  type AppConfig,
+  type EnvironmentConfig,
+  FLEET_CONFIG_FILE,
+  selectApps,
+  selectTarget,
+} from '../config/index.js';
 import type { Renderer, RenderPlan } from '../render/index.js';
 import { mapConcurrent } from '../util/concurrent.js';
+
+/** What flotilla.yaml says beyond the environment that can reach a cluster of it. */
+export interface FleetTargeting {
+  /** The fleet-wide apps whose environment list admits this environment; their selectors decide per cluster. */
+  apps: AppConfig[];
+  /** Every declared environment (an app's shared directory leaves their subdirectories out). */
+  environments: string[];
+}
 
 /** One cluster of a pass: what to render it from. */
 export interface ClusterWork {
@@ -15,6 +29,8 @@ export interface ClusterWork {
   env: EnvironmentConfig;
   branch: string;
   commit: string;
+  /** Absent: the environment's directory only. */
+  fleet?: FleetTargeting;
 }
 
 export type ClusterOutcome = PublishOutcome | { cluster: string; error: string };
@@ -51,11 +67,17 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
   async function plan(work: ClusterWork, head: BundleHead | undefined): Promise<PlannedCluster> {
     const { cluster, env, commit } = work;
     try {
-      const planned = await renderer.plan(commit, env, {
-        name: cluster.name,
-        environment: cluster.environment,
-        labels: cluster.labels,
-      });
+      // Labels are read when the cluster is planned: a cluster labelled into a group or an app gets it now.
+      const planned = await renderer.plan(
+        commit,
+        env,
+        { name: cluster.name, environment: cluster.environment, labels: cluster.labels },
+        {
+          target: selectTarget(env.targets, cluster),
+          apps: selectApps(work.fleet?.apps, cluster),
+          environments: work.fleet?.environments ?? [],
+        },
+      );
       const inputKey = sha256Digest(`${planned.inputKey}\n${canonicalJson(env.policy)}`);
       if (head?.published && head.inputKey === inputKey)
         return {

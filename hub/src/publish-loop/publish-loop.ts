@@ -1,6 +1,6 @@
 import { errorMessage, type Logger } from '@flotilla/shared';
 import type { BundleHead, BundlePublisher } from '../bundles/publish-cluster.js';
-import { FLEET_CONFIG_FILE, type FleetConfig, parseFleetConfig } from '../config/index.js';
+import { appsOfEnvironment, FLEET_CONFIG_FILE, type FleetConfig, parseFleetConfig } from '../config/index.js';
 import type { Db } from '../db/database.js';
 import { clusters as clustersTable } from '../db/schema.js';
 import type { Renderer } from '../render/index.js';
@@ -131,7 +131,11 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
         try {
           const commit = await source.resolveBranch(branch);
           record(scopes.env(env.name), { revision: commit });
-          for (const cluster of members) work.push({ cluster, env, branch, commit });
+          const fleet = {
+            apps: appsOfEnvironment(config.apps, env.name),
+            environments: config.environments.map((e) => e.name),
+          };
+          for (const cluster of members) work.push({ cluster, env, branch, commit, fleet });
         } catch (err) {
           const error = `environment ${env.name}: ${errorMessage(err)}`;
           record(scopes.env(env.name), { error });

@@ -5,7 +5,7 @@ import type { BundlePublisher } from '../bundles/publish-cluster.js';
 import type { EnvironmentConfig } from '../config/index.js';
 import type { Db } from '../db/database.js';
 import type { GitSource } from '../source/index.js';
-import type { ClusterOutcome, ClusterPublishing, ClusterWork } from './cluster-publish.js';
+import type { ClusterOutcome, ClusterPublishing, ClusterWork, FleetTargeting } from './cluster-publish.js';
 import { type RenderOutcome, recordRenders, scopes } from './render-state.js';
 
 /**
@@ -48,7 +48,8 @@ const CHANNEL = 'flotilla_sync_work';
 interface ClaimedRow extends Record<string, unknown> {
   cluster: string;
   pass: string | number;
-  environment: EnvironmentConfig;
+  /** The environment, with the fleet-wide apps that may reach it under `fleet` (absent from older rows). */
+  environment: EnvironmentConfig & { fleet?: FleetTargeting };
   branch: string;
   commit: string;
   cluster_environment: string | null;
@@ -78,12 +79,16 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       if (rows.length === 0) return 0;
       // A cluster removed since it was queued, or moved to another environment: nothing to publish.
       const live = rows.filter((r) => r.cluster_environment === r.environment.name);
-      const work: ClusterWork[] = live.map((r) => ({
-        cluster: { name: r.cluster, environment: r.cluster_environment!, labels: r.labels ?? {} },
-        env: r.environment,
-        branch: r.branch,
-        commit: r.commit,
-      }));
+      const work: ClusterWork[] = live.map((r) => {
+        const { fleet, ...env } = r.environment;
+        return {
+          cluster: { name: r.cluster, environment: r.cluster_environment!, labels: r.labels ?? {} },
+          env,
+          branch: r.branch,
+          commit: r.commit,
+          ...(fleet ? { fleet } : {}),
+        };
+      });
       // This replica's clone may not have the pass's commit yet.
       const missing = await Promise.all(work.map(async (w) => !(await source.treeId(w.commit, ''))));
       if (missing.some(Boolean)) await source.fetch();
@@ -137,7 +142,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
         const rows = work.slice(i, i + 1000).map((w) => ({
           cluster: w.cluster.name,
           pass,
-          environment: w.env,
+          environment: w.fleet ? { ...w.env, fleet: w.fleet } : w.env,
           branch: w.branch,
           commit: w.commit,
         }));

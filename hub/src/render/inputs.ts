@@ -41,6 +41,20 @@ export class InputSet {
     await this.walk(tree, dir, 0, new Set(skip));
   }
 
+  /**
+   * Adds the files of a plain directory, as addDir, except its subdirectories (at any depth)
+   * that hold one of `toolFiles` (a kustomization or a Chart.yaml): those are returned, not
+   * added, to be rendered with their own tool.
+   */
+  async addPlainDir(dir: string, skip: string[], toolFiles: readonly string[]): Promise<string[]> {
+    const tree = await this.source.treeId(this.commit, dir);
+    if (!tree) throw new RenderError(dir || '/', 'directory not found at this revision');
+    this.dirs.add(dir);
+    const nested: string[] = [];
+    await this.walk(tree, dir, 0, new Set(skip), { toolFiles: new Set(toolFiles), found: nested });
+    return nested;
+  }
+
   /** Adds one file by repository path (following in-repository symlinks). */
   async addFile(path: string): Promise<void> {
     if (this.files.has(path)) return;
@@ -59,7 +73,13 @@ export class InputSet {
     return (await this.source.readTree(tree)).find((e) => e.path === name) ?? null;
   }
 
-  private async walk(treeOid: string, prefix: string, depth: number, skip: Set<string>): Promise<void> {
+  private async walk(
+    treeOid: string,
+    prefix: string,
+    depth: number,
+    skip: Set<string>,
+    nested?: { toolFiles: Set<string>; found: string[] },
+  ): Promise<void> {
     if (depth > this.limits.maxDepth)
       throw new RenderError(prefix, `directories nested deeper than ${this.limits.maxDepth}`);
     for (const e of await this.source.readTree(treeOid)) {
@@ -67,8 +87,15 @@ export class InputSet {
       checkEntryName(e.path, path);
       if (depth === 0 && skip.has(e.path)) continue;
       if (e.type === 'tree') {
+        if (nested) {
+          const entries = await this.source.readTree(e.oid);
+          if (entries.some((x) => x.type !== 'tree' && nested.toolFiles.has(x.path))) {
+            nested.found.push(path);
+            continue;
+          }
+        }
         this.dirs.add(path);
-        await this.walk(e.oid, path, depth + 1, skip);
+        await this.walk(e.oid, path, depth + 1, skip, nested);
       } else await this.addEntry(path, e.mode, e.oid);
     }
   }

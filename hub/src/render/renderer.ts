@@ -6,37 +6,72 @@ import {
   canonicalJson,
   ErrorCode,
   errorMessage,
+  formatIdentity,
+  identityKey,
+  identityOf,
   type KubeObject,
   type Logger,
 } from '@flotilla/shared';
 import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
-import type { EnvironmentConfig } from '../config/index.js';
+import type { AppConfig, EnvironmentConfig, TargetConfig } from '../config/index.js';
 import { type GitSource, SourceError } from '../source/index.js';
 import { checkChart, helmTemplateArgs, locateHelm } from './helm.js';
 import { InputSet, materialise } from './inputs.js';
-import { collectKustomization, findKustomization } from './kustomize.js';
+import { collectKustomization, findKustomization, KUSTOMIZATION_FILES } from './kustomize.js';
 import { parseRenderLimits, type RenderLimits } from './limits.js';
 import { type ManifestBudget, parseManifests } from './manifests.js';
 import { RenderError } from './render-error.js';
 import { networkIsolationAvailable, runSandboxed } from './sandbox-exec.js';
 import { type ClusterVars, substituteClusterVars } from './substitute.js';
 
+export type RendererKind = 'plain' | 'kustomize' | 'helm';
+
+/** One directory rendered into a cluster's bundle, and where its objects came from. */
+export interface RenderedUnit {
+  /** `env/NAME` (the environment's directory, its cluster's or its target's) or `app/NAME`. */
+  source: string;
+  path: string;
+  renderer: RendererKind;
+  objects: number;
+}
+
 export interface RenderResult {
   objects: KubeObject[];
-  renderer: 'plain' | 'kustomize' | 'helm';
-  /** The directory rendered, e.g. environments/dev/clusters/dev-1. */
+  /** How the environment's directory was rendered. */
+  renderer: RendererKind;
+  /** The environment's directory rendered, e.g. environments/dev/clusters/dev-1. */
   path: string;
   commit: string;
   /** True when these objects came from the render cache (same inputs as an earlier render). */
   cacheHit: boolean;
   /**
-   * Digest of everything the render read (renderer, directory, every input blob, the
-   * cluster's name, environment and labels, the limits): equal keys render equal objects,
-   * so a publish pass can skip what an earlier pass already published.
+   * Digest of everything the render read (renderer, directories, every input blob, the
+   * cluster's name, environment and labels, the limits, the apps and target chosen): equal
+   * keys render equal objects, so a publish pass can skip what an earlier pass already published.
    */
   inputKey: string;
+  /**
+   * The source of every object that is not the environment's own, by identity key
+   * (`group/kind/namespace/name`): `app/NAME`. Objects not named here come from the environment.
+   */
+  sources: Record<string, string>;
+  /** The environment's directory first, then each app's, as rendered. */
+  units: RenderedUnit[];
 }
+
+/** Which of the environment's groups and which fleet-wide apps a cluster gets (config/targets.ts chooses). */
+export interface Targeting {
+  /** The environment's first target matching the cluster's labels. */
+  target?: TargetConfig;
+  /** Apps whose selector (and environment list) matches the cluster. */
+  apps?: readonly AppConfig[];
+  /** Every declared environment: subdirectories of an app's shared directory so named are left out. */
+  environments?: readonly string[];
+}
+
+/** Annotation an app's objects carry in the bundle (and in the cluster): the app they come from. */
+export const SOURCE_ANNOTATION = 'flotilla.dev/source';
 
 export interface RendererOptions {
   source: GitSource;
@@ -53,13 +88,27 @@ export interface RendererOptions {
 }
 
 export interface Renderer {
-  /** Renders what `cluster` in `environment` should run at `commit`. Throws RenderError for anything wrong with the repository. */
-  render(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderResult>;
+  /**
+   * Renders what `cluster` in `environment` should run at `commit`: the environment's directory
+   * (or its cluster's, or its target's) and every app of `targeting`. Throws RenderError for
+   * anything wrong with the repository, including one object rendered by two sources.
+   */
+  render(
+    commit: string,
+    environment: EnvironmentConfig,
+    cluster: ClusterVars,
+    targeting?: Targeting,
+  ): Promise<RenderResult>;
   /**
    * Collects what a render would read and its input key, without running it: a publish pass
    * asks this first and renders only clusters whose inputs changed. Throws like render().
    */
-  plan(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan>;
+  plan(
+    commit: string,
+    environment: EnvironmentConfig,
+    cluster: ClusterVars,
+    targeting?: Targeting,
+  ): Promise<RenderPlan>;
 }
 
 /** A render whose inputs are collected: its key and directory known, its output not yet made. */
@@ -69,8 +118,28 @@ export interface RenderPlan {
   render(): Promise<RenderResult>;
 }
 
+/** One directory to render with one tool; a plain directory holds the tool directories nested in it. */
+interface Unit {
+  source: string;
+  /** For messages: `environment prod`, `app monitoring`. */
+  label: string;
+  dir: string;
+  renderer: RendererKind;
+  inputs: InputSet;
+  /** Extra Helm values files (a target's), relative to the chart directory. */
+  values: readonly string[];
+  /** A listed values file must exist (the top-level chart); nested charts use those they have. */
+  strictValues: boolean;
+  nested: Unit[];
+  key: string;
+}
+
+type Rendered = { objects: KubeObject[]; renderer: RendererKind };
+
 const MANIFEST = /\.(ya?ml|json)$/i;
 const CHART_FILE = 'Chart.yaml';
+/** Files that make a subdirectory of a plain directory render with its own tool. */
+const TOOL_FILES = [...KUSTOMIZATION_FILES, CHART_FILE];
 
 function parseOptions(options: RendererOptions) {
   mkdirSync(options.workDir, { recursive: true, mode: 0o700 });
@@ -85,12 +154,17 @@ function parseOptions(options: RendererOptions) {
   };
 }
 
+const sha256 = (value: unknown) => createHash('sha256').update(canonicalJson(value)).digest('hex');
+
 /**
  * Creates the renderer: git objects at a commit → the Kubernetes objects one cluster should
- * run. For cluster C in environment E it renders `E.path/clusters/C` if that exists, else
- * `E.path` (without its `clusters/`); Kustomize for a kustomization, Helm for a Chart.yaml,
- * plain YAML/JSON otherwise. Inputs come from git objects only, are checked by the sandbox
- * rules, and renders of the same inputs are served from a cache.
+ * run. For cluster C in environment E it renders `E.path/clusters/C` if that exists, else the
+ * directory of the first target whose selector matches C (`E.path/TARGET.path`), else `E.path`
+ * (without its `clusters/` and target directories); then each app C runs (`APP.path/E` if that
+ * exists, else `APP.path`). Kustomize for a kustomization, Helm for a Chart.yaml, plain
+ * YAML/JSON otherwise, where subdirectories holding a kustomization or a chart render with
+ * their tool. Inputs come from git objects only, are checked by the sandbox rules, and each
+ * directory's render of the same inputs is served from a cache.
  */
 export function createRenderer(options: RendererOptions): Renderer {
   const o = parseOptions(options);
@@ -98,8 +172,8 @@ export function createRenderer(options: RendererOptions): Renderer {
     o.logger?.warn(
       'unshare -rn is not available: kustomize and helm run without network isolation (remote references are still refused)',
     );
-  const cache = new Map<string, { objects: KubeObject[]; renderer: RenderResult['renderer'] }>();
-  const inflight = new Map<string, Promise<{ objects: KubeObject[]; renderer: RenderResult['renderer'] }>>();
+  const cache = new Map<string, Rendered>();
+  const inflight = new Map<string, Promise<Rendered>>();
   let helm: Promise<string | null> | undefined;
   /**
    * Parsed manifests by file and text: a file without cluster variables reads the same for
@@ -121,17 +195,27 @@ export function createRenderer(options: RendererOptions): Renderer {
     return hit;
   };
 
-  const remember = (key: string, value: { objects: KubeObject[]; renderer: RenderResult['renderer'] }) => {
+  const remember = (key: string, value: Rendered) => {
     cache.delete(key);
     cache.set(key, value);
     while (cache.size > o.cacheSize) cache.delete(cache.keys().next().value as string);
   };
 
-  async function render(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderResult> {
-    return (await plan(commit, env, cluster)).render();
+  async function render(
+    commit: string,
+    env: EnvironmentConfig,
+    cluster: ClusterVars,
+    targeting?: Targeting,
+  ): Promise<RenderResult> {
+    return (await plan(commit, env, cluster, targeting)).render();
   }
 
-  async function plan(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan> {
+  async function plan(
+    commit: string,
+    env: EnvironmentConfig,
+    cluster: ClusterVars,
+    targeting: Targeting = {},
+  ): Promise<RenderPlan> {
     const refused = (err: unknown): unknown => {
       // Hostile repository content that git itself refuses to read fails this render like any other bad input.
       if (err instanceof SourceError && err.code === ErrorCode.Invalid)
@@ -145,7 +229,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       return err;
     };
     try {
-      const planned = await planOnce(commit, env, cluster);
+      const planned = await planOnce(commit, env, cluster, targeting);
       return {
         ...planned,
         render: () =>
@@ -158,20 +242,20 @@ export function createRenderer(options: RendererOptions): Renderer {
     }
   }
 
-  async function planOnce(commit: string, env: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan> {
-    // The name becomes a path segment: only a DNS-1123 label may (no `..`, no `/`).
-    assertClusterName(cluster.name);
-    const clusterDir = `${env.path}/clusters/${cluster.name}`;
-    const own = await o.source.treeId(commit, clusterDir);
-    const dir = own ? clusterDir : env.path;
-    if (!own && !(await o.source.treeId(commit, env.path)))
-      throw new RenderError(
-        env.path,
-        `environment ${env.name}: directory not found at ${commit.slice(0, 12)}`,
-      );
-
+  async function planDir(
+    commit: string,
+    dir: string,
+    skip: string[],
+    values: readonly string[],
+    strictValues: boolean,
+    env: EnvironmentConfig,
+    cluster: ClusterVars,
+    source: string,
+    label: string,
+  ): Promise<Unit> {
     const inputs = new InputSet(o.source, commit, o.limits);
-    let renderer: RenderResult['renderer'];
+    let renderer: RendererKind;
+    let nested: Unit[] = [];
     if (await findKustomization(inputs, dir)) {
       renderer = 'kustomize';
       await collectKustomization(inputs, dir, o.limits);
@@ -180,77 +264,182 @@ export function createRenderer(options: RendererOptions): Renderer {
       await inputs.addDir(dir);
     } else {
       renderer = 'plain';
-      await inputs.addDir(dir, own ? [] : ['clusters']);
+      const tools = await inputs.addPlainDir(dir, skip, TOOL_FILES);
+      nested = [];
+      for (const sub of tools)
+        nested.push(await planDir(commit, sub, [], values, false, env, cluster, source, label));
     }
+    const key = sha256({
+      renderer,
+      dir,
+      files: [...inputs.files.values()].map((f) => [f.path, f.oid]).sort(),
+      environment: env.name,
+      cluster: { name: cluster.name, environment: cluster.environment, labels: cluster.labels },
+      limits: o.limits,
+      ...(values.length > 0 ? { values, strictValues } : {}),
+      ...(nested.length > 0 ? { nested: nested.map((n) => n.key) } : {}),
+    });
+    return { source, label, dir, renderer, inputs, values, strictValues, nested, key };
+  }
 
-    const key = createHash('sha256')
-      .update(
-        canonicalJson({
-          renderer,
+  async function planOnce(
+    commit: string,
+    env: EnvironmentConfig,
+    cluster: ClusterVars,
+    targeting: Targeting,
+  ): Promise<RenderPlan> {
+    // The name becomes a path segment: only a DNS-1123 label may (no `..`, no `/`).
+    assertClusterName(cluster.name);
+    const at = commit.slice(0, 12);
+    const clusterDir = `${env.path}/clusters/${cluster.name}`;
+    const own = await o.source.treeId(commit, clusterDir);
+    // The cluster's own directory is the most specific: it beats any target.
+    const target = own ? undefined : targeting.target;
+    let dir = env.path;
+    if (own) dir = clusterDir;
+    else if (target?.path) {
+      dir = `${env.path}/${target.path}`;
+      if (!(await o.source.treeId(commit, dir)))
+        throw new RenderError(
           dir,
-          files: [...inputs.files.values()].map((f) => [f.path, f.oid]).sort(),
-          environment: env.name,
-          cluster: { name: cluster.name, environment: cluster.environment, labels: cluster.labels },
-          limits: o.limits,
-        }),
-      )
-      .digest('hex');
+          `target ${target.name} of environment ${env.name}: directory not found at ${at}`,
+        );
+    } else if (!(await o.source.treeId(commit, env.path)))
+      throw new RenderError(
+        env.path,
+        `environment ${env.name}: directory not found at ${commit.slice(0, 12)}`,
+      );
+    // Rendering the environment's directory leaves out what belongs to single clusters and groups.
+    const skip =
+      dir === env.path
+        ? ['clusters', ...(env.targets ?? []).flatMap((t) => (t.path ? [t.path.split('/')[0]!] : []))]
+        : [];
+    const values = target?.values ?? [];
+    const envSource = `env/${env.name}`;
+    const units = [
+      await planDir(commit, dir, skip, values, true, env, cluster, envSource, `environment ${env.name}`),
+    ];
+    if (values.length > 0 && !hasChart(units[0]!))
+      throw new RenderError(
+        dir,
+        `target ${target!.name} of environment ${env.name}: values (${values.join(', ')}) apply to a Helm chart, and this directory renders none`,
+      );
+    for (const app of targeting.apps ?? []) {
+      const perEnv = `${app.path}/${env.name}`;
+      const appDir = (await o.source.treeId(commit, perEnv)) ? perEnv : app.path;
+      if (!(await o.source.treeId(commit, appDir)))
+        throw new RenderError(
+          app.path,
+          `app ${app.name}: directory not found at ${at} (the revision environment ${env.name} renders)`,
+        );
+      // The shared directory leaves out the other environments' own content.
+      const appSkip = appDir === app.path ? [...(targeting.environments ?? [])] : [];
+      units.push(
+        await planDir(commit, appDir, appSkip, [], true, env, cluster, `app/${app.name}`, `app ${app.name}`),
+      );
+    }
+    const key =
+      units.length === 1 ? units[0]!.key : sha256(units.map((u) => ({ source: u.source, key: u.key })));
     return {
       inputKey: key,
       path: dir,
-      render: () => renderPlanned(key, commit, dir, renderer, inputs, env, cluster),
+      render: () => renderPlanned(key, commit, units, env, cluster),
     };
   }
 
   async function renderPlanned(
     key: string,
     commit: string,
-    dir: string,
-    renderer: RenderResult['renderer'],
-    inputs: InputSet,
+    units: Unit[],
     env: EnvironmentConfig,
     cluster: ClusterVars,
   ): Promise<RenderResult> {
-    const hit = cache.get(key);
-    if (hit) {
-      remember(key, hit);
-      return {
-        objects: structuredClone(hit.objects),
-        renderer: hit.renderer,
-        path: dir,
-        commit,
-        cacheHit: true,
-        inputKey: key,
-      };
+    let hits = 0;
+    const done: Rendered[] = [];
+    for (const unit of units) {
+      const out = await renderCached(unit, env, cluster);
+      if (out.hit) hits++;
+      done.push(out.rendered);
     }
-    let pending = inflight.get(key);
-    if (!pending) {
-      pending = renderInputs(renderer, dir, inputs, env, cluster).finally(() => inflight.delete(key));
-      inflight.set(key, pending);
+    const objects: KubeObject[] = [];
+    const sources: Record<string, string> = {};
+    /** Which unit each object came from, to name both when two sources render one object. */
+    const origin = new Map<string, Unit>();
+    for (const [i, unit] of units.entries()) {
+      const app = unit.source.startsWith('app/');
+      for (const original of done[i]!.objects) {
+        const obj = structuredClone(original);
+        const id = identityOf(obj, unit.dir);
+        const idKey = identityKey(id);
+        const annotations = obj.metadata.annotations;
+        if (!app && annotations && Object.hasOwn(annotations, SOURCE_ANNOTATION))
+          throw new RenderError(
+            unit.dir,
+            `${formatIdentity(id)}: metadata.annotations.${SOURCE_ANNOTATION} is set by Flotilla (the app an object comes from); remove it`,
+          );
+        const first = origin.get(idKey);
+        if (first && first.source !== unit.source)
+          throw new RenderError(
+            unit.dir,
+            `${formatIdentity(id)}: rendered by both ${first.label} (${first.dir}) and ${unit.label} (${unit.dir}); an object must come from one source`,
+          );
+        origin.set(idKey, unit);
+        if (app) {
+          obj.metadata.annotations = { ...annotations, [SOURCE_ANNOTATION]: unit.source };
+          sources[idKey] = unit.source;
+        }
+        objects.push(obj);
+      }
     }
-    const done = await pending;
-    remember(key, done);
     o.logger?.debug(
-      { environment: env.name, cluster: cluster.name, dir, renderer, objects: done.objects.length },
+      {
+        environment: env.name,
+        cluster: cluster.name,
+        units: units.map((u) => `${u.source}:${u.dir}`),
+        objects: objects.length,
+      },
       'rendered',
     );
     return {
-      objects: structuredClone(done.objects),
-      renderer,
-      path: dir,
+      objects,
+      renderer: units[0]!.renderer,
+      path: units[0]!.dir,
       commit,
-      cacheHit: false,
+      cacheHit: hits === units.length,
       inputKey: key,
+      sources,
+      units: units.map((u, i) => ({
+        source: u.source,
+        path: u.dir,
+        renderer: u.renderer,
+        objects: done[i]!.objects.length,
+      })),
     };
   }
 
-  async function renderInputs(
-    renderer: RenderResult['renderer'],
-    dir: string,
-    inputs: InputSet,
+  /** One unit's objects, from the cache when an earlier render had the same inputs. Never mutate them. */
+  async function renderCached(
+    unit: Unit,
     env: EnvironmentConfig,
     cluster: ClusterVars,
-  ): Promise<{ objects: KubeObject[]; renderer: RenderResult['renderer'] }> {
+  ): Promise<{ rendered: Rendered; hit: boolean }> {
+    const hit = cache.get(unit.key);
+    if (hit) {
+      remember(unit.key, hit);
+      return { rendered: hit, hit: true };
+    }
+    let pending = inflight.get(unit.key);
+    if (!pending) {
+      pending = renderUnit(unit, env, cluster).finally(() => inflight.delete(unit.key));
+      inflight.set(unit.key, pending);
+    }
+    const rendered = await pending;
+    remember(unit.key, rendered);
+    return { rendered, hit: false };
+  }
+
+  async function renderUnit(unit: Unit, env: EnvironmentConfig, cluster: ClusterVars): Promise<Rendered> {
+    const { renderer, dir, inputs } = unit;
     const contents = await inputs.read();
     const budget: ManifestBudget = { documents: 0 };
     if (renderer === 'plain') {
@@ -259,6 +448,11 @@ export function createRenderer(options: RendererOptions): Renderer {
         if (!MANIFEST.test(path)) continue;
         const text = substituteClusterVars(decode(path, data), cluster, path);
         objects.push(...parseCached(text, path, budget));
+      }
+      for (const sub of unit.nested) {
+        objects.push(...(await renderCached(sub, env, cluster)).rendered.objects);
+        if (objects.length > o.limits.maxDocuments)
+          throw new RenderError(sub.dir, `more than ${o.limits.maxDocuments} documents in one render`);
       }
       return { objects, renderer };
     }
@@ -274,10 +468,14 @@ export function createRenderer(options: RendererOptions): Renderer {
       }
       checkChart(dir, contents, o.limits);
       const valuesFiles: string[] = [];
-      for (const name of ['values.yaml', `values-${env.name}.yaml`]) {
+      for (const name of ['values.yaml', `values-${env.name}.yaml`, ...unit.values]) {
         const path = `${dir}/${name}`;
         const data = contents.get(path);
-        if (!data) continue;
+        if (!data) {
+          if (unit.values.includes(name) && unit.strictValues)
+            throw new RenderError(path, `values file of ${unit.label}'s target not found at this revision`);
+          continue;
+        }
         const text = substituteClusterVars(decode(path, data), cluster, path);
         checkValues(text, path, o.limits);
         contents.set(path, Buffer.from(text));
@@ -320,6 +518,10 @@ export function createRenderer(options: RendererOptions): Renderer {
   }
 
   return { render, plan };
+}
+
+function hasChart(unit: Unit): boolean {
+  return unit.renderer === 'helm' || unit.nested.some(hasChart);
 }
 
 function decode(path: string, data: Uint8Array): string {

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { bundles, clusterStatus, clusters, drift, renderState, resourceStatus } from '../db/schema.js';
 
@@ -35,6 +35,8 @@ export interface FleetClusterStatus {
 export interface FleetDrift {
   cluster: string;
   environment: string;
+  /** Where the object comes from: `env/NAME` (its environment) or `app/NAME` (a fleet-wide app). */
+  source: string;
   group: string;
   kind: string;
   namespace: string;
@@ -63,6 +65,8 @@ export interface ClusterResource {
   kind: string;
   namespace: string;
   name: string;
+  /** Where the object comes from: `env/NAME` (its environment) or `app/NAME` (a fleet-wide app). */
+  source: string;
   sync: string;
   health: string;
   healthReason: string | null;
@@ -79,9 +83,10 @@ export interface ClusterDetail {
 export interface FleetView {
   /** Every cluster, or only the one named. */
   status(only?: string): Promise<FleetClusterStatus[]>;
-  /** One cluster in full, or undefined when there is no such cluster. */
-  cluster(name: string): Promise<ClusterDetail | undefined>;
-  drift(options?: { history?: boolean }): Promise<FleetDrift[]>;
+  /** One cluster in full (its objects from `source` only, when given), or undefined when there is no such cluster. */
+  cluster(name: string, options?: { source?: string }): Promise<ClusterDetail | undefined>;
+  /** Open drift (and cleared, with `history`), of objects from `source` only when given. */
+  drift(options?: { history?: boolean; source?: string }): Promise<FleetDrift[]>;
   clusters(): Promise<ClusterListEntry[]>;
 }
 
@@ -98,6 +103,31 @@ export function createFleetView(options: FleetViewOptions): FleetView {
   const now = options.now ?? (() => new Date());
   const connected = (lastSeen: Date | null | undefined) =>
     !!lastSeen && now().getTime() - lastSeen.getTime() <= options.heartbeatWindowMs;
+
+  /**
+   * Per cluster, the sources of its objects that are not its environment's, from the bundle it
+   * applied (its newest before its first report): a moved or relabelled cluster shows what it runs.
+   */
+  const appSources = async (names: string[]): Promise<Map<string, Record<string, string>>> => {
+    if (names.length === 0) return new Map();
+    const rows = await db
+      .selectDistinctOn([bundles.cluster], { cluster: bundles.cluster, sources: bundles.sources })
+      .from(bundles)
+      .leftJoin(clusterStatus, eq(clusterStatus.cluster, bundles.cluster))
+      .where(
+        and(
+          inArray(bundles.cluster, names),
+          sql`(${clusterStatus.appliedGeneration} is null or ${bundles.generation} <= ${clusterStatus.appliedGeneration})`,
+        ),
+      )
+      .orderBy(bundles.cluster, desc(bundles.generation));
+    return new Map(rows.map((r) => [r.cluster, r.sources ?? {}]));
+  };
+  const sourceOf = (
+    sources: Record<string, string> | undefined,
+    environment: string,
+    r: { group: string; kind: string; namespace: string; name: string },
+  ) => sources?.[`${r.group}/${r.kind}/${r.namespace}/${r.name}`] ?? `env/${environment}`;
 
   const view: FleetView = {
     async status(only?: string) {
@@ -188,16 +218,17 @@ export function createFleetView(options: FleetViewOptions): FleetView {
       });
     },
 
-    async cluster(name) {
+    async cluster(name, opts = {}) {
       const [row] = await view.status(name);
       if (!row) return undefined;
-      const [resources, open] = await Promise.all([
+      const [resources, open, sources] = await Promise.all([
         db.select().from(resourceStatus).where(eq(resourceStatus.cluster, name)),
         db
           .select()
           .from(drift)
           .where(and(eq(drift.cluster, name), isNull(drift.clearedAt)))
           .orderBy(drift.since, drift.id),
+        appSources([name]).then((m) => m.get(name)),
       ]);
       const key = (r: { group: string; kind: string; namespace: string; name: string }) =>
         `${r.group}/${r.kind}/${r.namespace}/${r.name}`;
@@ -217,12 +248,14 @@ export function createFleetView(options: FleetViewOptions): FleetView {
             kind: r.kind,
             namespace: r.namespace,
             name: r.name,
+            source: sourceOf(sources, row.environment, r),
             sync: r.sync,
             health: r.health,
             healthReason: r.healthReason,
             error: r.error,
             drift: driftOf.get(key(r)) ?? [],
           }))
+          .filter((r) => opts.source === undefined || r.source === opts.source)
           .sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0)),
       };
     },
@@ -237,9 +270,11 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           .orderBy(desc(drift.since), desc(drift.id)),
       ]);
       const envOf = new Map(all.map((c) => [c.name, c.environment]));
-      return rows.map((d) => ({
+      const sources = await appSources([...new Set(rows.map((d) => d.cluster))]);
+      const listed = rows.map((d) => ({
         cluster: d.cluster,
         environment: envOf.get(d.cluster) ?? '',
+        source: sourceOf(sources.get(d.cluster), envOf.get(d.cluster) ?? '', d),
         group: d.group,
         kind: d.kind,
         namespace: d.namespace,
@@ -250,6 +285,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
         since: d.since.toISOString(),
         ...(opts.history ? { clearedAt: d.clearedAt?.toISOString() ?? null } : {}),
       }));
+      return opts.source === undefined ? listed : listed.filter((d) => d.source === opts.source);
     },
 
     async clusters() {

@@ -121,6 +121,7 @@ for (const kind of TEST_DATABASE_KINDS) {
         {
           cluster: 'a',
           environment: 'dev',
+          source: 'env/dev',
           group: 'apps',
           kind: 'Deployment',
           namespace: 'shop',
@@ -197,6 +198,7 @@ for (const kind of TEST_DATABASE_KINDS) {
           kind: 'Deployment',
           namespace: 'shop',
           name: 'web',
+          source: 'env/dev',
           sync: 'OutOfSync',
           health: 'Healthy',
           healthReason: null,
@@ -282,6 +284,49 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.deepEqual(
         history.map((d) => [d.field, d.live, d.since, d.clearedAt]),
         [['(object)', '<missing>', seen.toISOString(), healed.toISOString()]],
+      );
+    });
+
+    test('every object shows its source, from the bundle the cluster applied; cluster show and fleet drift filter by it', async () => {
+      await database.db.insert(clusters).values({ name: 'c', environment: 'prod', labels: { tier: 'prod' } });
+      const bundle = (generation: number, sources: Record<string, string> | null) => ({
+        cluster: 'c',
+        generation,
+        contentDigest: `sha256:${generation}`,
+        revision: 'abc123',
+        envelope: new Uint8Array([generation]),
+        sources,
+      });
+      // Generation 2 (not applied yet) no longer has the app: what the cluster runs is generation 1.
+      await database.db
+        .insert(bundles)
+        .values([bundle(1, { 'apps/Deployment/shop/web': 'app/monitoring' }), bundle(2, null)]);
+      await ingest.ingest('c', statusReport(300, { replicasLive: '7' }), 'stream');
+      const detail = await view.cluster('c');
+      assert.deepEqual(
+        detail?.resources.map((r) => [r.kind, r.source]),
+        [['Deployment', 'app/monitoring']],
+      );
+      assert.equal((await view.cluster('c', { source: 'env/prod' }))?.resources.length, 0);
+      assert.equal((await view.cluster('c', { source: 'app/monitoring' }))?.resources.length, 1);
+      const drifted = (await view.drift()).filter((d) => d.cluster === 'c');
+      assert.deepEqual(
+        drifted.map((d) => [d.source, d.field]),
+        [['app/monitoring', 'spec.replicas']],
+      );
+      assert.deepEqual(
+        (await view.drift({ source: 'app/monitoring' })).map((d) => d.cluster),
+        ['c'],
+      );
+      assert.ok(
+        (await view.drift({ source: 'env/dev' })).every((d) => d.cluster !== 'c'),
+        'the filter leaves other sources out',
+      );
+      // Once generation 2 is applied, the same object is the environment's.
+      await ingest.ingest('c', statusReport(301, { generation: 2, replicasLive: '7' }), 'stream');
+      assert.deepEqual(
+        (await view.cluster('c'))?.resources.map((r) => r.source),
+        ['env/prod'],
       );
     });
   });
