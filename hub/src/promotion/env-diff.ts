@@ -6,8 +6,10 @@ import { matchesKeep } from './git/tree-edit.js';
 
 /** One file that differs between what FROM runs and what TO holds. */
 export interface FileDiff {
-  /** Relative to the environment's directory. */
+  /** Relative to the environment's directory (or, with `source`, the app's). */
   path: string;
+  /** `app/NAME` for a file of an app's directory that promotion moves with the environment's. */
+  source?: string;
   change: 'added' | 'modified' | 'deleted';
   /** A unified diff from TO (---) to FROM (+++); Secret values are shown as hashes. */
   patch: string;

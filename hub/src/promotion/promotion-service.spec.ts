@@ -180,6 +180,69 @@ describe('promotion service (real git over HTTP, PGlite)', () => {
     await assert.rejects(service.rollback('staging', 'a'), /no promotion into staging left to roll back/);
   });
 
+  test("an app's per-environment directory is promoted with the environment's, in the same commit, and rolled back with it", async () => {
+    const { service, work, show, setFleet } = await setup({
+      'flotilla.yaml': `${DIRS}apps:
+  - {name: monitoring, selector: {matchLabels: {tier: prod}}}
+  - {name: dev-tools, selector: {}, environments: [dev]}
+`,
+      'environments/dev/app.yaml': 'replicas: 2\n',
+      'environments/staging/app.yaml': 'replicas: 2\n',
+      'apps/monitoring/dev/agent.yaml': 'version: 2\n',
+      'apps/monitoring/dev/values.yaml': 'level: debug\n',
+      'apps/monitoring/staging/agent.yaml': 'version: 1\n',
+      'apps/monitoring/staging/values.yaml': 'level: info\n',
+      'apps/dev-tools/dev/tool.yaml': 'x: 1\n',
+    });
+    const rev = await work.head();
+    setFleet([row('dev-1', 'dev', rev)]);
+    const diff = await service.diff('dev', 'staging');
+    assert.deepEqual(
+      diff.files.map((f) => [f.source ?? 'env', f.path, f.change]),
+      [['app/monitoring', 'agent.yaml', 'modified']],
+      'the app’s files, without those staging keeps; dev-tools does not reach staging',
+    );
+    const p = await service.promote({ from: 'dev', to: 'staging', actor: 'a' });
+    assert.equal(p.changed, true, 'the app alone changed: still a promotion');
+    assert.equal(await show('origin/main', 'apps/monitoring/staging/agent.yaml'), 'version: 2');
+    assert.equal(await show('origin/main', 'apps/monitoring/staging/values.yaml'), 'level: info');
+    assert.equal(await show('origin/main', 'apps/dev-tools/staging/tool.yaml'), null);
+    assert.match(
+      await work.git('log', '-1', '--format=%B', 'origin/main'),
+      /App monitoring: apps\/monitoring\/staging now holds apps\/monitoring\/dev\./,
+    );
+    await service.rollback('staging', 'a');
+    assert.equal(await show('origin/main', 'apps/monitoring/staging/agent.yaml'), 'version: 1');
+  });
+
+  test("branch mapping: an app's shared directory goes to TO's branch with the environment, other environments' own directories stay", async () => {
+    const { service, work, show, setFleet } = await setup(
+      {
+        'flotilla.yaml': `environments:
+  - {name: dev, path: app, branch: dev}
+  - {name: staging, path: app, branch: staging}
+apps:
+  - {name: monitoring, selector: {}}
+`,
+        'app/app.yaml': 'replicas: 1\n',
+        'apps/monitoring/agent.yaml': 'version: 1\n',
+      },
+      ['dev', 'staging'],
+    );
+    await work.git('checkout', '-q', '-b', 'staging', 'origin/staging');
+    await work.commit(
+      { 'apps/monitoring/staging/extra.yaml': 'staging: own\n' },
+      'staging: its own app file',
+    );
+    await work.git('checkout', '-q', '-b', 'dev', 'origin/dev');
+    const rev = await work.commit({ 'apps/monitoring/agent.yaml': 'version: 2\n' }, 'dev: monitoring 2');
+    setFleet([row('dev-1', 'dev', rev)]);
+    const p = await service.promote({ from: 'dev', to: 'staging', actor: 'a' });
+    assert.equal(p.fastForward, false, 'staging has a commit of its own');
+    assert.equal(await show('origin/staging', 'apps/monitoring/agent.yaml'), 'version: 2');
+    assert.equal(await show('origin/staging', 'apps/monitoring/staging/extra.yaml'), 'staging: own');
+  });
+
   test('protected environments: soak time and --approve are gates, each named', async () => {
     const { service, work, setFleet } = await setup({
       'flotilla.yaml': DIRS,

@@ -3,10 +3,11 @@ import type { AuditLog } from '../audit/audit.js';
 import { type EnvironmentConfig, type FleetConfig, loadFleetConfig } from '../config/index.js';
 import type { GitAuthor, GitSource, SourceError } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
+import { type AppPromotionPath, appPromotionPaths } from './app-paths.js';
 import { diffEnvironments, type FileDiff } from './env-diff.js';
 import { evaluateGates, type SourceClusterState } from './gates.js';
 import { promoteTree, revertCommit } from './git/index.js';
-import { updateTree, writeEmptyTree } from './git/tree-edit.js';
+import { type TreeChange, updateTree, writeEmptyTree } from './git/tree-edit.js';
 import type { PromotionLog, PromotionRecord } from './promotion-log.js';
 
 export interface PromoteRequest {
@@ -190,14 +191,24 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
         const toBranch = toEnv.branch ?? defaultBranch;
         const previousHead = await branchHead(toBranch);
         const short = gate.revision.slice(0, 12);
+        const apps = await appPromotionPaths(
+          source,
+          config,
+          fromEnv,
+          toEnv,
+          gate.revision,
+          fromBranch === toBranch,
+        );
         const result = await promoteTree(source, {
           from: { branch: fromBranch, path: fromEnv.path, commit: gate.revision },
           to: { branch: toBranch, path: toEnv.path, keep: toEnv.keep },
+          also: apps,
           message: [
             `promote ${from} → ${to}: ${fromEnv.path}@${short}`,
             '',
             `${to} (${toBranch}:${toEnv.path}) now holds what ${from} runs at ${gate.revision}`,
             `(${clusters.map((c) => c.name).join(', ')} Synced and Healthy), except the files ${to} keeps.`,
+            ...apps.map((a) => `App ${a.app}: ${a.to} now holds ${a.from}.`),
             `Promoted by ${actor}.`,
           ].join('\n'),
           author,
@@ -270,27 +281,32 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
               ErrorCode.Conflict,
               `${subject}: that promotion created branch ${branch}; there is no earlier state to return to`,
             );
-          const [now, promoted, before] = await Promise.all([
-            source.treeId(head, env.path),
-            source.treeId(target.commit, env.path),
-            source.treeId(target.previousHead, env.path),
-          ]);
-          if (now !== promoted)
-            throw new FlotillaError(
-              ErrorCode.Conflict,
-              `${subject}: ${branch}:${env.path} changed since; revert it in git by hand`,
-            );
+          // The environment's directory and every app directory that promotion moved with it.
+          const fromEnv = config.environments.find((e) => e.name === target.from);
+          const apps: AppPromotionPath[] = fromEnv
+            ? await appPromotionPaths(source, config, fromEnv, env, target.commit, false)
+            : [];
+          const changes = new Map<string, TreeChange>();
+          for (const path of [env.path, ...apps.map((a) => a.to)]) {
+            const [now, promoted, before] = await Promise.all([
+              source.treeId(head, path),
+              source.treeId(target.commit, path),
+              source.treeId(target.previousHead, path),
+            ]);
+            if (promoted === before) continue;
+            if (now !== promoted)
+              throw new FlotillaError(
+                ErrorCode.Conflict,
+                `${subject}: ${branch}:${path} changed since; revert it in git by hand`,
+              );
+            changes.set(path, before ? { mode: '040000', oid: before } : null);
+          }
           const root = await source.commitTree(head);
-          const tree =
-            (await updateTree(
-              source,
-              root,
-              new Map([[env.path, before ? { mode: '040000', oid: before } : null]]),
-            )) ?? (await writeEmptyTree(source));
+          const tree = (await updateTree(source, root, changes)) ?? (await writeEmptyTree(source));
           commit = await source.commit({
             tree,
             parents: [head],
-            message: `${message}\n\nThis reverts commits ${target.previousHead}..${target.commit} in ${env.path}.\n`,
+            message: `${message}\n\nThis reverts commits ${target.previousHead}..${target.commit} in ${[...changes.keys()].join(', ') || env.path}.\n`,
             author,
           });
           await source.push(branch, commit);
@@ -331,12 +347,32 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
         );
       const fromRevision = revisions[0] ?? (await source.resolveBranch(fromEnv.branch ?? defaultBranch));
       const toRevision = await branchHead(toEnv.branch ?? defaultBranch);
+      const diffOptions = options.secretHashKey ? { secretHashKey: options.secretHashKey } : {};
       const files = await diffEnvironments(
         source,
         { commit: fromRevision, path: fromEnv.path },
         { commit: toRevision, path: toEnv.path, keep: toEnv.keep },
-        options.secretHashKey ? { secretHashKey: options.secretHashKey } : {},
+        diffOptions,
       );
+      // The apps a promotion would move with the environment, each file named by its app.
+      const fromBranch = fromEnv.branch ?? defaultBranch;
+      const toBranch = toEnv.branch ?? defaultBranch;
+      for (const app of await appPromotionPaths(
+        source,
+        config,
+        fromEnv,
+        toEnv,
+        fromRevision,
+        fromBranch === toBranch,
+      )) {
+        const appFiles = await diffEnvironments(
+          source,
+          { commit: fromRevision, path: app.from },
+          { commit: toRevision, path: app.to, keep: app.keep },
+          diffOptions,
+        );
+        files.push(...appFiles.map((f) => ({ ...f, source: `app/${app.app}` })));
+      }
       return {
         from,
         to,

@@ -16,6 +16,8 @@ export interface PromoteTreeArgs {
   /** FROM's content at the revision FROM verifiably runs. */
   from: { branch: string; path: string; commit: string };
   to: { branch: string; path: string; keep: string[] };
+  /** App directories promoted with the environment's, in the same commit (app-paths.ts). */
+  also?: { from: string; to: string; keep: string[] }[];
   /** Must name the source revision; a `Flotilla-Promoted-From` trailer is added either way. */
   message: string;
   author: GitAuthor;
@@ -54,25 +56,35 @@ export async function promoteTree(source: GitSource, args: PromoteTreeArgs): Pro
     return { commit: from.commit, fastForward: true, changed: true };
   }
 
-  const toFiles = (await source.listFiles(toHead, to.path)) ?? new Map();
-  const desired = new Map<string, TreeChange>();
-  for (const [p, e] of fromFiles) if (!matchesKeep(p, to.keep)) desired.set(p, { mode: e.mode, oid: e.oid });
-  for (const [p, e] of toFiles) if (matchesKeep(p, to.keep)) desired.set(p, { mode: e.mode, oid: e.oid });
-  const newSub = await updateTree(source, null, desired);
-  const currentSub = await source.treeId(toHead, to.path);
-  if (newSub === currentSub) return { commit: toHead, fastForward: false, changed: false };
+  // The environment's directory, then each app directory that moves with it: one commit for all.
+  const pairs = [{ from: from.path, to: to.path, keep: to.keep, files: fromFiles }];
+  for (const extra of args.also ?? []) {
+    const files = await source.listFiles(from.commit, extra.from);
+    if (files) pairs.push({ ...extra, files });
+  }
+  const changes = new Map<string, TreeChange>();
+  let fastForwardable = true;
+  for (const pair of pairs) {
+    const toFiles = (await source.listFiles(toHead, pair.to)) ?? new Map();
+    const desired = new Map<string, TreeChange>();
+    for (const [p, e] of pair.files)
+      if (!matchesKeep(p, pair.keep)) desired.set(p, { mode: e.mode, oid: e.oid });
+    for (const [p, e] of toFiles) if (matchesKeep(p, pair.keep)) desired.set(p, { mode: e.mode, oid: e.oid });
+    const newSub = await updateTree(source, null, desired);
+    if (newSub === (await source.treeId(toHead, pair.to))) continue;
+    changes.set(pair.to, newSub ? { mode: '040000', oid: newSub } : null);
+    if (pair.from !== pair.to || newSub !== (await source.treeId(from.commit, pair.from)))
+      fastForwardable = false;
+  }
+  if (changes.size === 0) return { commit: toHead, fastForward: false, changed: false };
 
-  if (from.path === to.path && newSub === (await source.treeId(from.commit, from.path))) {
-    if (await source.isAncestor(toHead, from.commit)) {
-      await source.push(to.branch, from.commit);
-      return { commit: from.commit, fastForward: true, changed: true };
-    }
+  if (fastForwardable && (await source.isAncestor(toHead, from.commit))) {
+    await source.push(to.branch, from.commit);
+    return { commit: from.commit, fastForward: true, changed: true };
   }
 
   const root = await source.commitTree(toHead);
-  const change: TreeChange = newSub ? { mode: '040000', oid: newSub } : null;
-  const tree =
-    (await updateTree(source, root, new Map([[to.path, change]]))) ?? (await writeEmptyTree(source));
+  const tree = (await updateTree(source, root, changes)) ?? (await writeEmptyTree(source));
   const message = withTrailer(
     args.message,
     'Flotilla-Promoted-From',
