@@ -22,6 +22,7 @@ function row(name: string, over: Partial<FleetClusterStatus>): FleetClusterStatu
     lastSeen: new Date(NOW - 4000).toISOString(),
     desiredGeneration: 3,
     desiredRevision: 'abc',
+    renderedRevision: 'abc',
     reportedAt: null,
     reportedVia: 'stream',
     healthySince: null,

@@ -42,6 +42,7 @@ function row(
     lastSeen: new Date().toISOString(),
     desiredGeneration: 1,
     desiredRevision: revision,
+    renderedRevision: revision,
     reportedAt: null,
     reportedVia: 'stream',
     healthySince: new Date(Date.now() - 3_600_000).toISOString(),
@@ -194,17 +195,30 @@ describe('promotion service (real git over HTTP, PGlite)', () => {
       'apps/monitoring/staging/values.yaml': 'level: info\n',
       'apps/dev-tools/dev/tool.yaml': 'x: 1\n',
     });
-    const rev = await work.head();
-    setFleet([row('dev-1', 'dev', rev)]);
+    const old = await work.head();
+    const rev = await work.commit({ 'apps/monitoring/dev/agent.yaml': 'version: 3\n' }, 'dev: monitoring 3');
+    // dev-2 does not run monitoring: the commit left its bundle (and its revision) as it was,
+    // and the hub rendered it at the new commit to the same content.
+    setFleet([row('dev-1', 'dev', rev), row('dev-2', 'dev', old, { renderedRevision: rev })]);
     const diff = await service.diff('dev', 'staging');
     assert.deepEqual(
       diff.files.map((f) => [f.source ?? 'env', f.path, f.change]),
       [['app/monitoring', 'agent.yaml', 'modified']],
       'the app’s files, without those staging keeps; dev-tools does not reach staging',
     );
+    await assert.rejects(
+      (async () => {
+        setFleet([row('dev-1', 'dev', rev), row('dev-2', 'dev', old, { renderedRevision: old })]);
+        await service.promote({ from: 'dev', to: 'staging', actor: 'a' });
+      })(),
+      /dev clusters run different revisions/,
+      'a cluster not rendered at the new commit does not verify it',
+    );
+    setFleet([row('dev-1', 'dev', rev), row('dev-2', 'dev', old, { renderedRevision: rev })]);
     const p = await service.promote({ from: 'dev', to: 'staging', actor: 'a' });
     assert.equal(p.changed, true, 'the app alone changed: still a promotion');
-    assert.equal(await show('origin/main', 'apps/monitoring/staging/agent.yaml'), 'version: 2');
+    assert.equal(p.fromRevision, rev);
+    assert.equal(await show('origin/main', 'apps/monitoring/staging/agent.yaml'), 'version: 3');
     assert.equal(await show('origin/main', 'apps/monitoring/staging/values.yaml'), 'level: info');
     assert.equal(await show('origin/main', 'apps/dev-tools/staging/tool.yaml'), null);
     assert.match(

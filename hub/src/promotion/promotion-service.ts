@@ -147,7 +147,8 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
       .filter((c) => c.environment === env)
       .map((c) => ({
         name: c.name,
-        revision: c.revision,
+        // A cluster whose content a newer commit left as it was runs that commit's render as well.
+        revision: c.sync === 'Synced' && c.renderedRevision ? c.renderedRevision : c.revision,
         sync: c.sync,
         health: c.health,
         connected: c.connected,

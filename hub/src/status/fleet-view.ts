@@ -24,6 +24,12 @@ export interface FleetClusterStatus {
   /** Newest bundle the hub published for the cluster. */
   desiredGeneration: number | null;
   desiredRevision: string | null;
+  /**
+   * The newest commit whose render of this cluster is its newest bundle (a commit that changed
+   * nothing of this cluster, e.g. another cluster's app, leaves `desiredRevision` behind), or null
+   * while its last render failed.
+   */
+  renderedRevision: string | null;
   /** When the status shown was observed by the agent, and how it arrived (`stream` or `import`). */
   reportedAt: string | null;
   reportedVia: string | null;
@@ -172,6 +178,9 @@ export function createFleetView(options: FleetViewOptions): FleetView {
       const statusOf = new Map(statuses.map((s) => [s.cluster, s]));
       const latestOf = new Map(latest.map((b) => [b.cluster, b]));
       const errorOf = new Map(renders.filter((r) => r.lastError).map((r) => [r.scope, r.lastError!]));
+      const renderedOf = new Map(
+        renders.filter((r) => !r.lastError && r.lastGoodRevision).map((r) => [r.scope, r.lastGoodRevision!]),
+      );
       const resourcesOf = groupBy(resources, (r) => r.cluster);
       const driftOf = groupBy(openDrift, (d) => d.cluster);
       return all.map((c) => {
@@ -211,6 +220,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           lastSeen: s?.lastSeen?.toISOString() ?? null,
           desiredGeneration: desired?.generation ?? null,
           desiredRevision: desired?.revision ?? null,
+          renderedRevision: renderedOf.get(`cluster:${c.name}`) ?? null,
           reportedAt: s?.reportedAt?.toISOString() ?? null,
           reportedVia: s?.reportedVia ?? null,
           healthySince: s?.healthySince?.toISOString() ?? null,
