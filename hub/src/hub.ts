@@ -6,6 +6,7 @@ import { type ApiServer, startApiServer } from './api/server.js';
 import { type ApplyRequests, createApplyRequests } from './apply-request/apply-request.js';
 import { type AuditLog, createAuditLog } from './audit/audit.js';
 import { type BundlePublisher, createBundlePublisher } from './bundles/publish-cluster.js';
+import { type ChartCredential, createChartStore } from './charts/chart-store.js';
 import {
   type ClusterService,
   createClusterService,
@@ -68,13 +69,17 @@ export interface HubOptions {
   heartbeatWindowMs?: number;
   /** Lifetime of an agent credential (ms); default 90 days. Agents rotate after a third of it. */
   agentCredentialTtlMs?: number;
+  /** Credentials of private Helm repositories and OCI registries, by URL prefix; never logged. */
+  chartCredentials?: ChartCredential[];
   logger: Logger;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
 
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes'>> &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes'> & { nats: string[] };
+export type ResolvedHubOptions = Required<
+  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'chartCredentials'>
+> &
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'chartCredentials'> & { nats: string[] };
 
 export const HUB_DEFAULTS = {
   dataDir: '.flotilla/hub',
@@ -178,7 +183,14 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       cacheDir: join(options.cacheDir, 'git'),
       logger,
     });
-    const renderer = createRenderer({ source, workDir: join(options.cacheDir, 'render'), logger });
+    // Charts from repositories and registries: fetched and pinned here, rendered offline.
+    const charts = createChartStore({
+      db,
+      cacheDir: join(options.cacheDir, 'charts'),
+      ...(options.chartCredentials ? { credentials: options.chartCredentials } : {}),
+      logger,
+    });
+    const renderer = createRenderer({ source, workDir: join(options.cacheDir, 'render'), logger, charts });
     const publisher = createBundlePublisher({
       db,
       bus: {

@@ -1,3 +1,13 @@
+export {
+  type ChartFiles,
+  type ChartRepository,
+  DOCKER_REGISTRY_BIN,
+  helmBinary,
+  type OciRegistry,
+  startChartRepository,
+  startOciRegistry,
+  writeChart,
+} from './charts.js';
 export { eventually } from './eventually.js';
 export { freePort } from './free-port.js';
 export {

@@ -1,6 +1,7 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, errorMessage } from '@flotilla/shared';
+import type { ChartCredential } from '../charts/chart-store.js';
 import { initDataDir } from '../pki/init.js';
 import { rotateSigningKey } from '../pki/signing-keys.js';
 import { caCertPath } from '../pki/tls.js';
@@ -70,6 +71,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'tls-san': { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
     'log-level': { type: 'string' },
+    'chart-auth-file': { type: 'string' },
   });
   const nats = values.nats as string[] | undefined;
   if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
@@ -107,6 +109,9 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
         }
       : {}),
     ...(values['bundle-replicas'] ? { bundleReplicas: parseCount(values['bundle-replicas'] as string) } : {}),
+    ...(values['chart-auth-file']
+      ? { chartCredentials: readChartCredentials(values['chart-auth-file'] as string) }
+      : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],
     logger,
@@ -137,6 +142,38 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   });
   logger.info('hub stopped');
   return 0;
+}
+
+/**
+ * `--chart-auth-file FILE`: a JSON list of `{url, username, password}` or `{url, token}`, the
+ * credentials of private Helm repositories and registries by URL prefix. Read once at start;
+ * its content is never printed, even when it is malformed.
+ */
+function readChartCredentials(file: string): ChartCredential[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(
+      `hub start: --chart-auth-file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'is not valid JSON'}`,
+      2,
+    );
+  }
+  const ok =
+    Array.isArray(value) &&
+    value.every(
+      (c) =>
+        c &&
+        typeof c === 'object' &&
+        typeof c.url === 'string' &&
+        ['username', 'password', 'token'].every((k) => c[k] === undefined || typeof c[k] === 'string'),
+    );
+  if (!ok)
+    throw new CliError(
+      `hub start: --chart-auth-file ${file}: must be a JSON list of {url, username, password} or {url, token}`,
+      2,
+    );
+  return value as ChartCredential[];
 }
 
 /** `--bundle-replicas N`: digits only, so `3x` or `1.5` is refused rather than read as 3 or 1. */

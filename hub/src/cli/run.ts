@@ -52,6 +52,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
                      [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
+                     [--chart-auth-file F]   (JSON [{url, username, password}]: private Helm repositories and registries)
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]

@@ -232,3 +232,15 @@ export const pendingSyncs = pgTable('pending_syncs', {
   requestedAt: at('requested_at').notNull().defaultNow(),
   sentAt: at('sent_at'),
 });
+
+/**
+ * The digest each chart (repository, name, version) had when the hub first fetched it: a
+ * chart that changes under the same version is refused, by every replica.
+ */
+export const chartPins = pgTable('chart_pins', {
+  /** `REPOSITORY|CHART|VERSION`; the repository URL never holds credentials. */
+  ref: text('ref').primaryKey(),
+  /** `sha256:…` of the packaged chart. */
+  digest: text('digest').notNull(),
+  pinnedAt: at('pinned_at').notNull().defaultNow(),
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   assertClusterName,
@@ -16,6 +16,8 @@ import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
 import type { AppConfig, EnvironmentConfig, TargetConfig } from '../config/index.js';
 import { type GitSource, SourceError } from '../source/index.js';
+import { chartRoot, readChartArchive } from './chart-archive.js';
+import { CHART_REF_FILE, type ChartRef, type ChartSpec, parseChartSpec } from './chart-ref.js';
 import { checkChart, helmTemplateArgs, locateHelm } from './helm.js';
 import { InputSet, materialise } from './inputs.js';
 import { collectKustomization, findKustomization, KUSTOMIZATION_FILES } from './kustomize.js';
@@ -85,6 +87,17 @@ export interface RendererOptions {
   helmBin?: string;
   /** Renders kept in the cache (least recently used go first). Default 512. */
   cacheSize?: number;
+  /**
+   * Charts from Helm repositories and OCI registries (`flotilla-chart.yaml`, and the remote
+   * dependencies of an umbrella chart), fetched and pinned by the hub. Without it such a
+   * directory is a render error.
+   */
+  charts?: ChartSource;
+}
+
+/** Where packaged charts come from: the hub's chart store (charts/chart-store.ts). */
+export interface ChartSource {
+  resolve(ref: ChartRef, where: string): Promise<{ digest: string; file: string }>;
 }
 
 export interface Renderer {
@@ -131,6 +144,10 @@ interface Unit {
   /** A listed values file must exist (the top-level chart); nested charts use those they have. */
   strictValues: boolean;
   nested: Unit[];
+  /** A chart from a repository or registry (`flotilla-chart.yaml`), rendered with this directory's values. */
+  chart?: ChartSpec & { digest: string; file: string };
+  /** Remote dependencies of a chart in git (an umbrella chart), fetched by the hub. */
+  deps: { name: string; digest: string; file: string }[];
   key: string;
 }
 
@@ -139,7 +156,9 @@ type Rendered = { objects: KubeObject[]; renderer: RendererKind };
 const MANIFEST = /\.(ya?ml|json)$/i;
 const CHART_FILE = 'Chart.yaml';
 /** Files that make a subdirectory of a plain directory render with its own tool. */
-const TOOL_FILES = [...KUSTOMIZATION_FILES, CHART_FILE];
+const TOOL_FILES = [...KUSTOMIZATION_FILES, CHART_FILE, CHART_REF_FILE];
+const REMOTE_REPOSITORY = /^(https?|oci):\/\//;
+const EXACT_VERSION = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 
 function parseOptions(options: RendererOptions) {
   mkdirSync(options.workDir, { recursive: true, mode: 0o700 });
@@ -151,6 +170,7 @@ function parseOptions(options: RendererOptions) {
     kubectlBin: options.kubectlBin ?? 'kubectl',
     helmBin: options.helmBin,
     cacheSize: options.cacheSize ?? 512,
+    charts: options.charts,
   };
 }
 
@@ -256,12 +276,21 @@ export function createRenderer(options: RendererOptions): Renderer {
     const inputs = new InputSet(o.source, commit, o.limits);
     let renderer: RendererKind;
     let nested: Unit[] = [];
+    let chart: Unit['chart'];
+    let deps: Unit['deps'] = [];
     if (await findKustomization(inputs, dir)) {
       renderer = 'kustomize';
       await collectKustomization(inputs, dir, o.limits);
     } else if ((await inputs.entryAt(`${dir}/${CHART_FILE}`))?.type === 'blob') {
       renderer = 'helm';
       await inputs.addDir(dir);
+      deps = await remoteDependencies(inputs, dir);
+    } else if ((await inputs.entryAt(`${dir}/${CHART_REF_FILE}`))?.type === 'blob') {
+      renderer = 'helm';
+      await inputs.addDir(dir);
+      const file = `${dir}/${CHART_REF_FILE}`;
+      const spec = parseChartSpec(await readInput(inputs, file), file);
+      chart = { ...spec, ...(await chartSource(file).resolve(spec, file)) };
     } else {
       renderer = 'plain';
       const tools = await inputs.addPlainDir(dir, skip, TOOL_FILES);
@@ -278,8 +307,73 @@ export function createRenderer(options: RendererOptions): Renderer {
       limits: o.limits,
       ...(values.length > 0 ? { values, strictValues } : {}),
       ...(nested.length > 0 ? { nested: nested.map((n) => n.key) } : {}),
+      ...(chart ? { chart: { ...chart, file: undefined } } : {}),
+      ...(deps.length > 0 ? { deps: deps.map((d) => [d.name, d.digest]) } : {}),
     });
-    return { source, label, dir, renderer, inputs, values, strictValues, nested, key };
+    return {
+      source,
+      label,
+      dir,
+      renderer,
+      inputs,
+      values,
+      strictValues,
+      nested,
+      deps,
+      key,
+      ...(chart ? { chart } : {}),
+    };
+  }
+
+  const chartSource = (where: string): ChartSource => {
+    if (!o.charts)
+      throw new RenderError(
+        where,
+        'charts from Helm repositories and OCI registries are not set up on this hub',
+      );
+    return o.charts;
+  };
+
+  /**
+   * The dependencies of a chart in git that name a Helm repository or registry and are not
+   * vendored under `charts/`: fetched by the hub at the version Chart.lock (or an exact
+   * Chart.yaml version) pins, so an umbrella chart renders offline like any other.
+   */
+  async function remoteDependencies(inputs: InputSet, dir: string): Promise<Unit['deps']> {
+    const chartFile = `${dir}/${CHART_FILE}`;
+    const chart = parseSmallYaml(await readInput(inputs, chartFile), chartFile) as {
+      dependencies?: { name?: unknown; version?: unknown; repository?: unknown }[];
+    } | null;
+    const wanted = (chart?.dependencies ?? []).filter(
+      (d) => typeof d?.repository === 'string' && REMOTE_REPOSITORY.test(d.repository),
+    );
+    if (wanted.length === 0) return [];
+    const lockFile = `${dir}/Chart.lock`;
+    const lock = inputs.files.has(lockFile)
+      ? (parseSmallYaml(await readInput(inputs, lockFile), lockFile) as {
+          dependencies?: { name?: unknown; version?: unknown }[];
+        } | null)
+      : null;
+    const out: Unit['deps'] = [];
+    for (const [i, dep] of wanted.entries()) {
+      const name = String(dep.name ?? '');
+      const vendored = [...inputs.files.keys()].some(
+        (p) =>
+          p.startsWith(`${dir}/charts/${name}/`) ||
+          (/^.*\/charts\/[^/]+\.tgz$/.test(p) && p.startsWith(`${dir}/charts/${name}-`)),
+      );
+      if (vendored) continue;
+      const locked = lock?.dependencies?.find((l) => l?.name === name)?.version;
+      const version = String(locked ?? dep.version ?? '');
+      if (!EXACT_VERSION.test(version))
+        throw new RenderError(
+          chartFile,
+          `dependencies[${i}] ${name}: version "${version}" is not exact; add Chart.lock (helm dependency update) or pin a version`,
+        );
+      const ref = { repository: String(dep.repository).replace(/\/+$/, ''), chart: name, version };
+      out.push({ name, ...(await chartSource(chartFile).resolve(ref, chartFile)) });
+    }
+    return out;
   }
 
   async function planOnce(
@@ -466,7 +560,24 @@ export function createRenderer(options: RendererOptions): Renderer {
         const out = await run(o.kubectlBin, ['kustomize', join(repo, dir)], repo, home, dir, 'kustomize');
         return { objects: parseManifests(out, `${dir} (kustomize output)`, o.limits, budget), renderer };
       }
-      checkChart(dir, contents, o.limits);
+      // A chart from a repository or registry is unpacked (in memory, checked) beside the repository.
+      let chartPath = join(repo, dir);
+      if (unit.chart) {
+        const where = `${dir}/${CHART_REF_FILE}`;
+        const files = readChartArchive(readFileSync(unit.chart.file), where, o.limits);
+        const root = chartRoot(files, where);
+        checkChart(root, files, o.limits);
+        materialise(join(sandbox, 'chart'), files);
+        chartPath = join(sandbox, 'chart', root);
+      }
+      for (const dep of unit.deps) {
+        const where = `${dir}/${CHART_FILE}`;
+        const files = readChartArchive(readFileSync(dep.file), where, o.limits);
+        const root = chartRoot(files, where);
+        for (const [path, bytes] of files)
+          contents.set(`${dir}/charts/${dep.name}/${path.slice(root.length + 1)}`, bytes);
+      }
+      if (!unit.chart) checkChart(dir, contents, o.limits);
       const valuesFiles: string[] = [];
       for (const name of ['values.yaml', `values-${env.name}.yaml`, ...unit.values]) {
         const path = `${dir}/${name}`;
@@ -479,14 +590,19 @@ export function createRenderer(options: RendererOptions): Renderer {
         const text = substituteClusterVars(decode(path, data), cluster, path);
         checkValues(text, path, o.limits);
         contents.set(path, Buffer.from(text));
-        if (name !== 'values.yaml') valuesFiles.push(join(repo, path));
+        // A chart in git reads its values.yaml itself; a fetched chart gets the directory's as a values file.
+        if (name !== 'values.yaml' || unit.chart) valuesFiles.push(join(repo, path));
       }
       materialise(repo, contents);
       helm ??= locateHelm(o.helmBin, o.workDir);
       const bin = await helm;
       if (!bin) throw new RenderError(dir, 'helm is not available on this hub');
-      const release = chartName(contents.get(`${dir}/${CHART_FILE}`)) ?? env.name;
-      const { args, env: helmEnv } = helmTemplateArgs(release, join(repo, dir), valuesFiles, home);
+      const release =
+        unit.chart?.releaseName ??
+        unit.chart?.chart ??
+        chartName(contents.get(`${dir}/${CHART_FILE}`)) ??
+        env.name;
+      const { args, env: helmEnv } = helmTemplateArgs(release, chartPath, valuesFiles, home);
       const out = await run(bin, args, repo, home, dir, 'helm', helmEnv);
       return { objects: parseManifests(out, `${dir} (helm output)`, o.limits, budget), renderer };
     } finally {
@@ -518,6 +634,22 @@ export function createRenderer(options: RendererOptions): Renderer {
   }
 
   return { render, plan };
+}
+
+async function readInput(inputs: InputSet, path: string): Promise<string> {
+  const entry = inputs.files.get(path);
+  if (!entry) throw new RenderError(path, 'file not found at this revision');
+  const data = await inputs.readBlob(entry.oid);
+  if (data.byteLength > 1024 * 1024) throw new RenderError(path, 'is larger than 1 MiB');
+  return decode(path, data);
+}
+
+function parseSmallYaml(text: string, path: string): unknown {
+  try {
+    return parse(text, { maxAliasCount: 100, prettyErrors: false });
+  } catch {
+    throw new RenderError(path, 'is not valid YAML');
+  }
 }
 
 function hasChart(unit: Unit): boolean {
