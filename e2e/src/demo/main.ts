@@ -82,7 +82,14 @@ process.stdout.write(`The demo fleet is up. In another terminal:
   flotilla fleet drift --history
   flotilla cluster show staging
 
-  # 4. air-gapped: carry a bundle in and the status out by hand
+  # 4. targeting: the monitoring app runs on tier=prod clusters; labels change what a cluster runs
+  flotilla cluster list --selector 'tier in (prod)'
+  flotilla cluster show prod --source app/monitoring
+  flotilla cluster label staging tier=prod   # staging joins the app at once…
+  kubectl --kubeconfig "$KUBECONFIG_STAGING" -n monitoring get cm node-agent
+  flotilla cluster label staging tier=staging   # …and leaves it: its objects are pruned
+
+  # 5. air-gapped: carry a bundle in and the status out by hand
   flotilla bundle export --cluster prod -o /tmp/prod.bundle
   flotilla-agent import /tmp/prod.bundle --state-dir .flotilla-demo/agents/prod
   flotilla-agent status export -o /tmp/prod.status --state-dir .flotilla-demo/agents/prod

@@ -74,12 +74,44 @@ data:
   };
 }
 
-/** The demo's repository on `main`: flotilla.yaml and all three environments. */
+/** The demo's flotilla.yaml: the mixed pipeline, and a fleet-wide monitoring app on `tier=prod` clusters. */
+export const FLOTILLA_YAML_DEMO = FLOTILLA_YAML_MIXED.replace(
+  'pipeline:',
+  `# A fleet-wide app: every cluster labelled tier=prod runs it, whatever its environment.
+apps:
+  - name: monitoring
+    selector:
+      matchLabels: {tier: prod}
+pipeline:`,
+);
+
+/** The monitoring app: one directory for every environment (apps/monitoring/ENV would be one's own). */
+export function monitoringFiles(): Record<string, string> {
+  return {
+    'apps/monitoring/namespace.yaml': `apiVersion: v1
+kind: Namespace
+metadata:
+  name: monitoring
+`,
+    'apps/monitoring/agent.yaml': `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: node-agent
+  namespace: monitoring
+data:
+  CLUSTER: \${cluster.name}
+  SCRAPE_INTERVAL: 30s
+`,
+  };
+}
+
+/** The demo's repository on `main`: flotilla.yaml, all three environments and the monitoring app. */
 export function demoRepoFiles(): Record<string, string> {
   return {
-    'flotilla.yaml': FLOTILLA_YAML_MIXED,
+    'flotilla.yaml': FLOTILLA_YAML_DEMO,
     ...appFiles('dev'),
     ...appFiles('staging'),
     ...appFiles('prod'),
+    ...monitoringFiles(),
   };
 }

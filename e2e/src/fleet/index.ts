@@ -1,5 +1,11 @@
 export { bin, type CliResult, ROOT, runCli, runJson } from './cli.js';
-export { appFiles, demoRepoFiles, FLOTILLA_YAML_MIXED } from './demo-repo.js';
+export {
+  appFiles,
+  demoRepoFiles,
+  FLOTILLA_YAML_DEMO,
+  FLOTILLA_YAML_MIXED,
+  monitoringFiles,
+} from './demo-repo.js';
 export {
   type Fleet,
   type FleetCluster,
