@@ -41,7 +41,11 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
   before(async () => {
     base = mkdtempSync(join(tmpdir(), 'flotilla-work-queue-'));
     git = await startGitServer();
-    repoUrl = await git.createRepo('fleet', { 'flotilla.yaml': FLEET, 'env/dev/cm.yaml': CONFIG_MAP });
+    repoUrl = await git.createRepo('fleet', {
+      'flotilla.yaml': FLEET,
+      'env/dev/cm.yaml': CONFIG_MAP,
+      'apps/mon/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mon, namespace: monitoring}\n',
+    });
     const identity = await initDataDir(join(base, 'hub'));
     nats = await startNatsServer({ config: readFileSync(identity.natsConfigPath, 'utf8') });
     database = await openTestDatabase('postgres');
@@ -170,5 +174,43 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
     // The dead replica's process would be gone; here its stuck call ends so the pool can close.
     gone(new Error('replica gone'));
     assert.equal((await stuck).size, 0);
+  });
+
+  test('a queued cluster gets the fleet-wide apps its labels select when it is claimed, not when it was queued', async () => {
+    await database.db.insert(clusters).values([
+      { name: 'apps-0', environment: 'dev', labels: {} },
+      { name: 'apps-1', environment: 'dev', labels: { tier: 'prod' } },
+    ]);
+    const fleet = {
+      apps: [{ name: 'mon', path: 'apps/mon', selector: { matchLabels: { tier: 'prod' } } }],
+      environments: ['dev'],
+    };
+    const work: ClusterWork[] = ['apps-0', 'apps-1'].map((name) => ({
+      cluster: { name, environment: 'dev', labels: {} },
+      env: env(),
+      branch: 'main',
+      commit,
+      fleet,
+    }));
+    const q = queue(1);
+    await q.enqueue(3, work);
+    // Labelled after the pass queued it: the replica that claims it reads the labels then.
+    await database.db.execute(
+      sql`update clusters set labels = '{"tier": "prod"}'::jsonb where name = 'apps-0'`,
+    );
+    await database.db.execute(sql`update clusters set labels = '{}'::jsonb where name = 'apps-1'`);
+    assert.equal((await q.drain()).size, 2);
+    const rows = await database.db
+      .select({ cluster: bundles.cluster, sources: bundles.sources })
+      .from(bundles)
+      .where(sql`${bundles.cluster} like 'apps-%'`)
+      .orderBy(bundles.cluster);
+    assert.deepEqual(
+      rows.map((r) => [r.cluster, r.sources]),
+      [
+        ['apps-0', { '/ConfigMap/monitoring/mon': 'app/mon' }],
+        ['apps-1', null],
+      ],
+    );
   });
 });
