@@ -69,6 +69,26 @@ describe('chart store: Helm repositories and OCI registries, pinned by digest', 
     );
   });
 
+  test('a failed fetch is answered from memory until the retry interval has passed', async () => {
+    let clock = 1_000_000;
+    const store = createChartStore({ db: database.db, cacheDir: cacheDir(), now: () => clock });
+    const missing = { repository: repo.url, chart: 'hello', version: '7.7.7' };
+    const indexFetches = () => repo.requests.filter((p) => p === '/index.yaml').length;
+    const before = indexFetches();
+    await assert.rejects(
+      store.resolve(missing, 'a/flotilla-chart.yaml'),
+      /^RenderError: a\/flotilla-chart\.yaml: /,
+    );
+    await assert.rejects(
+      store.resolve(missing, 'b/flotilla-chart.yaml'),
+      /^RenderError: b\/flotilla-chart\.yaml: chart hello 7\.7\.7 .*has no hello at version 7\.7\.7/,
+    );
+    assert.equal(indexFetches(), before + 1, 'asked the repository once');
+    clock += 30_000;
+    await assert.rejects(store.resolve(missing, 'a/flotilla-chart.yaml'));
+    assert.equal(indexFetches(), before + 2, 'asked again after the interval');
+  });
+
   test('fetches from an OCI registry by the distribution API', async () => {
     const store = createChartStore({ db: database.db, cacheDir: cacheDir() });
     const got = await store.resolve({ repository: registry.url, chart: 'hello', version: '3.0.0' }, 'x');

@@ -45,6 +45,13 @@ export interface ChartStoreOptions {
   maxBytes?: number;
   /** Per request; default 60 s. */
   timeoutMs?: number;
+  /**
+   * How long a failed fetch (or a refused chart) is answered from memory before the next try;
+   * default 30 s. Every cluster that renders the chart asks in every pass: without this, a
+   * registry that is down would be asked (and waited for) once per cluster.
+   */
+  retryAfterMs?: number;
+  now?: () => number;
 }
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -72,6 +79,9 @@ export function createChartStore(options: ChartStoreOptions): ChartStore {
   /** Pins read this process's lifetime: a pin never changes once recorded. */
   const pins = new Map<string, string>();
   const inflight = new Map<string, Promise<ResolvedChart>>();
+  const failures = new Map<string, { at: number; error: unknown }>();
+  const retryAfterMs = options.retryAfterMs ?? 30_000;
+  const now = options.now ?? Date.now;
   const fileOf = (digest: string) => join(options.cacheDir, `${digest.replace(':', '-')}.tgz`);
 
   const credentialFor = (url: string): ChartCredential | undefined =>
@@ -240,9 +250,28 @@ export function createChartStore(options: ChartStoreOptions): ChartStore {
   return {
     resolve(ref, where) {
       const key = chartRefKey(ref);
+      const failed = failures.get(key);
+      if (failed && now() - failed.at < retryAfterMs) {
+        // The same answer, named for this caller's file.
+        const error = failed.error as RenderError;
+        const reason =
+          error instanceof RenderError ? error.message.slice(error.file.length + 2) : String(error);
+        return Promise.reject(new RenderError(where, reason, { cause: error }));
+      }
       let pending = inflight.get(key);
       if (!pending) {
-        pending = resolveOnce(ref, where).finally(() => inflight.delete(key));
+        pending = resolveOnce(ref, where)
+          .then(
+            (resolved) => {
+              failures.delete(key);
+              return resolved;
+            },
+            (error: unknown) => {
+              failures.set(key, { at: now(), error });
+              throw error;
+            },
+          )
+          .finally(() => inflight.delete(key));
         inflight.set(key, pending);
       }
       return pending;
