@@ -89,7 +89,7 @@ describe('a deleted object is drift, fleet-wide', { timeout: 300_000 }, () => {
     const human = await fleet.flotilla('fleet', 'drift');
     assert.match(
       human.stdout,
-      /watch-1\s+watch\s+ConfigMap shop\/web-config\s+\(object\)\s+<present>\s+<missing>/,
+      /watch-1\s+watch\s+env\/watch\s+ConfigMap shop\/web-config\s+\(object\)\s+<present>\s+<missing>/,
     );
     const status = (await fleet.fleetStatus()).find((r) => r.name === 'watch-1');
     assert.ok((status?.drifted ?? 0) >= 1, JSON.stringify(status));

@@ -317,7 +317,7 @@ describe('journeys on the demo fleet (mixed directory + branch mapping)', { time
     );
     assert.ok(shown.resources.some((r) => r.kind === 'Service' && r.sync === 'Synced'));
     const human = await fleet.flotilla('cluster', 'show', 'dev');
-    assert.match(human.stdout, /apps\/Deployment shop\/web\s+OutOfSync/);
+    assert.match(human.stdout, /apps\/Deployment shop\/web\s+env\/dev\s+OutOfSync/);
     assert.match(human.stdout, /spec\.replicas/);
     // And to an alerting system: the hub's Prometheus metrics carry the drift per cluster.
     const metrics = await (await fetch(`${fleet.hub.http}/metrics`)).text();
