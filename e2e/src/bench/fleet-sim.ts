@@ -43,6 +43,12 @@ export interface FleetBenchOptions {
   readyDelayMs?: number;
   /** Where the hub writes `.cpuprofile` files (`node --cpu-prof`); none by default. */
   profileDir?: string;
+  /**
+   * Targeting: every other cluster is labelled `tier=prod` and runs a fleet-wide app
+   * (`apps/monitoring`, selected by label) beside its environment's content, which each round
+   * changes too; every fourth is labelled `gpu=true` and renders its environment's gpu group.
+   */
+  apps?: boolean;
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -59,6 +65,7 @@ export interface FleetBenchResult {
   environments: number;
   workers: number;
   rounds: number;
+  apps: boolean;
   setup: { registerMs: number; joinMs: number; firstConvergeMs: number };
   /** Commit → every cluster's new bundle published, per round. */
   publishMs: Percentiles;
@@ -150,8 +157,32 @@ class SimWorker {
 }
 
 /** The bench's repository: every environment the same small app, every bundle distinct by `${cluster.name}`. */
-function repoFiles(envs: string[], round: number): Record<string, string> {
-  return Object.assign({}, ...envs.map((e) => appFiles(e, { image: `nginx:1.27.${round}` })));
+function repoFiles(envs: string[], round: number, apps = false): Record<string, string> {
+  const files: Record<string, string> = Object.assign(
+    {},
+    ...envs.map((e) => appFiles(e, { image: `nginx:1.27.${round}` })),
+  );
+  if (!apps) return files;
+  // The gpu group: the same app with the gpu image, in a directory of its own.
+  for (const e of envs)
+    for (const [path, text] of Object.entries(appFiles(e, { image: `nginx-gpu:1.27.${round}` })))
+      files[path.replace(`environments/${e}/`, `environments/${e}/targets/gpu/`)] = text;
+  files['apps/monitoring/agent.yaml'] = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: node-agent, namespace: monitoring}
+data: {cluster: "${'$'}{cluster.name}", round: "${round}"}
+`;
+  return files;
+}
+
+/** flotilla.yaml of the bench; with apps, each environment has a gpu group and the fleet a monitoring app. */
+function flotillaYaml(envs: string[], apps: boolean): string {
+  const targets = apps
+    ? '\n    targets: [{name: gpu, selector: {matchLabels: {gpu: "true"}}, path: targets/gpu}]'
+    : '';
+  return `environments:\n${envs.map((e) => `  - name: ${e}\n    path: environments/${e}${targets}`).join('\n')}\n${
+    apps ? 'apps:\n  - name: monitoring\n    selector: {matchLabels: {tier: prod}}\n' : ''
+  }`;
 }
 
 interface Hub {
@@ -175,6 +206,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   const envs = Array.from({ length: envCount }, (_, i) => `env${i + 1}`);
   const names = Array.from({ length: n }, (_, i) => `c${String(i + 1).padStart(4, '0')}`);
   const envOf = (i: number) => envs[i % envs.length]!;
+  const apps = options.apps ?? false;
+  const labelsOf = (i: number): Record<string, string> =>
+    apps ? { tier: i % 2 === 0 ? 'prod' : 'test', ...(i % 4 === 0 ? { gpu: 'true' } : {}) } : {};
 
   let pg: PostgresServer | undefined;
   let fleet: Fleet | undefined;
@@ -185,8 +219,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
     fleet = await startFleet({
       repoFiles: {
-        'flotilla.yaml': `environments:\n${envs.map((e) => `  - {name: ${e}, path: environments/${e}}`).join('\n')}\n`,
-        ...repoFiles(envs, 0),
+        'flotilla.yaml': flotillaYaml(envs, apps),
+        ...repoFiles(envs, 0, apps),
       },
       clusters: [],
       startAgents: false,
@@ -210,7 +244,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       const res = await fetch(`${f.hub.http}/api/v1/clusters`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ name, environment: envOf(i) }),
+        body: JSON.stringify({ name, environment: envOf(i), labels: labelsOf(i) }),
       });
       if (res.status !== 201)
         throw new Error(`cluster ${name}: add failed: HTTP ${res.status} ${await res.text()}`);
@@ -350,7 +384,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       const fromUs = monotonicUs();
       const start = now();
       const startedAt = Date.now();
-      revision = await f.work.commit(repoFiles(envs, round), `bench: round ${round}`);
+      revision = await f.work.commit(repoFiles(envs, round, apps), `bench: round ${round}`);
       await Promise.all(workers.map((w) => w.ask({ op: 'expect', revision }, 'armed')));
       await f.poke();
       let publishMs = Number.NaN;
@@ -516,6 +550,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       replicas,
       database,
       environments: envCount,
+      apps,
       workers: workerCount,
       rounds,
       setup: {

@@ -6,7 +6,10 @@
  * dashboard latency, hub and nats-server memory and CPU, and recovery from a hub crash.
  *
  *   npm run bench:fleet -- --clusters N [--rounds R] [--replicas H] [--database pglite|postgres]
- *                          [--environments E] [--workers W] [--ready-delay MS] [--profile DIR] [--json]
+ *                          [--environments E] [--workers W] [--ready-delay MS] [--profile DIR] [--apps] [--json]
+ *
+ * `--apps` adds targeting: half the clusters run a fleet-wide app selected by label, a quarter
+ * render their environment's gpu group (a directory of its own).
  *
  * `--profile DIR` runs the hub with `node --cpu-prof` and prints its top self-time functions
  * during the unchanged passes and during the changing commits. With `--json` the last line
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     'ready-delay': { type: 'string' },
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
+    apps: { type: 'boolean', default: false },
   },
 });
 
@@ -56,6 +60,7 @@ const result = await runFleetBench({
   ...(values.workers ? { workers: int('workers', values.workers)! } : {}),
   ...(values['ready-delay'] ? { readyDelayMs: int('ready-delay', values['ready-delay'])! } : {}),
   ...(values.profile ? { profileDir: values.profile } : {}),
+  apps: values.apps === true,
   progress: (line) => process.stderr.write(`bench:fleet: ${line}\n`),
 });
 
@@ -76,7 +81,7 @@ console.log(
     'Flotilla fleet benchmark (real hub, nats-server and agents; simulated in-memory clusters)',
     machineLine(),
     `load average (1 min) at start ${loadBefore[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}: other work on the machine shares its cores`,
-    `fleet: ${r.clusters} clusters in ${r.environments} environments (4 objects each), ${r.replicas} hub replica(s) on ${r.database}, agents in ${r.workers} processes, ${r.rounds} rounds, webhook-triggered`,
+    `fleet: ${r.clusters} clusters in ${r.environments} environments (4 objects each${r.apps ? '; half also run a label-selected app, a quarter a label group' : ''}), ${r.replicas} hub replica(s) on ${r.database}, agents in ${r.workers} processes, ${r.rounds} rounds, webhook-triggered`,
     `setup: ${r.clusters} clusters registered in ${r.setup.registerMs} ms; joined and started in ${r.setup.joinMs} ms; first bundles Synced and Healthy ${r.setup.firstConvergeMs} ms later`,
     `commit → every bundle published (per round):          ${formatPercentiles(r.publishMs)}`,
     `commit → every cluster Synced and Healthy (per round): ${formatPercentiles(r.convergeMs)}`,
