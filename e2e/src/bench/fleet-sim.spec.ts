@@ -6,11 +6,12 @@ import { runFleetBench } from './fleet-sim.js';
  * bench:fleet's whole machinery at a tiny size, so CI proves it still runs. Times are printed
  * by the benchmark, never asserted; what is asserted is that each phase did what it measures.
  */
-test('bench:fleet at 5 clusters: agents join and converge on every commit, an unchanged pass publishes nothing, every cluster reports its drift, and all come back after a hub SIGKILL', {
+test('bench:fleet at 5 clusters, with label-selected apps and groups: agents join and converge on every commit, an unchanged pass publishes nothing, every cluster reports its drift, and all come back after a hub SIGKILL', {
   timeout: 600_000,
 }, async () => {
-  const r = await runFleetBench({ clusters: 5, rounds: 1, environments: 2 });
+  const r = await runFleetBench({ clusters: 5, rounds: 1, environments: 2, apps: true });
   assert.equal(r.clusters, 5);
+  assert.equal(r.apps, true);
   assert.equal(r.replicas, 1);
   assert.equal(r.database, 'pglite');
   // runFleetBench throws unless every cluster was Synced and Healthy at each round's revision.

@@ -167,6 +167,7 @@ function repoFiles(envs: string[], round: number, apps = false): Record<string, 
   for (const e of envs)
     for (const [path, text] of Object.entries(appFiles(e, { image: `nginx-gpu:1.27.${round}` })))
       files[path.replace(`environments/${e}/`, `environments/${e}/targets/gpu/`)] = text;
+  files['apps/monitoring/namespace.yaml'] = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n';
   files['apps/monitoring/agent.yaml'] = `apiVersion: v1
 kind: ConfigMap
 metadata: {name: node-agent, namespace: monitoring}

@@ -10,6 +10,5 @@ export {
   appsOfEnvironment,
   selectApps,
   selectTarget,
-  sourceOf,
   type TargetConfig,
 } from './targets.js';

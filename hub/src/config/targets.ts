@@ -1,4 +1,4 @@
-import { InvalidError } from '@flotilla/shared';
+import type { InvalidError } from '@flotilla/shared';
 import { isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
 import {
   checkRequirement,
@@ -266,16 +266,4 @@ export function selectApps(apps: readonly AppConfig[] | undefined, cluster: Targ
 /** The apps that may reach an environment's clusters (by their environment list only). */
 export function appsOfEnvironment(apps: readonly AppConfig[] | undefined, environment: string): AppConfig[] {
   return (apps ?? []).filter((a) => !a.environments || a.environments.includes(environment));
-}
-
-/** `app/NAME` or `env/NAME`: what a bundle's object records as its source. */
-export const sourceOf = {
-  app: (name: string) => `app/${name}`,
-  env: (name: string) => `env/${name}`,
-} as const;
-
-/** Throws naming the field when an app's or target's config is used with a bad name (for API callers). */
-export function assertSourceName(source: string): void {
-  if (!/^(app|env)\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(source))
-    throw new InvalidError('source', 'must be app/NAME or env/NAME');
 }

@@ -344,9 +344,9 @@ export function createRenderer(options: RendererOptions): Renderer {
     const chart = parseSmallYaml(await readInput(inputs, chartFile), chartFile) as {
       dependencies?: { name?: unknown; version?: unknown; repository?: unknown }[];
     } | null;
-    const wanted = (chart?.dependencies ?? []).filter(
-      (d) => typeof d?.repository === 'string' && REMOTE_REPOSITORY.test(d.repository),
-    );
+    const wanted = (chart?.dependencies ?? [])
+      .map((dep, index) => ({ dep, index }))
+      .filter(({ dep }) => typeof dep?.repository === 'string' && REMOTE_REPOSITORY.test(dep.repository));
     if (wanted.length === 0) return [];
     const lockFile = `${dir}/Chart.lock`;
     const lock = inputs.files.has(lockFile)
@@ -355,12 +355,16 @@ export function createRenderer(options: RendererOptions): Renderer {
         } | null)
       : null;
     const out: Unit['deps'] = [];
-    for (const [i, dep] of wanted.entries()) {
+    for (const { dep, index } of wanted) {
       const name = String(dep.name ?? '');
+      if (!/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/.test(name))
+        throw new RenderError(chartFile, `dependencies[${index}].name: is not a chart name`);
+      const vendoredDir = `${dir}/charts/${name}/`;
+      const vendoredTgz = `${dir}/charts/${name}-`;
       const vendored = [...inputs.files.keys()].some(
         (p) =>
-          p.startsWith(`${dir}/charts/${name}/`) ||
-          (/^.*\/charts\/[^/]+\.tgz$/.test(p) && p.startsWith(`${dir}/charts/${name}-`)),
+          p.startsWith(vendoredDir) ||
+          (p.startsWith(vendoredTgz) && p.endsWith('.tgz') && !p.slice(vendoredTgz.length).includes('/')),
       );
       if (vendored) continue;
       const locked = lock?.dependencies?.find((l) => l?.name === name)?.version;
@@ -368,7 +372,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       if (!EXACT_VERSION.test(version))
         throw new RenderError(
           chartFile,
-          `dependencies[${i}] ${name}: version "${version}" is not exact; add Chart.lock (helm dependency update) or pin a version`,
+          `dependencies[${index}] ${name}: version "${version}" is not exact; add Chart.lock (helm dependency update) or pin a version`,
         );
       const ref = { repository: String(dep.repository).replace(/\/+$/, ''), chart: name, version };
       out.push({ name, ...(await chartSource(chartFile).resolve(ref, chartFile)) });
