@@ -1,3 +1,4 @@
+export * from './backoff.js';
 export * from './bundle.js';
 export * from './bundle-publish.js';
 export * from './canonical-json.js';
