@@ -4,6 +4,7 @@
  *   FLOTILLA_AGENT_STATE_DIR  outbox and last good bundle (an emptyDir or a volume); default /var/lib/flotilla-agent
  *   FLOTILLA_AGENT_LOG_LEVEL  pino level; default info
  *   FLOTILLA_AGENT_HEARTBEAT  seconds between heartbeats; default 30
+ *   FLOTILLA_AGENT_METRICS_ADDR  where to serve /healthz, /readyz and /metrics (`:8080`); default off
  */
 import { runCli } from './cli/commands.js';
 
@@ -18,6 +19,8 @@ const args = [
   process.env.FLOTILLA_AGENT_STATE_DIR ?? '/var/lib/flotilla-agent',
 ];
 if (process.env.FLOTILLA_AGENT_HEARTBEAT) args.push('--heartbeat', process.env.FLOTILLA_AGENT_HEARTBEAT);
+if (process.env.FLOTILLA_AGENT_METRICS_ADDR)
+  args.push('--metrics-addr', process.env.FLOTILLA_AGENT_METRICS_ADDR);
 const code = await runCli(
   args,
   { logLevel: process.env.FLOTILLA_AGENT_LOG_LEVEL },
