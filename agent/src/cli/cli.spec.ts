@@ -147,7 +147,7 @@ test('flotilla-agent run refuses a bad --metrics-addr, a too short --stall-timeo
 
   const short = await run('--metrics-addr', '127.0.0.1:0', '--stall-timeout', '5');
   assert.equal(short.code, 2, short.out);
-  assert.match(short.out, /--stall-timeout: "5" is not a number of seconds of at least 30/);
+  assert.match(short.out, /--stall-timeout: "5" is not a number of seconds of at least 90/);
 
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -56,7 +56,7 @@ Usage:
   --metrics-addr  serve /healthz, /readyz and Prometheus /metrics here (":8080" for every interface); off by default
   --stall-timeout with --metrics-addr: /healthz fails once a loop (pull, watch, reconcile, status) has waited this long
                 on something that should have ended (a request, a watch stream), so that the kubelet restarts a wedged
-                agent; at least 30; default 300
+                agent; at least 90; default 300
 `;
 
 const COMMON = {
@@ -150,8 +150,13 @@ async function reconcilerFor(
   });
 }
 
-/** The least `--stall-timeout`: longer than the slowest single step a loop waits on (a gRPC connect, an ack). */
-const MIN_STALL_TIMEOUT_S = 30;
+/**
+ * The least `--stall-timeout`: longer than the slowest single step a loop may wait on while the
+ * agent is healthy. That is an API server that swallows requests: one step of an apply is tried
+ * 4 times with a 15 s timeout (about a minute) before it fails; a NATS connect, a gRPC connect and
+ * an unanswered report each give up within 20 s.
+ */
+const MIN_STALL_TIMEOUT_S = 90;
 
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new InvalidError(flag, 'is required');
