@@ -251,6 +251,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         terminating: changes.terminating.length,
         skipped: changes.skipped.length,
         failed: changes.failed.length,
+        applyMs: Math.round(applyMs),
+        pruneMs: Math.round(pruneMs),
       },
       'bundle applied',
     );
