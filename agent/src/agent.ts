@@ -51,11 +51,15 @@ export interface AgentOptions {
   healResetMs?: number;
   /** Asked to look for a bundle again (a sync command named a generation we do not hold yet). */
   onRefreshWanted?: () => void;
+  /** Told of each self-heal re-apply scheduled: its delay (the backoff) and attempt number (metrics). */
+  onHealScheduled?: (heal: { delayMs: number; attempt: number }) => void;
 }
 
-interface ParsedAgentOptions extends Required<Omit<AgentOptions, 'logger' | 'onRefreshWanted'>> {
+interface ParsedAgentOptions
+  extends Required<Omit<AgentOptions, 'logger' | 'onRefreshWanted' | 'onHealScheduled'>> {
   logger: Logger;
   onRefreshWanted: () => void;
+  onHealScheduled?: AgentOptions['onHealScheduled'];
 }
 
 function parseAgentOptions(options: AgentOptions): ParsedAgentOptions {
@@ -209,6 +213,7 @@ export function createAgent(options: AgentOptions): Agent {
       healAttempts === 0 ? 0 : backoffDelay(healAttempts - 1, { baseMs: o.healBaseMs, maxMs: o.healMaxMs });
     healAttempts++;
     log.info({ why, inMs: delay, attempt: healAttempts }, 're-applying the bundle');
+    o.onHealScheduled?.({ delayMs: delay, attempt: healAttempts });
     healTimer = setTimeout(() => {
       healTimer = undefined;
       lastHealAt = Date.now();
