@@ -1,5 +1,12 @@
 import { join, resolve } from 'node:path';
-import { errorMessage, FlotillaError, type Logger, secretHashKey } from '@flotilla/shared';
+import {
+  type Bundle,
+  decodeEnvelope,
+  errorMessage,
+  FlotillaError,
+  type Logger,
+  secretHashKey,
+} from '@flotilla/shared';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -11,6 +18,7 @@ import {
   createClusterService,
   DEFAULT_CREDENTIAL_TTL_MS,
 } from './clusters/cluster-service.js';
+import { loadFleetConfig } from './config/index.js';
 import { createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
@@ -26,6 +34,13 @@ import { createPromotionLog, type PromotionLog } from './promotion/promotion-log
 import { createPublishLoop, type PublishLoop, type PublishPass } from './publish-loop/publish-loop.js';
 import { createWorkQueue, type WorkQueue } from './publish-loop/work-queue.js';
 import { createRenderer, type Renderer } from './render/index.js';
+import {
+  createPauses,
+  createRolloutService,
+  type Pauses,
+  type RolloutService,
+  rolloutRoutes,
+} from './rollout/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
@@ -128,6 +143,8 @@ export interface HubServices {
   publishLoop: PublishLoop;
   promotions: PromotionLog;
   promotion: PromotionService;
+  pauses: Pauses;
+  rollout: RolloutService;
   metrics: Metrics;
   logger: Logger;
 }
@@ -192,8 +209,39 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       sourceUrl: source.url,
       logger,
     });
+    const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
+    let election: LeaderElection | undefined;
+    const pauses = createPauses({ db, audit, onChange: () => void sync.trigger('pause or resume') });
+    const rollout = createRolloutService({
+      db,
+      source,
+      fleet,
+      pauses,
+      audit,
+      logger,
+      async config() {
+        const own = publishLoop.config();
+        if (own) return own;
+        // A follower replica runs no passes: it reads flotilla.yaml itself.
+        try {
+          await source.fetch();
+          return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
+        } catch {
+          return undefined;
+        }
+      },
+      async previousObjects(cluster) {
+        const latest = await publisher.latest(cluster);
+        if (!latest) return undefined;
+        const payload = Buffer.from(decodeEnvelope(latest.envelope).payload, 'base64');
+        return (JSON.parse(payload.toString('utf8')) as Bundle).objects;
+      },
+      trigger: (reason) => sync.trigger(reason),
+      isLeader: () => election?.isLeader() ?? true,
+    });
     let queue: WorkQueue | undefined;
     const publishLoop = createPublishLoop({
+      gate: rollout.gate,
       db,
       source,
       renderer,
@@ -216,12 +264,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       },
     });
     stops.push(() => publishLoop.stop());
+    rollout.start();
+    stops.push(() => rollout.stop());
     if (queue) {
       const q = queue;
       await q.start();
       stops.push(() => q.stop());
     }
-    let election: LeaderElection | undefined;
     /** A pass asked for here (webhook, new cluster, promotion, API): run by the leading replica. */
     const sync = {
       async trigger(reason: string): Promise<PublishPass> {
@@ -257,7 +306,6 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       onRemoved: (name) => streams.revoke(name),
       credentialTtlMs: options.agentCredentialTtlMs,
     });
-    const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
     const statusImport = createStatusImporter({ db, ingest, audit, agentKeys: (c) => clusters.agentKeys(c) });
     metrics.gauge('flotilla_clusters', 'Registered clusters, by connection state.', async () => {
       const list = await fleet.clusters();
@@ -310,6 +358,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       publishLoop,
       promotions,
       promotion,
+      pauses,
+      rollout,
       metrics,
       logger,
     };
@@ -341,6 +391,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         },
       }),
       ...promotionRoutes(promotion),
+      ...rolloutRoutes({ rollout, pauses }),
       ...dashboardRoutes({
         fleet,
         promotions: promotion,
