@@ -398,6 +398,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         audit,
         adminTokenHash: identity.adminTokenHash,
         sessions: createSessions(),
+        rollouts: rollout,
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];
