@@ -65,7 +65,8 @@ describe('journey: a rollout in waves halts on a Degraded wave', { timeout: 900_
 
   test('a three-wave rollout over six clusters stops after a wave turns Degraded and leaves the later waves on their old generation', async () => {
     const initial = new Map((await rows()).map((r) => [r.name, r.generation]));
-    await fleet.work.commit(app('nginx:${cluster.labels.tag}'), 'prod: new image');
+    // Flotilla's own substitution, not a template string: each cluster renders its own tag.
+    await fleet.work.commit(app(`nginx:\${cluster.labels.tag}`), 'prod: new image');
     await fleet.poke();
 
     const status = await eventually(
