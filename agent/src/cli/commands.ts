@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -30,6 +31,26 @@ export interface CliEnvironment {
   logLevel?: string;
   /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
   stateDir?: string;
+  /**
+   * `FLOTILLA_AGENT_CLOCK_FILE`: a file holding an ISO time that maintenance windows are read
+   * against instead of the system clock (drills and tests of windows); the system clock when unset.
+   */
+  clockFile?: string;
+}
+
+/** The clock windows are read against: the clock file's time while it holds one, else the system clock. */
+function windowClock(env: CliEnvironment): (() => Date) | undefined {
+  const file = env.clockFile;
+  if (!file) return undefined;
+  return () => {
+    try {
+      const at = new Date(readFileSync(file, 'utf8').trim());
+      if (!Number.isNaN(at.getTime())) return at;
+    } catch {
+      // no file: the system clock
+    }
+    return new Date();
+  };
 }
 
 export interface CliIo {
@@ -44,6 +65,7 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
+                     [--window-check SECONDS]   (how often a bundle held outside its maintenance window is looked at; default 30)
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
@@ -189,6 +211,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             'heal-reset': { type: 'string' },
             'nats-url': { type: 'string', multiple: true },
             'nats-domain': { type: 'string' },
+            'window-check': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
@@ -199,10 +222,14 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const healResetS = values['heal-reset'] ? Number(values['heal-reset']) : 60;
         if (!(healResetS > 0))
           throw new InvalidError('--heal-reset', `"${values['heal-reset']}" is not a positive number`);
+        const windowCheckS = values['window-check'] ? Number(values['window-check']) : 30;
+        if (!(windowCheckS > 0))
+          throw new InvalidError('--window-check', `"${values['window-check']}" is not a positive number`);
         const identity = await loadIdentity(c);
         remember(c, values);
         const reconciler = await reconcilerFor(c, identity, log);
         const store = await identityStore(c);
+        const now = windowClock(env);
         const running = await runAgent({
           identity,
           saveIdentity: (next) => store.save(next),
@@ -211,6 +238,8 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           logger: log,
           heartbeatMs: heartbeatS * 1000,
           healResetMs: healResetS * 1000,
+          windowCheckMs: windowCheckS * 1000,
+          ...(now ? { now } : {}),
           nats: {
             servers: values['nats-url'] ?? [],
             ...(values['nats-domain'] ? { jsDomain: values['nats-domain'] } : {}),
@@ -237,6 +266,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           stateDir: c.stateDir,
           reconciler: await reconcilerFor(c, identity, log),
           logger: log,
+          ...(windowClock(env) ? { now: windowClock(env)! } : {}),
         });
         say(
           `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +

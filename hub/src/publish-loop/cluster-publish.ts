@@ -14,6 +14,7 @@ import type {
 } from '../bundles/publish-cluster.js';
 import { type EnvironmentConfig, FLEET_CONFIG_FILE } from '../config/index.js';
 import type { Renderer, RenderPlan } from '../render/index.js';
+import { clusterPolicy } from '../rollout/windows.js';
 import { mapConcurrent } from '../util/concurrent.js';
 
 /** One cluster of a pass: what to render it from. */
@@ -90,7 +91,9 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
         environment: cluster.environment,
         labels: cluster.labels,
       });
-      const inputKey = sha256Digest(`${planned.inputKey}\n${canonicalJson(env.policy)}`);
+      const inputKey = sha256Digest(
+        `${planned.inputKey}\n${canonicalJson(clusterPolicy(env, cluster.labels))}`,
+      );
       if (head?.published && head.inputKey === inputKey)
         return {
           done: {
@@ -129,7 +132,7 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
           index,
           cluster,
           render: { ...rendered, inputKey: planned.inputKey },
-          env: { name: env.name, branch, policy: env.policy },
+          env: { name: env.name, branch, policy: clusterPolicy(env, cluster.labels) },
           head: planned.head,
         });
       } catch (err) {
