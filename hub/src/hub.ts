@@ -6,6 +6,7 @@ import {
   FlotillaError,
   type Logger,
   secretHashKey,
+  sha256Digest,
 } from '@flotilla/shared';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
@@ -27,9 +28,15 @@ import { type GrpcServer, startGrpcServer } from './grpc/server.js';
 import { registerFleetMetrics } from './metrics/fleet-metrics.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { type BundleBus, createBundleBus, DEFAULT_BUNDLE_REPLICAS, MAX_BUNDLE_REPLICAS } from './nats/bus.js';
+import { createNotifier, fleetEvents, type Notifier, type Receiver } from './notify/index.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
 import { createSigningKeyStore } from './pki/signing-keys.js';
-import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
+import {
+  createPromotionService,
+  PromotionRefusedError,
+  type PromotionService,
+  promotionRoutes,
+} from './promotion/index.js';
 import { createPromotionLog, type PromotionLog } from './promotion/promotion-log.js';
 import { createPublishLoop, type PublishLoop, type PublishPass } from './publish-loop/publish-loop.js';
 import { createWorkQueue, type WorkQueue } from './publish-loop/work-queue.js';
@@ -84,12 +91,16 @@ export interface HubOptions {
   /** Lifetime of an agent credential (ms); default 90 days. Agents rotate after a third of it. */
   agentCredentialTtlMs?: number;
   logger: Logger;
+  /** Webhook receivers told of promotions, halts, Degraded or disconnected clusters, drift and render errors. */
+  notify?: { receivers: Receiver[] };
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
 
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes'>> &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes'> & { nats: string[] };
+export type ResolvedHubOptions = Required<
+  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify'>
+> &
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify'> & { nats: string[] };
 
 export const HUB_DEFAULTS = {
   dataDir: '.flotilla/hub',
@@ -145,6 +156,7 @@ export interface HubServices {
   promotion: PromotionService;
   pauses: Pauses;
   rollout: RolloutService;
+  notifier: Notifier;
   metrics: Metrics;
   logger: Logger;
 }
@@ -211,6 +223,15 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     });
     const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
     let election: LeaderElection | undefined;
+    const isLeader = () => election?.isLeader() ?? true;
+    const notifier = createNotifier({
+      db,
+      receivers: options.notify?.receivers ?? [],
+      logger,
+      active: isLeader,
+    });
+    notifier.start();
+    stops.push(() => notifier.stop());
     const pauses = createPauses({ db, audit, onChange: () => void sync.trigger('pause or resume') });
     const rollout = createRolloutService({
       db,
@@ -237,7 +258,18 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         return (JSON.parse(payload.toString('utf8')) as Bundle).objects;
       },
       trigger: (reason) => sync.trigger(reason),
-      isLeader: () => election?.isLeader() ?? true,
+      isLeader,
+      onEvent(environment, event, record) {
+        if (event.kind === 'halted')
+          notifier.emit({
+            kind: 'rollout.halted',
+            key: `${environment}:${record.key}:${record.wave}`,
+            summary: `rollout of ${environment} at ${record.commit.slice(0, 12)} halted at wave ${record.wave + 1}: ${event.reason}`,
+            environment,
+            cluster: event.cluster,
+            details: { commit: record.commit, wave: record.wave + 1 },
+          });
+      },
     });
     let queue: WorkQueue | undefined;
     const publishLoop = createPublishLoop({
@@ -259,6 +291,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         : {}),
       onPass: (pass) => {
         metrics.inc('flotilla_sync_passes_total', { outcome: pass.error ? 'failed' : 'ok' });
+        const renderErrors = [
+          ...(pass.error ? [{ cluster: undefined, error: pass.error }] : []),
+          ...pass.clusters.flatMap((c) => ('error' in c ? [{ cluster: c.cluster, error: c.error }] : [])),
+        ];
+        for (const r of renderErrors)
+          notifier.emit({
+            kind: 'render.error',
+            key: `${r.cluster ?? 'config'}:${sha256Digest(r.error)}`,
+            summary: r.cluster ? `cluster ${r.cluster}: ${r.error}` : r.error,
+            ...(r.cluster ? { cluster: r.cluster } : {}),
+          });
         const failed = pass.clusters.filter((c) => 'error' in c).length;
         if (failed > 0) metrics.inc('flotilla_render_errors_total', {}, failed);
       },
@@ -332,7 +375,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     grpcAddress = options.advertise ?? grpc.address;
 
     const promotions = createPromotionLog(db);
-    const promotion = createPromotionService({
+    const promotionCore = createPromotionService({
       source,
       fleet,
       log: promotions,
@@ -342,6 +385,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       // Secret values in env diffs show as an HMAC under a key only the hub holds.
       secretHashKey: secretHashKey(identity.tls.keyPem),
     });
+    const promotion = notifyingPromotions(promotionCore, notifier);
+    if ((options.notify?.receivers.length ?? 0) > 0) {
+      const watch = setInterval(() => {
+        if (!isLeader()) return;
+        void Promise.all([fleet.status(), fleet.drift()])
+          .then(([rows, drift]) => fleetEvents(notifier, rows, drift))
+          .catch((err) => logger.warn({ err: errorMessage(err) }, 'notifications: fleet read failed'));
+      }, 2000);
+      watch.unref();
+      stops.push(async () => clearInterval(watch));
+    }
     const services: HubServices = {
       options,
       identity,
@@ -360,6 +414,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       promotion,
       pauses,
       rollout,
+      notifier,
       metrics,
       logger,
     };
@@ -392,6 +447,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       }),
       ...promotionRoutes(promotion),
       ...rolloutRoutes({ rollout, pauses }),
+      {
+        method: 'GET',
+        path: '/api/v1/notifications',
+        handle: async (req) => ({
+          json: { deliveries: await notifier.history(Math.min(Number(req.query.get('limit')) || 200, 5000)) },
+        }),
+      } satisfies Route,
       ...dashboardRoutes({
         fleet,
         promotions: promotion,
@@ -423,4 +485,48 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     await stopAll();
     throw err;
   }
+}
+
+/** Tells receivers of every promotion made (and approved) or refused, without changing what promote does. */
+function notifyingPromotions(service: PromotionService, notifier: Notifier): PromotionService {
+  return {
+    ...service,
+    async promote(request) {
+      try {
+        const result = await service.promote(request);
+        if (result.changed) {
+          const event = {
+            key: result.commit,
+            summary: `${request.actor} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+            environment: result.to,
+            details: {
+              from: result.from,
+              to: result.to,
+              revision: result.fromRevision,
+              commit: result.commit,
+              actor: request.actor,
+            },
+          };
+          notifier.emit({ kind: 'promotion.made', ...event });
+          if (request.approve)
+            notifier.emit({
+              kind: 'promotion.approved',
+              ...event,
+              summary: `${request.actor} approved: ${event.summary}`,
+            });
+        }
+        return result;
+      } catch (err) {
+        if (err instanceof PromotionRefusedError)
+          notifier.emit({
+            kind: 'promotion.refused',
+            key: `${request.from}:${request.to}:${sha256Digest(err.reasons.join('\n'))}`,
+            summary: err.message,
+            environment: request.to,
+            details: { from: request.from, to: request.to, reasons: err.reasons, actor: request.actor },
+          });
+        throw err;
+      }
+    },
+  };
 }

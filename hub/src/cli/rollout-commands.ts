@@ -1,3 +1,4 @@
+import type { Delivery } from '../notify/index.js';
 import type { Pause, RolloutStatus } from '../rollout/index.js';
 import type { HubClient } from './client.js';
 import { table } from './format.js';
@@ -134,6 +135,30 @@ export function rolloutCommands(
         h.jsonOutput(values),
         data,
         () => `rollout of ${environment} resumed\n\n${rolloutStatusText(data)}`,
+      );
+      return 0;
+    },
+    'notify history': async ({ parse, io, env }) => {
+      const { values } = parse({});
+      const data = await h
+        .clientFor(env, { values })
+        .json<{ deliveries: Delivery[] }>('GET', '/api/v1/notifications');
+      h.print(io, h.jsonOutput(values), data, () =>
+        data.deliveries.length === 0
+          ? 'no notifications yet\n'
+          : table(
+              ['ID', 'CREATED', 'RECEIVER', 'EVENT', 'STATE', 'ATTEMPTS', 'LAST ERROR', 'SUMMARY'],
+              data.deliveries.map((d) => [
+                d.id,
+                d.createdAt,
+                d.receiver,
+                d.kind,
+                d.state,
+                d.attempts,
+                d.lastError,
+                d.summary,
+              ]),
+            ),
       );
       return 0;
     },

@@ -52,6 +52,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
                      [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
+                     [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [-o json]
@@ -62,6 +63,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla env pause ENV [--reason TEXT] | env resume ENV
   flotilla rollout status ENV [-o json] | rollout resume ENV          (waves; resume goes on past a halt)
   flotilla bundle approve CLUSTER                      (a bundle held for its blast radius)
+  flotilla notify history [-o json]                    (webhook deliveries and their outcome)
   flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
   flotilla fleet drift [--history] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
