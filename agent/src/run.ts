@@ -26,6 +26,9 @@ export interface RunOptions {
   heartbeatMs?: number;
   /** A self-heal this long after the previous one starts the backoff again; default 60 s. */
   healResetMs?: number;
+  /** The clock maintenance windows are read against, and how often a held bundle is looked at again. */
+  now?: () => Date;
+  windowCheckMs?: number;
   outboxCap?: number;
   /** How often the last-bundle file is checked for an `import` by another process; default 2 s. */
   importPollMs?: number;
@@ -87,6 +90,8 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     logger: log,
     heartbeatMs: options.heartbeatMs,
     healResetMs: options.healResetMs,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.windowCheckMs ? { windowCheckMs: options.windowCheckMs } : {}),
     onRefreshWanted: () => puller?.refresh(),
     ...(health ? { onHealScheduled: health.healScheduled } : {}),
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -30,6 +31,26 @@ export interface CliEnvironment {
   logLevel?: string;
   /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
   stateDir?: string;
+  /**
+   * `FLOTILLA_AGENT_CLOCK_FILE`: a file holding an ISO time that maintenance windows are read
+   * against instead of the system clock (drills and tests of windows); the system clock when unset.
+   */
+  clockFile?: string;
+}
+
+/** The clock windows are read against: the clock file's time while it holds one, else the system clock. */
+function windowClock(env: CliEnvironment): (() => Date) | undefined {
+  const file = env.clockFile;
+  if (!file) return undefined;
+  return () => {
+    try {
+      const at = new Date(readFileSync(file, 'utf8').trim());
+      if (!Number.isNaN(at.getTime())) return at;
+    } catch {
+      // no file: the system clock
+    }
+    return new Date();
+  };
 }
 
 export interface CliIo {
@@ -44,6 +65,7 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
+                     [--window-check SECONDS]   (how often a bundle held outside its maintenance window is looked at; default 30)
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
                      [--metrics-addr HOST:PORT] [--stall-timeout SECONDS]
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
@@ -210,6 +232,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             'nats-domain': { type: 'string' },
             'metrics-addr': { type: 'string' },
             'stall-timeout': { type: 'string' },
+            'window-check': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
@@ -231,6 +254,9 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         // agent starts, so that a port already taken fails the command before anything runs.
         const healthModule = metricsAddr ? await import('../health/index.js') : undefined;
         if (healthModule && metricsAddr) healthModule.parseListenAddress(metricsAddr);
+        const windowCheckS = values['window-check'] ? Number(values['window-check']) : 30;
+        if (!(windowCheckS > 0))
+          throw new InvalidError('--window-check', `"${values['window-check']}" is not a positive number`);
         const identity = await loadIdentity(c);
         remember(c, values);
         // Every watch stream ends within half the stall timeout, so a quiet one still shows progress.
@@ -251,6 +277,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           healthModule && health && metricsAddr
             ? await healthModule.startHealthServer({ address: metricsAddr, health, logger: log })
             : undefined;
+        const now = windowClock(env);
         const running = await runAgent({
           identity,
           saveIdentity: (next) => store.save(next),
@@ -259,6 +286,8 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           logger: log,
           heartbeatMs: heartbeatS * 1000,
           healResetMs: healResetS * 1000,
+          windowCheckMs: windowCheckS * 1000,
+          ...(now ? { now } : {}),
           nats: {
             servers: values['nats-url'] ?? [],
             ...(values['nats-domain'] ? { jsDomain: values['nats-domain'] } : {}),
@@ -290,6 +319,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           stateDir: c.stateDir,
           reconciler: await reconcilerFor(c, identity, log),
           logger: log,
+          ...(windowClock(env) ? { now: windowClock(env)! } : {}),
         });
         say(
           `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +

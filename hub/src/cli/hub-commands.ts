@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger, errorMessage } from '@flotilla/shared';
 import { initDataDir } from '../pki/init.js';
@@ -70,6 +70,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'tls-san': { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
     'log-level': { type: 'string' },
+    'notify-config': { type: 'string' },
   });
   const nats = values.nats as string[] | undefined;
   if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
@@ -79,6 +80,16 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const token = (values['repo-token'] as string | undefined) ?? env.repoToken;
   // Only `hub start` needs the hub itself: `hub init` and `rotate-key` stay light.
   const { startHub } = await import('../hub.js');
+  let receivers: import('../notify/index.js').Receiver[] | undefined;
+  if (values['notify-config']) {
+    const file = values['notify-config'] as string;
+    const { parseReceivers } = await import('../notify/config.js');
+    try {
+      receivers = parseReceivers(readFileSync(file, 'utf8'), file);
+    } catch (err) {
+      throw new CliError(`hub start: --notify-config ${errorMessage(err)}`, 2);
+    }
+  }
   const hub = await startHub({
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
@@ -107,6 +118,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
         }
       : {}),
     ...(values['bundle-replicas'] ? { bundleReplicas: parseCount(values['bundle-replicas'] as string) } : {}),
+    ...(receivers ? { notify: { receivers } } : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],
     logger,

@@ -6,6 +6,7 @@ import {
   type SyncPolicy,
 } from '@flotilla/shared';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { parseRolloutConfig, type RolloutConfig } from './rollout.js';
 
 /** The file at the root of the source's default branch that declares environments and the pipeline. */
 export const FLEET_CONFIG_FILE = 'flotilla.yaml';
@@ -23,6 +24,8 @@ export interface EnvironmentConfig {
   /** Gates beyond "FROM is Synced and Healthy". `soak` is written as a duration (`30s`, `10m`, `1h30m`) or a number of seconds. */
   promotion: { soakMs: number; approve: boolean };
   policy: SyncPolicy;
+  /** Waves, blast radius and maintenance windows (config/rollout.ts); absent when flotilla.yaml has none (defaults apply). */
+  rollout?: RolloutConfig;
 }
 
 export interface FleetConfig {
@@ -68,7 +71,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
   for (const [i, item] of envNode.items.entries()) {
     const at = `environments[${i}]`;
     if (!isMap(item)) return fail(item, at, 'must be a mapping');
-    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy']);
+    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy', 'rollout']);
     for (const pair of item.items) {
       const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
       if (!known.has(key)) fail(pair.key, `${at}.${key}`, 'is not a known field');
@@ -159,6 +162,8 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       }
     }
 
+    const rolloutNode = item.get('rollout', true);
+
     environments.push({
       name: envName,
       path: path.value.replace(/\/+$/, ''),
@@ -166,6 +171,9 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       keep,
       promotion,
       policy,
+      ...(rolloutNode === undefined
+        ? {}
+        : { rollout: parseRolloutConfig(rolloutNode, `${at}.rollout`, fail, parseDuration) }),
     });
   }
 

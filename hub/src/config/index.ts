@@ -5,3 +5,13 @@ export {
   parseFleetConfig,
 } from './fleet-config.js';
 export { loadFleetConfig } from './load.js';
+export {
+  DEFAULT_MAX_PRUNE,
+  DEFAULT_ROLLOUT,
+  type LabelSelector,
+  type RolloutConfig,
+  selectorMatches,
+  selectorText,
+  type WaveConfig,
+  type WindowConfig,
+} from './rollout.js';

@@ -284,6 +284,8 @@ function applyReport(
       health,
       applyError: s.error || null,
       pendingGeneration: Number(s.pendingGeneration) || null,
+      pendingReason: s.pendingReason || null,
+      pendingUntil: s.pendingUntil ? timestampDate(s.pendingUntil) : null,
       reportedAt: observedAt,
       reportedVia: via,
       ...(clearRefusal ? { refusal: null, refusedGeneration: null, refusedAt: null } : {}),
