@@ -55,7 +55,8 @@ const natsServer = '/usr/sbin/nats-server';
 const missing = [];
 if (!existsSync(natsServer)) missing.push(`${natsServer} (Debian package nats-server)`);
 if (!onPath('git')) missing.push('git (Debian package git)');
-if (!onPath('unzip')) missing.push('unzip (Debian package unzip: unpacks the helm binary that renders charts)');
+if (!onPath('unzip'))
+  missing.push('unzip (Debian package unzip: unpacks the helm binary that renders charts)');
 if (purpose === 'test') {
   const pg = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
   const pgDirs = [pg.stdout?.trim(), ...(process.env.PATH ?? '').split(delimiter)].filter(Boolean);
@@ -67,7 +68,9 @@ if (purpose === 'test') {
     missing.push('the PostgreSQL server binaries postgres and initdb (Debian package postgresql)');
   if (!onPath('kubectl')) missing.push('kubectl (the tests check the Kubernetes API test server against it)');
   if (!existsSync('/usr/bin/docker-registry'))
-    missing.push('/usr/bin/docker-registry (Debian package docker-registry: the chart tests run an OCI registry)');
+    missing.push(
+      '/usr/bin/docker-registry (Debian package docker-registry: the chart tests run an OCI registry)',
+    );
 }
 if (missing.length > 0) {
   say(`npm ${purpose === 'demo' ? 'run demo' : 'test'} needs programs that are not installed:`);

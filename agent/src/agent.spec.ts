@@ -206,3 +206,49 @@ test('heartbeats are sent between changes', async (t) => {
   const hb = outbox.pending().find((r) => r.body.case === 'heartbeat')!;
   assert.equal(hb.body.case === 'heartbeat' && hb.body.value.appliedGeneration, 2n);
 });
+
+test('outside its maintenance window a new bundle is held with until when, and applied once the window opens (injected clock)', async (t) => {
+  const dir = tempDir(t);
+  const outbox = createOutbox({ dir });
+  const reconciler = createFakeReconciler();
+  let now = new Date('2026-03-07T01:00:00Z');
+  const agent = createAgent({
+    cluster: 'dev-1',
+    keys,
+    reconciler,
+    outbox,
+    bundleStore: createBundleStore(dir),
+    now: () => now,
+    windowCheckMs: 20,
+  });
+  t.after(async () => {
+    await agent.stop();
+    outbox.close();
+  });
+  const windows = [{ hours: '02:00-03:00' }];
+  assert.equal(
+    (await agent.offer(signedBytes(makeBundle('dev-1', 1, undefined, { windows }), hubKey))).kind,
+    'held',
+  );
+  assert.deepEqual(reconciler.applied, []);
+  const last = outbox.pending().at(-1)!;
+  assert.ok(last.body.case === 'status');
+  if (last.body.case === 'status') {
+    assert.equal(last.body.value.pendingGeneration, 1n);
+    assert.equal(last.body.value.pendingReason, 'outside its maintenance window');
+    assert.equal(last.body.value.pendingUntil?.seconds, BigInt(Date.parse('2026-03-07T02:00:00Z') / 1000));
+  }
+  // Imported bundles wait too (an air-gapped site).
+  assert.equal(
+    (
+      await agent.offer(signedBytes(makeBundle('dev-1', 2, undefined, { windows }), hubKey), {
+        origin: 'import',
+      })
+    ).kind,
+    'held',
+  );
+  now = new Date('2026-03-07T02:00:30Z');
+  await eventually(() => assert.deepEqual(reconciler.applied, [2], 'the held bundle is applied'), {
+    timeoutMs: 5000,
+  });
+});

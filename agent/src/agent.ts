@@ -2,6 +2,7 @@ import { toJsonString } from '@bufbuild/protobuf';
 import { ReportStatusRequestSchema } from '@flotilla/proto';
 import {
   type Bundle,
+  backoffDelay,
   createLogger,
   errorMessage,
   identityKey,
@@ -11,6 +12,7 @@ import {
   VerifyError,
   VerifyErrorCode,
   verifyBundle,
+  windowState,
 } from '@flotilla/shared';
 import type { Outbox, ReportBody } from './outbox.js';
 import {
@@ -50,11 +52,20 @@ export interface AgentOptions {
   healResetMs?: number;
   /** Asked to look for a bundle again (a sync command named a generation we do not hold yet). */
   onRefreshWanted?: () => void;
+  /** Told of each self-heal re-apply scheduled: its delay (the backoff) and attempt number (metrics). */
+  onHealScheduled?: (heal: { delayMs: number; attempt: number }) => void;
+  /** The clock maintenance windows are read against; default the system clock. */
+  now?: () => Date;
+  /** How often a bundle held outside its maintenance window is looked at again; default 30 s. */
+  windowCheckMs?: number;
 }
 
-interface ParsedAgentOptions extends Required<Omit<AgentOptions, 'logger' | 'onRefreshWanted'>> {
+interface ParsedAgentOptions
+  extends Required<Omit<AgentOptions, 'logger' | 'onRefreshWanted' | 'onHealScheduled' | 'now'>> {
   logger: Logger;
   onRefreshWanted: () => void;
+  onHealScheduled?: AgentOptions['onHealScheduled'];
+  now: () => Date;
 }
 
 function parseAgentOptions(options: AgentOptions): ParsedAgentOptions {
@@ -66,6 +77,8 @@ function parseAgentOptions(options: AgentOptions): ParsedAgentOptions {
     healMaxMs: options.healMaxMs ?? 60_000,
     healResetMs: options.healResetMs ?? 60_000,
     onRefreshWanted: options.onRefreshWanted ?? (() => {}),
+    now: options.now ?? (() => new Date()),
+    windowCheckMs: options.windowCheckMs ?? 30_000,
   };
 }
 
@@ -114,7 +127,9 @@ export function createAgent(options: AgentOptions): Agent {
   const o = parseAgentOptions(options);
   const log = o.logger;
   let current: { bundle: Bundle; digest: string } | undefined;
-  let pending: { bundle: Bundle; envelope: Uint8Array } | undefined;
+  /** A bundle received and held: why, and until when when the agent will apply it by itself. */
+  let pending: { bundle: Bundle; envelope: Uint8Array; reason: string; until?: Date } | undefined;
+  let windowTimer: NodeJS.Timeout | undefined;
   let approved = 0;
   let result: ReconcileResult | undefined;
   let resources: readonly ResourceReport[] = [];
@@ -168,6 +183,8 @@ export function createAgent(options: AgentOptions): Agent {
       resources,
       error: result?.error,
       pendingGeneration: pending?.bundle.generation,
+      pendingReason: pending?.reason,
+      pendingUntil: pending?.until,
     });
 
   /** Reports the full status unless it is identical to the last one reported. */
@@ -204,9 +221,11 @@ export function createAgent(options: AgentOptions): Agent {
     if (stopped || healTimer || !current) return;
     const now = Date.now();
     if (now - lastHealAt > o.healResetMs) healAttempts = 0;
-    const delay = healAttempts === 0 ? 0 : Math.min(o.healMaxMs, o.healBaseMs * 2 ** (healAttempts - 1));
+    const delay =
+      healAttempts === 0 ? 0 : backoffDelay(healAttempts - 1, { baseMs: o.healBaseMs, maxMs: o.healMaxMs });
     healAttempts++;
     log.info({ why, inMs: delay, attempt: healAttempts }, 're-applying the bundle');
+    o.onHealScheduled?.({ delayMs: delay, attempt: healAttempts });
     healTimer = setTimeout(() => {
       healTimer = undefined;
       lastHealAt = Date.now();
@@ -307,13 +326,52 @@ export function createAgent(options: AgentOptions): Agent {
     const manual = bundle.policy.sync === 'manual' && origin === 'nats' && bundle.generation > approved;
     if (manual) {
       if (pending?.bundle.generation !== bundle.generation) {
-        pending = { bundle, envelope };
+        pending = { bundle, envelope, reason: 'sync policy is manual' };
         log.info({ generation: bundle.generation }, 'bundle held: sync policy is manual');
         reportStatus();
       }
       return { kind: 'held', generation: bundle.generation } as const;
     }
+    // Outside its maintenance windows a new bundle waits, whether it came over NATS or was
+    // imported on an air-gapped site; an explicit sync command does not wait.
+    const window =
+      bundle.generation > approved ? windowState(bundle.policy.windows, o.now()) : ({ open: true } as const);
+    if (!window.open) {
+      const until = window.opensAt;
+      if (pending?.bundle.generation !== bundle.generation || pending.until?.getTime() !== until.getTime()) {
+        pending = { bundle, envelope, reason: 'outside its maintenance window', until };
+        log.info(
+          { generation: bundle.generation, until: until.toISOString() },
+          'bundle held: outside its maintenance window',
+        );
+        reportStatus();
+      }
+      armWindowCheck();
+      return { kind: 'held', generation: bundle.generation } as const;
+    }
     return apply(bundle, envelope);
+  };
+
+  /** Looks at a bundle held for its window again until the window opens. */
+  const armWindowCheck = () => {
+    if (windowTimer || stopped) return;
+    windowTimer = setInterval(() => {
+      const held = pending;
+      if (stopped || !held?.until) {
+        if (windowTimer) clearInterval(windowTimer);
+        windowTimer = undefined;
+        return;
+      }
+      if (!windowState(held.bundle.policy.windows, o.now()).open) return;
+      if (windowTimer) clearInterval(windowTimer);
+      windowTimer = undefined;
+      void serial(async () => {
+        if (pending !== held || stopped) return;
+        log.info({ generation: held.bundle.generation }, 'maintenance window open: applying the held bundle');
+        await apply(held.bundle, held.envelope);
+      });
+    }, o.windowCheckMs);
+    windowTimer.unref?.();
   };
 
   return {
@@ -376,6 +434,7 @@ export function createAgent(options: AgentOptions): Agent {
       unsubscribe();
       if (heartbeatTimer) clearTimeout(heartbeatTimer);
       if (healTimer) clearTimeout(healTimer);
+      if (windowTimer) clearInterval(windowTimer);
       await queue;
       await watch?.stop().catch(() => {});
     },

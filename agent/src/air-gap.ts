@@ -13,6 +13,7 @@ import {
   signStatusExport,
   VerifyError,
   verifyBundle,
+  windowState,
 } from '@flotilla/shared';
 import { createOutbox, outboxPath, replayOutbox, seqFloorNow } from './outbox.js';
 import type { ReconcileResult, Reconciler } from './reconcile/index.js';
@@ -44,6 +45,8 @@ export interface ImportOptions {
   stateDir: string;
   reconciler: Reconciler;
   logger?: Logger;
+  /** The clock maintenance windows are read against; default the system clock. */
+  now?: () => Date;
 }
 
 /**
@@ -100,6 +103,16 @@ export async function importBundleFile(
     { file: options.file, generation: bundle.generation, digest: sha256Digest(bytes) },
     'bundle file verified',
   );
+  // Air-gapped or not, a new generation waits for its maintenance window.
+  const window = windowState(bundle.policy.windows, (options.now ?? (() => new Date()))());
+  if (
+    !window.open &&
+    !(storedBundle(options.identity, options.stateDir)?.contentDigest === bundle.contentDigest)
+  )
+    throw new FlotillaError(
+      'conflict',
+      `${options.file}: generation ${bundle.generation} is held: outside its maintenance window until ${window.opensAt.toISOString()}; import it again then`,
+    );
   const result = await options.reconciler.apply(bundle);
   createBundleStore(options.stateDir).write(bytes);
   log.info(

@@ -1,5 +1,6 @@
 import {
   BUNDLE_STREAM,
+  backoffDelay,
   bundleChunkSubject,
   bundleSubject,
   createLogger,
@@ -14,6 +15,7 @@ import {
   VerifyErrorCode,
 } from '@flotilla/shared';
 import { type ConnectionOptions, connect, jwtAuthenticator, type NatsConnection } from 'nats';
+import type { LoopProgress } from './health/progress.js';
 
 /** What one look at the cluster's bundle subject found, as data. */
 export type PullOutcome =
@@ -34,6 +36,8 @@ export interface FetchOptions {
   /** The hub's JetStream domain, for an agent reaching it through a NATS leaf node. */
   jsDomain?: string;
   logger?: Logger;
+  /** Called after each request answered (head or chunk): a long fetch is progress, not a stall. */
+  onRequest?: () => void;
 }
 
 /** The direct-get API prefix of the bundle stream, in the hub's JetStream domain when one is given. */
@@ -87,6 +91,7 @@ export async function fetchLatestBundle(
   const prefix = directGetPrefix(options.jsDomain);
   for (let attempt = 0; ; attempt++) {
     const headBytes = await directGet(nc, bundleSubject(cluster), timeout, prefix);
+    options.onRequest?.();
     if (!headBytes) return { kind: 'none' };
     let head: TransportHead;
     try {
@@ -99,6 +104,7 @@ export async function fetchLatestBundle(
     try {
       const envelope = await unpackTransport(head, async (i) => {
         const chunk = await directGet(nc, bundleChunkSubject(cluster, i), timeout, prefix);
+        options.onRequest?.();
         if (!chunk) {
           throw new VerifyError(
             VerifyErrorCode.DigestMismatch,
@@ -149,6 +155,10 @@ export interface BundlePullerOptions {
    * An unchanged head costs one small request.
    */
   recheckMs?: number;
+  /** The watchdog's view: busy while connecting or fetching, idle otherwise (handing a bundle on included). */
+  progress?: LoopProgress;
+  /** Told when the NATS connection comes up (also after a reconnect) and goes down. */
+  onConnection?: (up: boolean) => void;
 }
 
 /** A running pull: connected (or trying to connect) in the background. */
@@ -205,7 +215,7 @@ export function startBundlePuller(
 
   const scheduleRetry = () => {
     if (stopped || retryTimer) return;
-    const delay = Math.min(30_000, retryMs * 2 ** Math.min(failures, 5));
+    const delay = backoffDelay(failures, { baseMs: retryMs, maxMs: 30_000, maxDoublings: 5 });
     failures++;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
@@ -213,18 +223,23 @@ export function startBundlePuller(
     }, delay);
   };
 
+  const progress = options.progress;
   const pullOnce = async () => {
     const conn = nc;
     if (!conn || conn.isClosed()) return;
     try {
+      progress?.beat();
       const outcome = await fetchLatestBundle(conn, options.cluster, {
         timeoutMs: options.requestTimeoutMs,
         digestRetries: options.digestRetries,
         knownDigest,
         ...(options.jsDomain ? { jsDomain: options.jsDomain } : {}),
         logger: log,
+        onRequest: () => progress?.beat(),
       });
       failures = 0;
+      // Handing the bundle on waits on the reconcile loop, which has its own watchdog.
+      progress?.idle();
       if (outcome.kind === 'unchanged' || stopped) return;
       await onOutcome(outcome);
       // Handled (applied, held or refused): the same head again needs no second look.
@@ -232,6 +247,8 @@ export function startBundlePuller(
     } catch (err) {
       log.warn({ err: errorMessage(err) }, 'bundle pull failed; will retry');
       scheduleRetry();
+    } finally {
+      progress?.idle();
     }
   };
 
@@ -256,31 +273,40 @@ export function startBundlePuller(
     let attempt = 0;
     while (!stopped) {
       try {
+        progress?.beat();
         nc = await connect(connectOptions);
       } catch (err) {
-        const delay = Math.min(30_000, retryMs * 2 ** Math.min(attempt++, 5));
+        progress?.idle();
+        const delay = backoffDelay(attempt++, { baseMs: retryMs, maxMs: 30_000, maxDoublings: 5 });
         log.warn({ err: errorMessage(err), retryInMs: delay }, 'NATS connect failed; will retry');
         await sleep(delay);
         continue;
       }
+      progress?.idle();
       if (stopped) {
         await nc.close();
         return;
       }
       attempt = 0;
       log.info({ servers: options.servers }, 'NATS connected');
+      options.onConnection?.(true);
       const conn = nc;
       conn.subscribe(notifySubject(options.cluster), { callback: () => pull() });
       (async () => {
         for await (const s of conn.status()) {
           if (s.type === 'reconnect') {
             log.info('NATS reconnected; pulling the latest bundle');
+            options.onConnection?.(true);
             pull();
-          } else if (s.type === 'disconnect') log.warn('NATS disconnected');
+          } else if (s.type === 'disconnect') {
+            log.warn('NATS disconnected');
+            options.onConnection?.(false);
+          }
         }
       })().catch(() => {});
       pull();
       const closedErr = await conn.closed();
+      options.onConnection?.(false);
       if (stopped) return;
       log.warn(
         { err: closedErr ? errorMessage(closedErr) : undefined },

@@ -1,6 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { type Agent, createAgent } from './agent.js';
+import type { AgentHealth } from './health/agent-health.js';
 import { hubChannelCredentials } from './hub-tls.js';
 import { createOutbox, type Outbox, seqFloorNow } from './outbox.js';
 import { type BundlePuller, startBundlePuller } from './pull.js';
@@ -25,6 +26,9 @@ export interface RunOptions {
   heartbeatMs?: number;
   /** A self-heal this long after the previous one starts the backoff again; default 60 s. */
   healResetMs?: number;
+  /** The clock maintenance windows are read against, and how often a held bundle is looked at again. */
+  now?: () => Date;
+  windowCheckMs?: number;
   outboxCap?: number;
   /** How often the last-bundle file is checked for an `import` by another process; default 2 s. */
   importPollMs?: number;
@@ -37,6 +41,11 @@ export interface RunOptions {
    * hub's JetStream domain.
    */
   nats?: { servers?: string[]; jsDomain?: string };
+  /**
+   * The health endpoints' view of this agent (`--metrics-addr`): each loop reports its progress
+   * to it, and its metrics read the agent, the outbox and the identity.
+   */
+  health?: AgentHealth;
 }
 
 /** A running agent process: the run loop with its bundle source and status sink attached. */
@@ -71,16 +80,25 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
   });
   const bundleStore = createBundleStore(options.stateDir);
   let puller: BundlePuller | undefined;
+  const { health } = options;
   const agent = createAgent({
     cluster: identity.cluster,
     keys: identityTrustedKeys(identity),
-    reconciler: options.reconciler,
+    reconciler: health ? health.instrument(options.reconciler) : options.reconciler,
     outbox,
     bundleStore,
     logger: log,
     heartbeatMs: options.heartbeatMs,
     healResetMs: options.healResetMs,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.windowCheckMs ? { windowCheckMs: options.windowCheckMs } : {}),
     onRefreshWanted: () => puller?.refresh(),
+    ...(health ? { onHealScheduled: health.healScheduled } : {}),
+  });
+  health?.attach({
+    snapshot: () => agent.snapshot(),
+    pendingReports: () => outbox.pending(),
+    credentialExpiresAt: () => current.credentialExpiresAt,
   });
   log.info({ cluster: identity.cluster, stateDir: options.stateDir }, 'agent starting');
   // Enforcement of the stored bundle starts first and needs no connection; the
@@ -101,6 +119,9 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
       inboxPrefix: identity.nats.inboxPrefix || undefined,
       logger: log,
       retryMs: options.natsRetryMs,
+      ...(health
+        ? { progress: health.loop('pull'), onConnection: (up: boolean) => health.connection('nats', up) }
+        : {}),
     },
     async (outcome) => {
       if (outcome.kind === 'bundle') {
@@ -139,6 +160,9 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     outbox,
     logger: log,
     retryMs: options.hubRetryMs,
+    ...(health
+      ? { progress: health.loop('status'), onConnection: (up: boolean) => health.connection('hub', up) }
+      : {}),
     onSync: (generation) => {
       agent.sync(generation).catch((err) => log.error({ err: errorMessage(err) }, 'sync command failed'));
     },

@@ -8,8 +8,9 @@ import {
   RotateCredentialRequestSchema,
   type RotateCredentialResponse,
 } from '@flotilla/proto';
-import { AGENT_AUTH_METADATA, createLogger, errorMessage, type Logger } from '@flotilla/shared';
+import { AGENT_AUTH_METADATA, backoffDelay, createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { type ChannelCredentials, type ClientDuplexStream, Metadata } from '@grpc/grpc-js';
+import type { LoopProgress } from './health/progress.js';
 import type { Outbox } from './outbox.js';
 
 export interface StatusClientOptions {
@@ -44,6 +45,13 @@ export interface StatusClientOptions {
    * as dead and reopened (a call can hang in a channel that never reconnects); default 20 s.
    */
   ackTimeoutMs?: number;
+  /**
+   * The watchdog's view: busy from opening a stream until it is live, and while reports are in
+   * flight; idle while live with nothing unanswered, and between reconnects.
+   */
+  progress?: LoopProgress;
+  /** Told when the stream becomes live (the hub answered) and when it ends. */
+  onConnection?: (up: boolean) => void;
 }
 
 export interface StatusClient {
@@ -87,10 +95,12 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
   /** Since when reports have been in flight on this stream without an answer. */
   let waitingSince: number | undefined;
 
+  const progress = options.progress;
   const send = (report: ReportStatusRequest) => {
     if (!stream || report.seq <= sentSeq) return;
     stream.write(report);
     sentSeq = report.seq;
+    if (waitingSince === undefined) progress?.beat();
     waitingSince ??= Date.now();
   };
   /** Trades the credential for a new one when due; true when it did. */
@@ -164,8 +174,9 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
   const unsubscribe = options.outbox.onAppend(send);
 
   const reconnectLater = () => {
+    progress?.idle();
     if (stopped || retryTimer) return;
-    const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(attempt++, 8));
+    const delay = backoffDelay(attempt++, { baseMs: retryMs, maxMs: retryMaxMs, maxDoublings: 8 });
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       open();
@@ -174,6 +185,7 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
 
   const open = () => {
     if (stopped) return;
+    progress?.beat();
     void rotateIfDue().then(openStream);
   };
 
@@ -191,6 +203,7 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
       if (ended) return;
       ended = true;
       if (stream === s) stream = undefined;
+      if (live) options.onConnection?.(false);
       live = false;
       if (!stopped) {
         if (reopening) log.info('status stream reopened with the rotated credential');
@@ -204,9 +217,13 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
       }
     };
     s.on('data', (res: ReportStatusResponse) => {
-      if (!live) log.info({ address: options.address }, 'status stream connected');
+      if (!live) {
+        log.info({ address: options.address }, 'status stream connected');
+        options.onConnection?.(true);
+      }
       live = true;
       attempt = 0;
+      progress?.beat();
       if (res.body.case === 'ack') {
         options.outbox.ack(res.body.value.seq);
         waitingSince = res.body.value.seq >= sentSeq ? undefined : Date.now();
@@ -216,6 +233,8 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
         const seconds = res.body.value.heartbeatSeconds;
         if (seconds > 0) options.onSettings?.({ heartbeatMs: seconds * 1000 });
       }
+      // Live with nothing unanswered: nothing is owed until the next report.
+      if (waitingSince === undefined) progress?.idle();
     });
     s.on('error', (err) => end('status stream failed; reconnecting', err));
     s.on('end', () => end('status stream ended by the hub; reconnecting'));

@@ -31,6 +31,9 @@ export interface StatusSnapshot {
   resources: readonly ResourceReport[];
   error?: string;
   pendingGeneration?: number;
+  /** Why the pending bundle is held, and when the agent will apply it by itself. */
+  pendingReason?: string;
+  pendingUntil?: Date;
 }
 
 /** A full ClusterStatus (each one carries the whole state, so a newer one supersedes older ones). */
@@ -43,6 +46,8 @@ export function clusterStatus(s: StatusSnapshot): ClusterStatus {
     health: HEALTH_CODES[s.health],
     error: s.error ?? '',
     pendingGeneration: BigInt(s.pendingGeneration ?? 0),
+    pendingReason: s.pendingReason ?? '',
+    ...(s.pendingUntil ? { pendingUntil: timestampFromDate(s.pendingUntil) } : {}),
     resources: s.resources.map((r) =>
       create(ResourceStatusSchema, {
         ref: create(ObjectRefSchema, r.id),

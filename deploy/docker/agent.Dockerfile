@@ -44,5 +44,7 @@ USER 10001:10001
 # The state dir keeps the last good bundle and the status outbox (offline enforcement and
 # no lost reports across restarts).
 VOLUME ["/var/lib/flotilla-agent"]
+# /healthz, /readyz and /metrics (`--metrics-addr`), for the kubelet's probes and Prometheus.
+EXPOSE 8080
 ENTRYPOINT ["node", "/app/flotilla-agent.mjs"]
-CMD ["run", "--in-cluster", "--state-dir", "/var/lib/flotilla-agent"]
+CMD ["run", "--in-cluster", "--state-dir", "/var/lib/flotilla-agent", "--metrics-addr", ":8080"]

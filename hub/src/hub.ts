@@ -1,5 +1,13 @@
 import { join, resolve } from 'node:path';
-import { errorMessage, FlotillaError, type Logger, secretHashKey } from '@flotilla/shared';
+import {
+  type Bundle,
+  decodeEnvelope,
+  errorMessage,
+  FlotillaError,
+  type Logger,
+  secretHashKey,
+  sha256Digest,
+} from '@flotilla/shared';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -12,6 +20,7 @@ import {
   createClusterService,
   DEFAULT_CREDENTIAL_TTL_MS,
 } from './clusters/cluster-service.js';
+import { loadFleetConfig } from './config/index.js';
 import { createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
@@ -20,13 +29,26 @@ import { type GrpcServer, startGrpcServer } from './grpc/server.js';
 import { registerFleetMetrics } from './metrics/fleet-metrics.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { type BundleBus, createBundleBus, DEFAULT_BUNDLE_REPLICAS, MAX_BUNDLE_REPLICAS } from './nats/bus.js';
+import { createNotifier, fleetEvents, type Notifier, type Receiver } from './notify/index.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
 import { createSigningKeyStore } from './pki/signing-keys.js';
-import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
+import {
+  createPromotionService,
+  PromotionRefusedError,
+  type PromotionService,
+  promotionRoutes,
+} from './promotion/index.js';
 import { createPromotionLog, type PromotionLog } from './promotion/promotion-log.js';
 import { createPublishLoop, type PublishLoop, type PublishPass } from './publish-loop/publish-loop.js';
 import { createWorkQueue, type WorkQueue } from './publish-loop/work-queue.js';
 import { createRenderer, type Renderer } from './render/index.js';
+import {
+  createPauses,
+  createRolloutService,
+  type Pauses,
+  type RolloutService,
+  rolloutRoutes,
+} from './rollout/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
@@ -72,14 +94,18 @@ export interface HubOptions {
   /** Credentials of private Helm repositories and OCI registries, by URL prefix; never logged. */
   chartCredentials?: ChartCredential[];
   logger: Logger;
+  /** Webhook receivers told of promotions, halts, Degraded or disconnected clusters, drift and render errors. */
+  notify?: { receivers: Receiver[] };
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
 
 export type ResolvedHubOptions = Required<
-  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'chartCredentials'>
+  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'>
 > &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'chartCredentials'> & { nats: string[] };
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'> & {
+    nats: string[];
+  };
 
 export const HUB_DEFAULTS = {
   dataDir: '.flotilla/hub',
@@ -133,6 +159,9 @@ export interface HubServices {
   publishLoop: PublishLoop;
   promotions: PromotionLog;
   promotion: PromotionService;
+  pauses: Pauses;
+  rollout: RolloutService;
+  notifier: Notifier;
   metrics: Metrics;
   logger: Logger;
 }
@@ -204,8 +233,59 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       sourceUrl: source.url,
       logger,
     });
+    const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
+    let election: LeaderElection | undefined;
+    const isLeader = () => election?.isLeader() ?? true;
+    const notifier = createNotifier({
+      db,
+      receivers: options.notify?.receivers ?? [],
+      logger,
+      active: isLeader,
+    });
+    notifier.start();
+    stops.push(() => notifier.stop());
+    const pauses = createPauses({ db, audit, onChange: () => void sync.trigger('pause or resume') });
+    const rollout = createRolloutService({
+      db,
+      source,
+      fleet,
+      pauses,
+      audit,
+      logger,
+      async config() {
+        const own = publishLoop.config();
+        if (own) return own;
+        // A follower replica runs no passes: it reads flotilla.yaml itself.
+        try {
+          await source.fetch();
+          return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
+        } catch {
+          return undefined;
+        }
+      },
+      async previousObjects(cluster) {
+        const latest = await publisher.latest(cluster);
+        if (!latest) return undefined;
+        const payload = Buffer.from(decodeEnvelope(latest.envelope).payload, 'base64');
+        return (JSON.parse(payload.toString('utf8')) as Bundle).objects;
+      },
+      trigger: (reason) => sync.trigger(reason),
+      isLeader,
+      onEvent(environment, event, record) {
+        if (event.kind === 'halted')
+          notifier.emit({
+            kind: 'rollout.halted',
+            key: `${environment}:${record.key}:${record.wave}`,
+            summary: `rollout of ${environment} at ${record.commit.slice(0, 12)} halted at wave ${record.wave + 1}: ${event.reason}`,
+            environment,
+            cluster: event.cluster,
+            details: { commit: record.commit, wave: record.wave + 1 },
+          });
+      },
+    });
     let queue: WorkQueue | undefined;
     const publishLoop = createPublishLoop({
+      gate: rollout.gate,
       db,
       source,
       renderer,
@@ -223,17 +303,29 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         : {}),
       onPass: (pass) => {
         metrics.inc('flotilla_sync_passes_total', { outcome: pass.error ? 'failed' : 'ok' });
+        const renderErrors = [
+          ...(pass.error ? [{ cluster: undefined, error: pass.error }] : []),
+          ...pass.clusters.flatMap((c) => ('error' in c ? [{ cluster: c.cluster, error: c.error }] : [])),
+        ];
+        for (const r of renderErrors)
+          notifier.emit({
+            kind: 'render.error',
+            key: `${r.cluster ?? 'config'}:${sha256Digest(r.error)}`,
+            summary: r.cluster ? `cluster ${r.cluster}: ${r.error}` : r.error,
+            ...(r.cluster ? { cluster: r.cluster } : {}),
+          });
         const failed = pass.clusters.filter((c) => 'error' in c).length;
         if (failed > 0) metrics.inc('flotilla_render_errors_total', {}, failed);
       },
     });
     stops.push(() => publishLoop.stop());
+    rollout.start();
+    stops.push(() => rollout.stop());
     if (queue) {
       const q = queue;
       await q.start();
       stops.push(() => q.stop());
     }
-    let election: LeaderElection | undefined;
     /** A pass asked for here (webhook, new cluster, promotion, API): run by the leading replica. */
     const sync = {
       async trigger(reason: string): Promise<PublishPass> {
@@ -272,7 +364,6 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       onRemoved: (name) => streams.revoke(name),
       credentialTtlMs: options.agentCredentialTtlMs,
     });
-    const fleet = createFleetView({ db, heartbeatWindowMs: options.heartbeatWindowMs });
     const statusImport = createStatusImporter({ db, ingest, audit, agentKeys: (c) => clusters.agentKeys(c) });
     metrics.gauge('flotilla_clusters', 'Registered clusters, by connection state.', async () => {
       const list = await fleet.clusters();
@@ -299,7 +390,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     grpcAddress = options.advertise ?? grpc.address;
 
     const promotions = createPromotionLog(db);
-    const promotion = createPromotionService({
+    const promotionCore = createPromotionService({
       source,
       fleet,
       log: promotions,
@@ -309,6 +400,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       // Secret values in env diffs show as an HMAC under a key only the hub holds.
       secretHashKey: secretHashKey(identity.tls.keyPem),
     });
+    const promotion = notifyingPromotions(promotionCore, notifier);
+    if ((options.notify?.receivers.length ?? 0) > 0) {
+      const watch = setInterval(() => {
+        if (!isLeader()) return;
+        void Promise.all([fleet.status(), fleet.drift()])
+          .then(([rows, drift]) => fleetEvents(notifier, rows, drift))
+          .catch((err) => logger.warn({ err: errorMessage(err) }, 'notifications: fleet read failed'));
+      }, 2000);
+      watch.unref();
+      stops.push(async () => clearInterval(watch));
+    }
     const services: HubServices = {
       options,
       identity,
@@ -325,6 +427,9 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       publishLoop,
       promotions,
       promotion,
+      pauses,
+      rollout,
+      notifier,
       metrics,
       logger,
     };
@@ -356,12 +461,21 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         },
       }),
       ...promotionRoutes(promotion),
+      ...rolloutRoutes({ rollout, pauses }),
+      {
+        method: 'GET',
+        path: '/api/v1/notifications',
+        handle: async (req) => ({
+          json: { deliveries: await notifier.history(Math.min(Number(req.query.get('limit')) || 200, 5000)) },
+        }),
+      } satisfies Route,
       ...dashboardRoutes({
         fleet,
         promotions: promotion,
         audit,
         adminTokenHash: identity.adminTokenHash,
         sessions: createSessions(),
+        rollouts: rollout,
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];
@@ -386,4 +500,48 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     await stopAll();
     throw err;
   }
+}
+
+/** Tells receivers of every promotion made (and approved) or refused, without changing what promote does. */
+function notifyingPromotions(service: PromotionService, notifier: Notifier): PromotionService {
+  return {
+    ...service,
+    async promote(request) {
+      try {
+        const result = await service.promote(request);
+        if (result.changed) {
+          const event = {
+            key: result.commit,
+            summary: `${request.actor} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+            environment: result.to,
+            details: {
+              from: result.from,
+              to: result.to,
+              revision: result.fromRevision,
+              commit: result.commit,
+              actor: request.actor,
+            },
+          };
+          notifier.emit({ kind: 'promotion.made', ...event });
+          if (request.approve)
+            notifier.emit({
+              kind: 'promotion.approved',
+              ...event,
+              summary: `${request.actor} approved: ${event.summary}`,
+            });
+        }
+        return result;
+      } catch (err) {
+        if (err instanceof PromotionRefusedError)
+          notifier.emit({
+            kind: 'promotion.refused',
+            key: `${request.from}:${request.to}:${sha256Digest(err.reasons.join('\n'))}`,
+            summary: err.message,
+            environment: request.to,
+            details: { from: request.from, to: request.to, reasons: err.reasons, actor: request.actor },
+          });
+        throw err;
+      }
+    },
+  };
 }

@@ -10,6 +10,7 @@ import {
 } from './envelope.js';
 import type { KubeObject } from './identity.js';
 import type { SigningKey, TrustedKeys } from './keys.js';
+import type { MaintenanceWindow } from './maintenance-window.js';
 
 export const BUNDLE_PAYLOAD_TYPE = 'application/vnd.flotilla.bundle.v1+json';
 
@@ -31,6 +32,12 @@ export interface SyncPolicy {
   adopt?: boolean;
   /** Fields left to another controller: never applied over, never reported as drift. */
   ignoreDifferences?: IgnoreDifferences[];
+  /**
+   * Maintenance windows that apply to this cluster: outside all of them the agent holds a new
+   * bundle (drift healing goes on). Absent: apply at any time. Optional so that bundles without
+   * windows keep their digest.
+   */
+  windows?: MaintenanceWindow[];
 }
 
 /**

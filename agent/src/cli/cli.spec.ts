@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -122,4 +123,41 @@ test('flotilla-agent status export writes a file the hub verifies with the agent
     c === 'edge-1' ? trustedKeys([{ keyId: key.keyId, publicKey: key.publicKey }]) : undefined,
   );
   assert.equal(exported.cluster, 'edge-1');
+});
+
+test('flotilla-agent run refuses a bad --metrics-addr, a too short --stall-timeout and a taken port, before taking the state dir', async (t) => {
+  const { dir, pki, hub, stateDir } = await joined(t);
+  await cli(
+    ['join', '--hub', hub.address, '--token', 'tok-1', '--ca-hash', pki.caHash, '--state-dir', stateDir],
+    dir,
+  );
+  // A cluster that is never reached: each refusal comes before the agent starts.
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]\n' +
+      'contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n',
+  );
+  const run = (...args: string[]) =>
+    cli(['run', '--state-dir', stateDir, '--kubeconfig', kubeconfig, ...args], dir);
+
+  const addr = await run('--metrics-addr', '8080');
+  assert.equal(addr.code, 2, addr.out);
+  assert.match(addr.out, /flotilla-agent run: --metrics-addr: "8080" is not HOST:PORT or :PORT/);
+
+  const short = await run('--metrics-addr', '127.0.0.1:0', '--stall-timeout', '5');
+  assert.equal(short.code, 2, short.out);
+  assert.match(short.out, /--stall-timeout: "5" is not a number of seconds of at least 90/);
+
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const busy = await run('--metrics-addr', `127.0.0.1:${port}`);
+  assert.equal(busy.code, 2, busy.out);
+  assert.match(
+    busy.out,
+    new RegExp(`--metrics-addr: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+  );
+  assert.equal(existsSync(join(stateDir, 'outbox.jsonl')), false, 'the agent never started');
 });

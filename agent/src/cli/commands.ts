@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -10,7 +11,7 @@ import {
 } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
-import { join } from '../join.js';
+import { AGENT_VERSION, join } from '../join.js';
 import type { Reconciler } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
 import {
@@ -30,6 +31,26 @@ export interface CliEnvironment {
   logLevel?: string;
   /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
   stateDir?: string;
+  /**
+   * `FLOTILLA_AGENT_CLOCK_FILE`: a file holding an ISO time that maintenance windows are read
+   * against instead of the system clock (drills and tests of windows); the system clock when unset.
+   */
+  clockFile?: string;
+}
+
+/** The clock windows are read against: the clock file's time while it holds one, else the system clock. */
+function windowClock(env: CliEnvironment): (() => Date) | undefined {
+  const file = env.clockFile;
+  if (!file) return undefined;
+  return () => {
+    try {
+      const at = new Date(readFileSync(file, 'utf8').trim());
+      if (!Number.isNaN(at.getTime())) return at;
+    } catch {
+      // no file: the system clock
+    }
+    return new Date();
+  };
 }
 
 export interface CliIo {
@@ -44,7 +65,9 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
+                     [--window-check SECONDS]   (how often a bundle held outside its maintenance window is looked at; default 30)
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
+                     [--metrics-addr HOST:PORT] [--stall-timeout SECONDS]
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
@@ -52,6 +75,10 @@ Usage:
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
   --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
                 controller; a drift this long after the previous heal is healed at once again; default 60
+  --metrics-addr  serve /healthz, /readyz and Prometheus /metrics here (":8080" for every interface); off by default
+  --stall-timeout with --metrics-addr: /healthz fails once a loop (pull, watch, reconcile, status) has waited this long
+                on something that should have ended (a request, a watch stream), so that the kubelet restarts a wedged
+                agent; at least 90; default 300
 `;
 
 const COMMON = {
@@ -127,7 +154,12 @@ async function loadIdentity(c: Common): Promise<AgentIdentity> {
   return identity;
 }
 
-async function reconcilerFor(c: Common, identity: AgentIdentity, logger: Logger): Promise<Reconciler> {
+async function reconcilerFor(
+  c: Common,
+  identity: AgentIdentity,
+  logger: Logger,
+  extra: { watchTimeoutMs?: number } = {},
+): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
   const { createReconciler } = await import('../reconcile/index.js');
   // Drifted Secret values show as an HMAC under a key only this agent holds (from its private key).
@@ -136,8 +168,17 @@ async function reconcilerFor(c: Common, identity: AgentIdentity, logger: Logger)
     cluster: identity.cluster,
     logger,
     secretHashKey: secretHashKey(identity.agentKey),
+    ...extra,
   });
 }
+
+/**
+ * The least `--stall-timeout`: longer than the slowest single step a loop may wait on while the
+ * agent is healthy. That is an API server that swallows requests: one step of an apply is tried
+ * 4 times with a 15 s timeout (about a minute) before it fails; a NATS connect, a gRPC connect and
+ * an unanswered report each give up within 20 s.
+ */
+const MIN_STALL_TIMEOUT_S = 90;
 
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new InvalidError(flag, 'is required');
@@ -189,20 +230,54 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             'heal-reset': { type: 'string' },
             'nats-url': { type: 'string', multiple: true },
             'nats-domain': { type: 'string' },
+            'metrics-addr': { type: 'string' },
+            'stall-timeout': { type: 'string' },
+            'window-check': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
+        const stallS = values['stall-timeout'] ? Number(values['stall-timeout']) : 300;
+        if (!(stallS >= MIN_STALL_TIMEOUT_S))
+          throw new InvalidError(
+            '--stall-timeout',
+            `"${values['stall-timeout']}" is not a number of seconds of at least ${MIN_STALL_TIMEOUT_S}`,
+          );
+        const metricsAddr = values['metrics-addr'];
         const heartbeatS = values.heartbeat ? Number(values.heartbeat) : 10;
         if (!(heartbeatS > 0))
           throw new InvalidError('--heartbeat', `"${values.heartbeat}" is not a positive number`);
         const healResetS = values['heal-reset'] ? Number(values['heal-reset']) : 60;
         if (!(healResetS > 0))
           throw new InvalidError('--heal-reset', `"${values['heal-reset']}" is not a positive number`);
+        // The health endpoints and prom-client load only when asked for. They listen before the
+        // agent starts, so that a port already taken fails the command before anything runs.
+        const healthModule = metricsAddr ? await import('../health/index.js') : undefined;
+        if (healthModule && metricsAddr) healthModule.parseListenAddress(metricsAddr);
+        const windowCheckS = values['window-check'] ? Number(values['window-check']) : 30;
+        if (!(windowCheckS > 0))
+          throw new InvalidError('--window-check', `"${values['window-check']}" is not a positive number`);
         const identity = await loadIdentity(c);
         remember(c, values);
-        const reconciler = await reconcilerFor(c, identity, log);
+        // Every watch stream ends within half the stall timeout, so a quiet one still shows progress.
+        const reconciler = await reconcilerFor(
+          c,
+          identity,
+          log,
+          healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {},
+        );
         const store = await identityStore(c);
+        const health = healthModule?.createAgentHealth({
+          cluster: identity.cluster,
+          version: AGENT_VERSION,
+          stallTimeoutMs: stallS * 1000,
+          logger: log,
+        });
+        const server =
+          healthModule && health && metricsAddr
+            ? await healthModule.startHealthServer({ address: metricsAddr, health, logger: log })
+            : undefined;
+        const now = windowClock(env);
         const running = await runAgent({
           identity,
           saveIdentity: (next) => store.save(next),
@@ -211,14 +286,21 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           logger: log,
           heartbeatMs: heartbeatS * 1000,
           healResetMs: healResetS * 1000,
+          windowCheckMs: windowCheckS * 1000,
+          ...(now ? { now } : {}),
           nats: {
             servers: values['nats-url'] ?? [],
             ...(values['nats-domain'] ? { jsDomain: values['nats-domain'] } : {}),
           },
+          ...(health ? { health } : {}),
+        }).catch(async (err) => {
+          await server?.close();
+          throw err;
         });
         const signal = await io.stopSignal;
         log.info({ signal }, 'stop requested');
         await running.stop();
+        await server?.close();
         return 0;
       }
       case 'import': {
@@ -237,6 +319,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
           stateDir: c.stateDir,
           reconciler: await reconcilerFor(c, identity, log),
           logger: log,
+          ...(windowClock(env) ? { now: windowClock(env)! } : {}),
         });
         say(
           `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +

@@ -10,7 +10,11 @@ const stopSignal = new Promise<string>((resolve) => {
 
 const code = await runCli(
   process.argv.slice(2),
-  { logLevel: process.env.FLOTILLA_AGENT_LOG_LEVEL, stateDir: process.env.FLOTILLA_AGENT_STATE_DIR },
+  {
+    logLevel: process.env.FLOTILLA_AGENT_LOG_LEVEL,
+    stateDir: process.env.FLOTILLA_AGENT_STATE_DIR,
+    clockFile: process.env.FLOTILLA_AGENT_CLOCK_FILE,
+  },
   { stdout: process.stdout, stderr: process.stderr, stopSignal },
 );
 process.exit(code);

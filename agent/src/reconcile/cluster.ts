@@ -22,6 +22,8 @@ export interface WatchTarget {
   namespace?: string;
   /** Events after this list's resourceVersion. */
   resourceVersion: string;
+  /** Ask the server to end the stream after this long (the stream then ends like any other). */
+  timeoutSeconds?: number;
 }
 
 /** A running watch stream; abort() ends it (its `onEnd` is then called). */
@@ -161,7 +163,11 @@ export function createCluster(kubeConfig: KubeConfig): Cluster {
       const path = `${base}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.name}`;
       return watcher.watch(
         path,
-        { resourceVersion: target.resourceVersion, allowWatchBookmarks: true },
+        {
+          resourceVersion: target.resourceVersion,
+          allowWatchBookmarks: true,
+          ...(target.timeoutSeconds ? { timeoutSeconds: target.timeoutSeconds } : {}),
+        },
         onEvent,
         onEnd,
       );

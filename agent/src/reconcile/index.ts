@@ -29,4 +29,5 @@ export type {
   ResourceReport,
   SyncState,
   WatchHandle,
+  WatchOptions,
 } from './types.js';

@@ -16,6 +16,7 @@ import {
   type SyncPolicy,
 } from '@flotilla/shared';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createWatchdog } from '../health/progress.js';
 import { createReconciler, type Reconciler, type ReconcilerOptions, type ResourceReport } from './index.js';
 
 const run = promisify(execFile);
@@ -467,6 +468,65 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       await watch.stop();
       await server.stop();
     }
+  });
+
+  test('each watch stream ends on the server timeout it asks for, is watched again, and tells the watchdog per stream', async () => {
+    const r = reconciler({ watchTimeoutMs: 1000 });
+    const bundle = bundleOf([namespace('relist'), configMap('relist', 'cfg', { MODE: 'on' })]);
+    const applied = await r.apply(bundle);
+    const watchdog = createWatchdog({ boundMs: 10_000 });
+    const loop = watchdog.loop('watch');
+    /** Per stream: how often it went idle, which it does only after a stream ended. */
+    const ends = new Map<string, number>();
+    const progress = {
+      beat: (part?: string) => loop.beat(part),
+      idle: (part?: string) => {
+        ends.set(part ?? '', (ends.get(part ?? '') ?? 0) + 1);
+        loop.idle(part);
+      },
+    };
+    let latest: ResourceReport[] = [];
+    const watch = r.watch(bundle, (resources) => (latest = resources), applied.resources, { progress });
+    try {
+      await watch.ready;
+      assert.equal(
+        watchdog.check().find((l) => l.loop === 'watch')!.state,
+        'busy',
+        'a running watch is busy',
+      );
+      await eventually(
+        () => {
+          assert.deepEqual([...ends.keys()].sort(), ['v1|ConfigMap|relist', 'v1|Namespace|']);
+          for (const [part, n] of ends) assert.ok(n >= 2, `${part}: ${n} streams ended`);
+        },
+        { timeoutMs: 20_000, message: 'every stream ends on its timeout, more than once' },
+      );
+      await kubectl(
+        'patch',
+        'configmap',
+        'cfg',
+        '-n',
+        'relist',
+        '--type=merge',
+        '-p',
+        '{"data":{"MODE":"off"}}',
+      );
+      await eventually(
+        () =>
+          assert.deepEqual(
+            report(latest, 'ConfigMap', 'cfg').drift.map((d) => d.path),
+            ['data.MODE'],
+          ),
+        { timeoutMs: 15_000, message: 'drift seen by a stream that was watched again' },
+      );
+    } finally {
+      await watch.stop();
+    }
+    assert.equal(
+      watchdog.check().find((l) => l.loop === 'watch')!.state,
+      'idle',
+      'a stopped watch owes nothing',
+    );
   });
 
   test('a deleted object is reported Missing by assess', async () => {

@@ -28,6 +28,7 @@ export const DEFAULT_CRD_WAIT_MS = 30_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 export const DEFAULT_PRUNE_WAIT_MS = 2000;
 export const DEFAULT_RESYNC_MS = 10 * 60_000;
+export const DEFAULT_WATCH_TIMEOUT_MS = 75_000;
 /** How many drift checks run at once against the API server. */
 const CHECK_CONCURRENCY = 8;
 
@@ -40,6 +41,7 @@ interface Settings {
   requestTimeoutMs: number;
   pruneWaitMs: number;
   resyncMs: number;
+  watchTimeoutMs: number;
   secretHashKey?: Uint8Array;
 }
 
@@ -64,6 +66,7 @@ export function parseReconcilerOptions(
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS),
     pruneWaitMs: positive('pruneWaitMs', options.pruneWaitMs, DEFAULT_PRUNE_WAIT_MS),
     resyncMs: positive('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS),
+    watchTimeoutMs: positive('watchTimeoutMs', options.watchTimeoutMs, DEFAULT_WATCH_TIMEOUT_MS),
     ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
   };
 }
@@ -159,7 +162,10 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       signal: options.signal,
       onProgress: options.onProgress,
     };
+    const applyStart = performance.now();
     const outcomes = await applyObjects(bundle.objects, previous, ctx);
+    const applyMs = performance.now() - applyStart;
+    let pruneMs = 0;
 
     const next = new Map<string, InventoryEntry>();
     for (const o of outcomes) {
@@ -185,10 +191,12 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     const mayPrune =
       !inventoryError && bundle.policy.prune && (bundle.objects.length > 0 || bundle.policy.allowEmpty);
     if (mayPrune && stale.length > 0) {
+      const pruneStart = performance.now();
       const pruned = await pruneObjects(
         stale.map(([, e]) => e),
         { cluster, fieldManager: s.fieldManager, logger, retry, waitMs: s.pruneWaitMs },
       );
+      pruneMs = performance.now() - pruneStart;
       for (const e of pruned.deleted) {
         const id = identityOnly(e);
         changes.deleted.push(id);
@@ -226,7 +234,10 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         error = `inventory ${s.inventoryNamespace}/flotilla-inventory-${s.cluster}: write failed: ${apiMessage(err)}`;
       }
     }
-    const result = summarise(changes, resources, changes.failed[0]?.error ?? error);
+    const result: ReconcileResult = {
+      ...summarise(changes, resources, changes.failed[0]?.error ?? error),
+      timings: { applyMs, pruneMs },
+    };
     logger.info(
       {
         cluster: s.cluster,
@@ -240,6 +251,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
         terminating: changes.terminating.length,
         skipped: changes.skipped.length,
         failed: changes.failed.length,
+        applyMs: Math.round(applyMs),
+        pruneMs: Math.round(pruneMs),
       },
       'bundle applied',
     );
@@ -301,7 +314,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   return {
     apply,
     assess,
-    watch(bundle, onChange, known) {
+    watch(bundle, onChange, known, options) {
       return watchObjects(
         bundle.objects,
         {
@@ -317,6 +330,8 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
           logger,
           debounceMs: 100,
           resyncMs: s.resyncMs,
+          watchTimeoutMs: s.watchTimeoutMs,
+          ...(options?.progress ? { progress: options.progress } : {}),
         },
         onChange,
         known,

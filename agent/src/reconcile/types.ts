@@ -1,5 +1,6 @@
 import type { Bundle, Logger, ObjectIdentity } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { LoopProgress } from '../health/progress.js';
 
 /** Whether a live object matches its desired state (`Pruned`: deleted because the bundle dropped it). */
 export type SyncState = 'Synced' | 'OutOfSync' | 'Missing' | 'Pruned';
@@ -49,6 +50,8 @@ export interface ReconcileResult {
   health: HealthState;
   /** The first failure, starting with the object: `apps/v1 Deployment shop/web: apply failed: …`. */
   error?: string;
+  /** How long an apply spent applying objects and pruning (0 when nothing was pruned); not set by assess. */
+  timings?: { applyMs: number; pruneMs: number };
 }
 
 export interface ReconcilerOptions {
@@ -73,6 +76,12 @@ export interface ReconcilerOptions {
    * each), for what changes without one (a new default, a new admission webhook); default 10 min.
    */
   resyncMs?: number;
+  /**
+   * Each watch stream asks the server to end it after a random time between this and twice
+   * this (as client-go's reflectors do), and is then listed and watched again: a stream that
+   * went silent without ending (a dead connection) is noticed within twice this; default 75 s.
+   */
+  watchTimeoutMs?: number;
 }
 
 export interface ApplyOptions {
@@ -119,5 +128,11 @@ export interface Reconciler {
     bundle: Bundle,
     onChange: (resources: ResourceReport[]) => void,
     known?: readonly ResourceReport[],
+    options?: WatchOptions,
   ): WatchHandle;
+}
+
+export interface WatchOptions {
+  /** Told of each stream's progress (list, events, end), one part per kind and namespace, for the watchdog. */
+  progress?: LoopProgress;
 }

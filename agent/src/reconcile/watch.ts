@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   formatIdentity,
   identityKey,
   identityOf,
@@ -6,6 +7,7 @@ import {
   type Logger,
   type ObjectIdentity,
 } from '@flotilla/shared';
+import type { LoopProgress } from '../health/progress.js';
 import { apiMessage, type Cluster, type WatchStream } from './cluster.js';
 import { sleep } from './retry.js';
 import type { ResourceReport, WatchHandle } from './types.js';
@@ -27,6 +29,10 @@ export interface WatchContext {
   debounceMs: number;
   /** How often every object is checked again without an event; 0: never. */
   resyncMs: number;
+  /** Each stream asks the server to end it after between this and twice this; 0: never. */
+  watchTimeoutMs?: number;
+  /** Told of each stream's progress, one part per stream (the watchdog). */
+  progress?: LoopProgress;
 }
 
 /** One list+watch stream: a kind in one namespace ('' for cluster scope or all of a kind). */
@@ -150,10 +156,12 @@ export function watchObjects(
       (i) => i.metadata.name === name && (!namespaced || i.metadata.namespace === (t.namespace || 'default')),
     );
 
-  async function run(t: Target, connected: () => void): Promise<void> {
+  async function run(t: Target, tkey: string, connected: () => void): Promise<void> {
     let first = true;
     let failures = 0;
+    const beat = () => ctx.progress?.beat(tkey);
     while (!stopped) {
+      beat();
       try {
         const info = await ctx.cluster.resource(t.apiVersion, t.kind);
         if (!info) throw new Error(`the API server does not serve ${t.apiVersion} ${t.kind}`);
@@ -165,10 +173,13 @@ export function watchObjects(
         // The baseline is taken before the watch counts as connected.
         if (first) await Promise.all(checks);
         first = false;
+        beat();
         const path = `${t.apiVersion} ${info.name}${ns ? ` in ${ns}` : ''}`;
+        const timeout = timeoutSeconds();
         await new Promise<void>((resolve) => {
           let controller: WatchStream | undefined;
           const finish = (err: unknown) => {
+            beat();
             if (controller) controllers.delete(controller);
             if (err && !stopped) ctx.logger.debug({ path, err: apiMessage(err) }, 'watch ended');
             resolve();
@@ -181,8 +192,10 @@ export function watchObjects(
                 resource: info,
                 ...(ns ? { namespace: ns } : {}),
                 resourceVersion: list.resourceVersion,
+                ...(timeout ? { timeoutSeconds: timeout } : {}),
               },
               (type: string, obj: KubeObject) => {
+                beat();
                 if (type === 'ERROR') {
                   // 410 Gone and friends: end this stream and relist.
                   controller?.abort();
@@ -204,6 +217,7 @@ export function watchObjects(
               finish,
             )
             .then((c) => {
+              beat();
               controller = c;
               controllers.add(c);
               connected();
@@ -217,12 +231,21 @@ export function watchObjects(
         connected();
       }
       if (stopped) break;
+      // Its own backoff: nothing owed until it lists again.
+      ctx.progress?.idle(tkey);
       const waker = new AbortController();
       wakers.add(waker);
-      await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), waker.signal).catch(() => {});
+      await sleep(backoffDelay(failures, { baseMs: 200, maxMs: 5000, maxDoublings: 5 }), waker.signal).catch(
+        () => {},
+      );
       wakers.delete(waker);
     }
+    ctx.progress?.idle(tkey);
   }
+
+  /** A server-side end for the next stream, spread so that streams do not relist all at once. */
+  const timeoutSeconds = () =>
+    ctx.watchTimeoutMs ? Math.max(1, Math.round((ctx.watchTimeoutMs * (1 + Math.random())) / 1000)) : 0;
 
   /** Lists every target again and checks each object with a fresh dry run. */
   async function resync(): Promise<void> {
@@ -258,7 +281,7 @@ export function watchObjects(
   const waiting = new Set(targets.keys());
   if (waiting.size === 0) readyNow();
   const loops = [...targets.entries()].map(([tkey, t]) =>
-    run(t, () => {
+    run(t, tkey, () => {
       if (waiting.delete(tkey) && waiting.size === 0) readyNow();
     }),
   );

@@ -4,19 +4,33 @@
  * esbuild bundle run by plain node; `npm run build -w @flotilla/agent` makes it). Each agent
  * joins a real hub, applies its bundle, watches it, and is sampled while idle. Then an agent
  * holding a 500-object bundle is sampled while idle and while healing: objects are changed
- * one after another with real kubectl, and the agent puts each back.
+ * one after another with real kubectl, and the agent puts each back. The shipped agent is also
+ * run with `--metrics-addr` (health endpoints, watchdog and prom-client loaded), scraped once a
+ * second as Prometheus and the kubelet would.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bin, ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
 import { startFleet } from '../fleet/fleet.js';
+import { freePort } from '../harness/free-port.js';
 import { startProcess } from '../harness/process.js';
 import { kubectl } from '../journeys/kubectl.js';
 import { machineLine, procStats } from './report.js';
 
 const BUNDLE = join(ROOT, 'agent', 'dist', 'flotilla-agent.mjs');
 const SAMPLE_S = 20;
+
+/** GETs /metrics and /healthz once a second until stopped, as a scraper and the kubelet would. */
+function scrape(port: number): () => void {
+  const timer = setInterval(() => {
+    for (const path of ['/metrics', '/healthz'])
+      fetch(`http://127.0.0.1:${port}${path}`)
+        .then((r) => r.text())
+        .catch(() => {});
+  }, 1000);
+  return () => clearInterval(timer);
+}
 
 /** 500 objects: the namespace, 25 Deployments with a Service each, 449 ConfigMaps. */
 function bigFiles(dir: string): Record<string, string> {
@@ -90,15 +104,29 @@ const results: string[] = [];
 try {
   await fleet.joinAgent('edge-1');
   const c = fleet.clusters.get('edge-1')!;
-  const variants: [string, string, string[]][] = [['tsx (development)', bin('flotilla-agent'), []]];
-  if (existsSync(BUNDLE)) variants.push(['bundle (shipped)', process.execPath, [BUNDLE]]);
-  else results.push(`(no ${BUNDLE}: run npm run build -w @flotilla/agent to measure the shipped agent)`);
-  for (const [label, cmd, pre] of variants) {
+  const variants: [string, string, string[], boolean][] = [
+    ['tsx (development)', bin('flotilla-agent'), [], false],
+  ];
+  if (existsSync(BUNDLE)) {
+    variants.push(['bundle (shipped)', process.execPath, [BUNDLE], false]);
+    variants.push(['bundle + /metrics', process.execPath, [BUNDLE], true]);
+  } else results.push(`(no ${BUNDLE}: run npm run build -w @flotilla/agent to measure the shipped agent)`);
+  for (const [label, cmd, pre, metrics] of variants) {
+    const port = metrics ? await freePort() : 0;
     const p = await startProcess(
       cmd,
-      [...pre, 'run', '--state-dir', c.stateDir, '--kubeconfig', c.kubeconfig],
+      [
+        ...pre,
+        'run',
+        '--state-dir',
+        c.stateDir,
+        '--kubeconfig',
+        c.kubeconfig,
+        ...(metrics ? ['--metrics-addr', `127.0.0.1:${port}`] : []),
+      ],
       { name: `agent:${label}` },
     );
+    const stopScraping = metrics ? scrape(port) : () => {};
     try {
       await fleet.waitSynced(['edge-1']);
       await new Promise((r) => setTimeout(r, 3000));
@@ -115,6 +143,7 @@ try {
         `${label.padEnd(18)} RSS ${(after.rssKiB / 1024).toFixed(0)} MiB (peak ${(peak / 1024).toFixed(0)} MiB over ${SAMPLE_S} s idle), CPU ${cpuPct.toFixed(2)} % of one core`,
       );
     } finally {
+      stopScraping();
       await p.stop();
     }
   }
@@ -122,12 +151,22 @@ try {
   await fleet.joinAgent('big-1');
   const big = fleet.clusters.get('big-1')!;
   results.push('one cluster, 500 objects (25 Deployments, 25 Services, 449 ConfigMaps, 1 Namespace):');
-  for (const [label, cmd, pre] of variants) {
+  for (const [label, cmd, pre, metrics] of variants) {
+    const port = metrics ? await freePort() : 0;
     const p = await startProcess(
       cmd,
-      [...pre, 'run', '--state-dir', big.stateDir, '--kubeconfig', big.kubeconfig],
+      [
+        ...pre,
+        'run',
+        '--state-dir',
+        big.stateDir,
+        '--kubeconfig',
+        big.kubeconfig,
+        ...(metrics ? ['--metrics-addr', `127.0.0.1:${port}`] : []),
+      ],
       { name: `agent:${label}:big` },
     );
+    const stopScraping = metrics ? scrape(port) : () => {};
     try {
       await fleet.waitSynced(['big-1'], { timeoutMs: 300_000 });
       await new Promise((r) => setTimeout(r, 3000));
@@ -156,6 +195,7 @@ try {
         `${''.padEnd(18)} healing ${edits} kubectl edits in ${SAMPLE_S} s: RSS ${healing.rssMiB.toFixed(0)} MiB (peak ${healing.peakMiB.toFixed(0)} MiB), CPU ${healing.cpuPct.toFixed(1)} % of one core (target: ≤ 150 MiB RSS)`,
       );
     } finally {
+      stopScraping();
       await p.stop();
     }
   }

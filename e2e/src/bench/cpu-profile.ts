@@ -36,7 +36,7 @@ export function monotonicUs(): number {
 /** Where a profiled process spent the windows: functions by self time, and `under` frames by total time. */
 export interface ProfileSummary {
   self: SelfTime[];
-  /** Frames whose file starts with `under` (e.g. `hub/src/`), by time with them on the stack. */
+  /** Frames of the hub's own code (`hub/src/`, `hub/dist/`), by time with them on the stack. */
   inclusive: SelfTime[];
   /** Self time by where the code lives: an npm package, a folder of ours, node:, native, idle, GC. */
   areas: SelfTime[];
@@ -62,10 +62,12 @@ export function summariseProfile(
   path: string,
   windows: readonly ProfileWindow[],
   root: string,
-  options: { top?: number; under?: string } = {},
+  options: { top?: number; under?: readonly string[] } = {},
 ): ProfileSummary {
   const top = options.top ?? 15;
-  const under = options.under ?? 'hub/src/';
+  // The hub runs from its esbuild bundle (names kept), or from source through tsx.
+  const under = options.under ?? ['hub/src/', 'hub/dist/'];
+  const ours = (file: string | undefined) => !!file && under.some((u) => file.startsWith(u));
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
   const parent = new Map<number, number>();
   const files = new Map<number, string>();
@@ -97,7 +99,7 @@ export function summariseProfile(
     const seen = new Set<string>();
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
       const f = frames.get(at)!;
-      if (!files.get(at)?.startsWith(under) || seen.has(f)) continue;
+      if (!ours(files.get(at)) || seen.has(f)) continue;
       seen.add(f);
       inclusive.set(f, (inclusive.get(f) ?? 0) + delta);
     }

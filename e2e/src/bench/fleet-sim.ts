@@ -5,7 +5,15 @@
  * code, started the way the other benchmarks and the journeys start it.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { bin, ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
@@ -18,6 +26,9 @@ import { type Percentiles, percentiles, procStats } from './report.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from './sim-protocol.js';
 
 const WORKER = join(ROOT, 'e2e', 'src', 'sim', 'agent-worker.ts');
+/** Status reports each agent queues at once to measure the hub's ingest capacity. */
+const FLOOD_PER_AGENT = 10;
+
 /** The object every simulated cluster has changed behind its agent's back in the ingest burst. */
 const TAMPER: TamperTarget = {
   apiVersion: 'v1',
@@ -49,6 +60,14 @@ export interface FleetBenchOptions {
    * changes too; every fourth is labelled `gpu=true` and renders its environment's gpu group.
    */
   apps?: boolean;
+  /**
+   * Where the simulated agents keep their state dirs (outbox, bundle, identity). Default: a
+   * temp dir on tmpfs (`/dev/shm`) where the machine has one. Each real agent fsyncs its
+   * outbox on its own cluster's disk; a thousand of them fsyncing on this one disk (about 4 ms
+   * each here, blocking the worker that hosts 500 agents) would measure the disk, not Flotilla.
+   * `'disk'` keeps them under the fleet's temp dir.
+   */
+  agentState?: 'tmpfs' | 'disk';
   /** Progress lines (stderr in the CLI). */
   progress?: (line: string) => void;
 }
@@ -64,6 +83,8 @@ export interface FleetBenchResult {
   database: 'pglite' | 'postgres';
   environments: number;
   workers: number;
+  /** Where the agents' state dirs were: tmpfs or this machine's disk. */
+  agentState: 'tmpfs' | 'disk';
   rounds: number;
   apps: boolean;
   setup: { registerMs: number; joinMs: number; firstConvergeMs: number };
@@ -79,6 +100,9 @@ export interface FleetBenchResult {
   ingestPerSec: number;
   /** Reports of the burst (drift, heal, any heartbeat meanwhile), over the time from the first sent to the last stored. */
   ingest: { reports: number; ms: number; edited: number };
+  /** Full status reports queued by every agent at once, stored per second: what the hub alone can take. */
+  ingestCapacityPerSec: number;
+  ingestCapacity: { reports: number; ms: number };
   fleetStatusMs: Percentiles;
   uiFleetMs: Percentiles;
   /** Peak over the rounds, and per round; for several replicas, CPU summed and RSS of the largest. */
@@ -94,7 +118,7 @@ export interface FleetBenchResult {
   /** Least poll period of the fleet status API while timing the first convergence and the restart recovery (4× an answer's time when longer). */
   pollMs: number;
   /** The hub's main thread during the unchanged passes and from each commit to every bundle published. */
-  profile?: { file: string; unchanged: ProfileSummary; changing: ProfileSummary };
+  profile?: { file: string; unchanged: ProfileSummary; changing: ProfileSummary; ingest: ProfileSummary };
 }
 
 const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
@@ -215,6 +239,10 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   let fleet: Fleet | undefined;
   const extraHubs: Hub[] = [];
   const workers: SimWorker[] = [];
+  const agentStateDir =
+    options.agentState !== 'disk' && existsSync('/dev/shm')
+      ? mkdtempSync(join('/dev/shm', 'flotilla-fleet-agents-'))
+      : undefined;
   try {
     if (database === 'postgres') pg = await startPostgresServer();
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
@@ -264,7 +292,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
           {
             op: 'start',
             agents: specs.filter((_, i) => i % workerCount === w.index),
-            baseDir: join(f.baseDir, 'agents'),
+            baseDir: agentStateDir ?? join(f.baseDir, 'agents'),
             readyDelayMs: options.readyDelayMs ?? 0,
             // The hub takes joins one by one anyway; more in flight only wait longer for it.
             concurrency: 4,
@@ -494,6 +522,24 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       );
     }
 
+    say(`ingest capacity: ${FLOOD_PER_AGENT} full status reports queued by every agent at once`);
+    // The drift burst is paced by the agents (watch, drift check, heal); this is paced by the
+    // hub alone: the reports are already queued, and an outbox empties as the hub stores them.
+    const floodFromUs = monotonicUs();
+    const floods = await Promise.all(
+      workers.map((w) => w.ask({ op: 'flood', perAgent: FLOOD_PER_AGENT, timeoutMs }, 'flooded')),
+    );
+    const floodWindow: ProfileWindow = { fromUs: floodFromUs, toUs: monotonicUs() };
+    const undrained = floods.reduce((a, x) => a + x.result.silent, 0);
+    if (undrained > 0)
+      throw new Error(`ingest capacity: ${undrained} outboxes not empty after ${timeoutMs} ms`);
+    const floodReports = floods.reduce((a, x) => a + x.result.reports, 0);
+    const floodMs = Math.max(
+      1,
+      Math.max(...floods.map((x) => x.result.drainedAt)) -
+        Math.min(...floods.map((x) => x.result.firstAppendAt)),
+    );
+
     say('fleet status API and dashboard');
     const fleetStatusTimes: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -536,11 +582,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       );
       if (file) {
         const path = join(options.profileDir, file);
-        writeFileSync(`${path}.windows.json`, JSON.stringify({ unchanged: unchangedWindows, changing }));
+        writeFileSync(
+          `${path}.windows.json`,
+          JSON.stringify({ unchanged: unchangedWindows, changing, ingest: [floodWindow] }),
+        );
         profile = {
           file: path,
           unchanged: summariseProfile(path, unchangedWindows, ROOT),
           changing: summariseProfile(path, changing, ROOT),
+          ingest: summariseProfile(path, [floodWindow], ROOT),
         };
       }
     }
@@ -553,6 +603,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       environments: envCount,
       apps,
       workers: workerCount,
+      agentState: agentStateDir ? 'tmpfs' : 'disk',
       rounds,
       setup: {
         registerMs: Math.round(registerMs),
@@ -570,6 +621,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         ms: Math.round(ingestMs),
         edited,
       },
+      ingestCapacityPerSec: Math.round((floodReports / floodMs) * 1000),
+      ingestCapacity: { reports: floodReports, ms: Math.round(floodMs) },
       fleetStatusMs: percentiles(fleetStatusTimes),
       uiFleetMs: percentiles(uiTimes),
       hubRssMiB: Math.max(rss(hubRounds), Math.round(hubPeak / 1024)),
@@ -587,6 +640,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     for (const h of extraHubs) await h.process.stop().catch(() => undefined);
     await fleet?.stop();
     await pg?.destroy();
+    if (agentStateDir) rmSync(agentStateDir, { recursive: true, force: true });
   }
 }
 

@@ -6,12 +6,14 @@
  * dashboard latency, hub and nats-server memory and CPU, and recovery from a hub crash.
  *
  *   npm run bench:fleet -- --clusters N [--rounds R] [--replicas H] [--database pglite|postgres]
- *                          [--environments E] [--workers W] [--ready-delay MS] [--profile DIR] [--apps] [--json]
+ *                          [--environments E] [--workers W] [--ready-delay MS] [--agent-disk] [--profile DIR] [--apps] [--json]
  *
  * `--apps` adds targeting: half the clusters run a fleet-wide app selected by label, a quarter
  * render their environment's gpu group (a directory of its own).
  *
- * `--profile DIR` runs the hub with `node --cpu-prof` and prints its top self-time functions
+ * The agents' state dirs are on tmpfs (`/dev/shm`) unless `--agent-disk`: each real agent
+ * fsyncs its outbox on its own cluster's disk, and 1,000 of them on this machine's one disk
+ * would measure the disk. `--profile DIR` runs the hub with `node --cpu-prof` and prints its top self-time functions
  * during the unchanged passes and during the changing commits. With `--json` the last line
  * is one JSON object.
  */
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     environments: { type: 'string' },
     workers: { type: 'string' },
     'ready-delay': { type: 'string' },
+    'agent-disk': { type: 'boolean' },
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
     apps: { type: 'boolean', default: false },
@@ -59,6 +62,7 @@ const result = await runFleetBench({
   ...(values.environments ? { environments: int('environments', values.environments)! } : {}),
   ...(values.workers ? { workers: int('workers', values.workers)! } : {}),
   ...(values['ready-delay'] ? { readyDelayMs: int('ready-delay', values['ready-delay'])! } : {}),
+  ...(values['agent-disk'] ? { agentState: 'disk' as const } : {}),
   ...(values.profile ? { profileDir: values.profile } : {}),
   apps: values.apps === true,
   progress: (line) => process.stderr.write(`bench:fleet: ${line}\n`),
@@ -81,13 +85,14 @@ console.log(
     'Flotilla fleet benchmark (real hub, nats-server and agents; simulated in-memory clusters)',
     machineLine(),
     `load average (1 min) at start ${loadBefore[0]!.toFixed(1)}, at end ${loadavg()[0]!.toFixed(1)}: other work on the machine shares its cores`,
-    `fleet: ${r.clusters} clusters in ${r.environments} environments (4 objects each${r.apps ? '; half also run a label-selected app, a quarter a label group' : ''}), ${r.replicas} hub replica(s) on ${r.database}, agents in ${r.workers} processes, ${r.rounds} rounds, webhook-triggered`,
+    `fleet: ${r.clusters} clusters in ${r.environments} environments (4 objects each${r.apps ? '; half also run a label-selected app, a quarter a label group' : ''}), ${r.replicas} hub replica(s) on ${r.database}, agents in ${r.workers} processes (state dirs on ${r.agentState}), ${r.rounds} rounds, webhook-triggered`,
     `setup: ${r.clusters} clusters registered in ${r.setup.registerMs} ms; joined and started in ${r.setup.joinMs} ms; first bundles Synced and Healthy ${r.setup.firstConvergeMs} ms later`,
     `commit → every bundle published (per round):          ${formatPercentiles(r.publishMs)}`,
     `commit → every cluster Synced and Healthy (per round): ${formatPercentiles(r.convergeMs)}`,
     `commit → a cluster Synced and Healthy (per cluster):   ${formatPercentiles(r.clusterConvergeMs)}`,
     `one publish pass over an unchanged commit:               ${formatPercentiles(r.unchangedPassMs)} (${r.unchangedPublished} bundles published by them)`,
     `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports, drift and heal, from the first sent to the last acknowledged in ${r.ingest.ms} ms, after ${r.ingest.edited} clusters drifted at once)`,
+    `status ingest capacity: ${r.ingestCapacityPerSec} reports/s stored (${r.ingestCapacity.reports} full status reports queued by every agent at once, all acknowledged in ${r.ingestCapacity.ms} ms)`,
     `GET /api/v1/fleet/status: ${formatPercentiles(r.fleetStatusMs)}`,
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,
     `hub${r.replicas > 1 ? ` (${r.replicas} replicas: largest RSS, CPU summed)` : ''}: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
@@ -100,6 +105,7 @@ console.log(
           `hub CPU profile (main thread): ${r.profile.file}`,
           ...summary('during the unchanged passes', r.profile.unchanged),
           ...summary('from each commit to every bundle published', r.profile.changing),
+          ...summary('while the hub stores the queued status reports', r.profile.ingest),
         ]
       : []),
   ].join('\n'),
@@ -113,6 +119,7 @@ if (values.json) {
       convergeMs: r.convergeMs,
       unchangedPassMs: r.unchangedPassMs,
       ingestPerSec: r.ingestPerSec,
+      ingestCapacityPerSec: r.ingestCapacityPerSec,
       fleetStatusMs: r.fleetStatusMs,
       uiFleetMs: r.uiFleetMs,
       hubRssMiB: r.hubRssMiB,

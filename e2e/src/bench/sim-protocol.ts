@@ -25,6 +25,7 @@ export interface TamperTarget {
 export type SimRequest =
   | { op: 'start'; agents: SimAgentSpec[]; baseDir: string; readyDelayMs: number; concurrency: number }
   | { op: 'burst'; target: TamperTarget; value: string; timeoutMs: number }
+  | { op: 'flood'; perAgent: number; timeoutMs: number }
   | { op: 'expect'; revision: string }
   | { op: 'await'; timeoutMs: number }
   | { op: 'stats' }
@@ -33,6 +34,8 @@ export type SimRequest =
 export type SimReply =
   | { op: 'started'; started: number; failed: { name: string; error: string }[] }
   | { op: 'burst'; edited: number; result: BurstResult }
+  /** `silent`: agents whose outbox was not empty at the timeout. */
+  | { op: 'flooded'; result: BurstResult }
   | { op: 'armed' }
   /** When the hub acknowledged each agent's first Synced and Healthy report at the expected revision (`Date.now()`). */
   | { op: 'converged'; at: Record<string, number>; missing: string[] }

@@ -82,8 +82,8 @@ export interface Fleet {
   agent(cluster: string, ...args: string[]): Promise<CliResult>;
   addCluster(spec: FleetClusterSpec): Promise<FleetCluster>;
   joinAgent(cluster: string): Promise<void>;
-  /** Starts `flotilla-agent run` for the cluster, with extra arguments (e.g. `--nats-url` for a leaf site). */
-  startAgent(cluster: string, extraArgs?: string[]): Promise<ManagedProcess>;
+  /** Starts `flotilla-agent run` for the cluster, with extra arguments (e.g. `--nats-url` for a leaf site) and environment. */
+  startAgent(cluster: string, extraArgs?: string[], env?: NodeJS.ProcessEnv): Promise<ManagedProcess>;
   stopHub(): Promise<void>;
   startHub(): Promise<void>;
   /** POST /api/v1/webhooks/git: fetch the source now rather than at the next poll. */
@@ -275,12 +275,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         ]);
         if (r.code !== 0) throw new Error(`join of ${cluster} failed (${r.code}):\n${r.stderr}\n${r.stdout}`);
       },
-      async startAgent(cluster, extraArgs = []) {
+      async startAgent(cluster, extraArgs = [], agentEnv) {
         const c = clusters.get(cluster)!;
         const p = await startProcess(
           bin('flotilla-agent'),
           ['run', '--state-dir', c.stateDir, '--kubeconfig', c.kubeconfig, ...extraArgs],
-          { name: `agent:${cluster}`, echo },
+          { name: `agent:${cluster}`, echo, ...(agentEnv ? { env: { ...process.env, ...agentEnv } } : {}) },
         );
         c.agent = p;
         stops.push(() => p.stop());

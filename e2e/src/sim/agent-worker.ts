@@ -152,6 +152,39 @@ async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<voi
 }
 
 /**
+ * The hub's ingest capacity: every agent appends `perAgent` full status reports to its
+ * outbox at once (what an agent sends after a long disconnect), then waits until every
+ * outbox is empty again, i.e. the hub has stored and acknowledged each of them.
+ */
+async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<void> {
+  const all = [...agents.values()];
+  const from = Date.now();
+  for (const a of all) {
+    const body = a.running.agent.currentStatus();
+    for (let i = 0; i < request.perAgent; i++) a.running.outbox.append(body);
+  }
+  let drainedAt = 0;
+  for (;;) {
+    const t = Date.now();
+    if (all.every((a) => a.running.outbox.pending().length === 0)) {
+      drainedAt = t;
+      break;
+    }
+    if (t - from > request.timeoutMs) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  send({
+    op: 'flooded',
+    result: {
+      reports: all.length * request.perAgent,
+      firstAppendAt: from,
+      drainedAt,
+      silent: all.filter((a) => a.running.outbox.pending().length > 0).length,
+    },
+  });
+}
+
+/**
  * Waits until the hub has acknowledged, i.e. stored, every agent's first Synced and Healthy
  * report at the expected revision: the moment the hub's fleet view shows it converged.
  */
@@ -192,6 +225,8 @@ process.on('message', (message: SimRequest) => {
         return start(message);
       case 'burst':
         return burst(message);
+      case 'flood':
+        return flood(message);
       case 'expect':
         expected = message.revision;
         for (const a of agents.values()) {

@@ -15,6 +15,7 @@ export const FLEET_STATUS_HEADERS = [
   'DRIFTED',
   'CONNECTED',
   'LAST SEEN',
+  'HOLD',
   'ERROR',
 ];
 
@@ -32,6 +33,7 @@ export function fleetStatusRow(c: FleetClusterStatus, now = Date.now()): Array<s
     c.reportedVia === 'import' && !c.connected
       ? `imported, reported ${ago(c.reportedAt, now)}`
       : ago(c.lastSeen, now),
+    c.paused ? 'paused' : c.hold ? (c.pendingUntil ? `until ${c.pendingUntil}` : 'held') : null,
     c.error,
   ];
 }

@@ -72,6 +72,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'ready-file': { type: 'string' },
     'log-level': { type: 'string' },
     'chart-auth-file': { type: 'string' },
+    'notify-config': { type: 'string' },
   });
   const nats = values.nats as string[] | undefined;
   if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
@@ -81,6 +82,16 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const token = (values['repo-token'] as string | undefined) ?? env.repoToken;
   // Only `hub start` needs the hub itself: `hub init` and `rotate-key` stay light.
   const { startHub } = await import('../hub.js');
+  let receivers: import('../notify/index.js').Receiver[] | undefined;
+  if (values['notify-config']) {
+    const file = values['notify-config'] as string;
+    const { parseReceivers } = await import('../notify/config.js');
+    try {
+      receivers = parseReceivers(readFileSync(file, 'utf8'), file);
+    } catch (err) {
+      throw new CliError(`hub start: --notify-config ${errorMessage(err)}`, 2);
+    }
+  }
   const hub = await startHub({
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
@@ -112,6 +123,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     ...(values['chart-auth-file']
       ? { chartCredentials: readChartCredentials(values['chart-auth-file'] as string) }
       : {}),
+    ...(receivers ? { notify: { receivers } } : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],
     logger,

@@ -17,6 +17,7 @@ import { CliError, createHubClient, type HubClient } from './client.js';
 import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
 import { fleetStatusTable, watchFleetStatus } from './fleet-status.js';
 import { labelsText, table } from './format.js';
+import { rolloutCommands } from './rollout-commands.js';
 
 /** Where the CLI reads its settings from; main.ts fills it from the environment. */
 export interface CliEnv {
@@ -53,6 +54,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
                      [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
                      [--chart-auth-file F]   (JSON [{url, username, password}]: private Helm repositories and registries)
+                     [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]
@@ -61,6 +63,11 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster show NAME [--source app/NAME|env/NAME] [-o json]   (its objects: source, sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
+  flotilla cluster pause NAME [--reason TEXT] | cluster resume NAME   (keeps its bundle, gets no new one)
+  flotilla env pause ENV [--reason TEXT] | env resume ENV
+  flotilla rollout status ENV [-o json] | rollout resume ENV          (waves; resume goes on past a halt)
+  flotilla bundle approve CLUSTER                      (a bundle held for its blast radius)
+  flotilla notify history [-o json]                    (webhook deliveries and their outcome)
   flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
   flotilla fleet drift [--history] [--source app/NAME|env/NAME] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
@@ -81,7 +88,7 @@ promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your O
 /** Flags every command takes, as completion offers them. */
 const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env']);
+const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify']);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -157,6 +164,12 @@ function print(io: CliIo, json: boolean, data: unknown, human: () => string): vo
 const serverSide = () => import('./hub-commands.js');
 
 const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
+  ...(rolloutCommands({
+    clientFor: (env, parsed) => clientFor(env as CliEnv, parsed),
+    jsonOutput,
+    one,
+    print,
+  }) as Record<string, (ctx: Ctx) => Promise<number | undefined>>),
   'hub init': async ({ parse, io }) => {
     const { hubInit } = await serverSide();
     const { values } = parse({
@@ -478,12 +491,17 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
       to,
       approve: values.approve === true,
     });
-    print(io, json, result, () =>
-      !result.changed
-        ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
-        : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
-            result.fastForward ? ' (fast-forward)' : ''
-          }; ${to}'s clusters follow on the next sync\n`,
+    print(
+      io,
+      json,
+      result,
+      () =>
+        (!result.changed
+          ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
+          : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
+              result.fastForward ? ' (fast-forward)' : ''
+            }; ${to}'s clusters follow on the next sync\n`) +
+        (result.notes ?? []).map((n) => `note: ${n}\n`).join(''),
     );
     return 0;
   },
@@ -583,6 +601,12 @@ function clusterDetailText({ cluster: c, resources }: ClusterDetail): string {
     `status:      ${c.sync}, ${c.health}, phase ${c.phase ?? '-'}`,
     `connected:   ${c.connected ? 'yes' : 'no'}, last seen ${ago(c.lastSeen)}`,
     `error:       ${c.error ?? '-'}`,
+    ...(c.paused
+      ? [
+          `paused:      by ${c.paused.by}${c.paused.scope === 'environment' ? ` with environment ${c.paused.name}` : ''} at ${c.paused.at}${c.paused.reason ? ` (${c.paused.reason})` : ''}`,
+        ]
+      : []),
+    ...(c.hold ? [`held:        ${c.hold}`] : []),
     '',
     resources.length === 0
       ? 'no objects reported yet\n'

@@ -6,6 +6,7 @@ import {
   type SyncPolicy,
 } from '@flotilla/shared';
 import { isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { parseRolloutConfig, type RolloutConfig } from './rollout.js';
 import { type AppConfig, parseApps, parseTargets, type TargetConfig } from './targets.js';
 
 /** The file at the root of the source's default branch that declares environments and the pipeline. */
@@ -26,6 +27,8 @@ export interface EnvironmentConfig {
   policy: SyncPolicy;
   /** Label-selected groups of its clusters, first match wins (targets.ts); absent when none are declared. */
   targets?: TargetConfig[];
+  /** Waves, blast radius and maintenance windows (config/rollout.ts); absent when flotilla.yaml has none (defaults apply). */
+  rollout?: RolloutConfig;
 }
 
 export interface FleetConfig {
@@ -74,7 +77,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
   for (const [i, item] of envNode.items.entries()) {
     const at = `environments[${i}]`;
     if (!isMap(item)) return fail(item, at, 'must be a mapping');
-    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy', 'targets']);
+    const known = new Set(['name', 'path', 'branch', 'keep', 'promotion', 'policy', 'targets', 'rollout']);
     for (const pair of item.items) {
       const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
       if (!known.has(key)) fail(pair.key, `${at}.${key}`, 'is not a known field');
@@ -166,6 +169,7 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
     }
 
     const targetsNode = item.get('targets', true);
+    const rolloutNode = item.get('rollout', true);
     environments.push({
       name: envName,
       path: path.value.replace(/\/+$/, ''),
@@ -174,6 +178,9 @@ export function parseFleetConfig(text: string, file = FLEET_CONFIG_FILE): FleetC
       promotion,
       policy,
       ...(targetsNode ? { targets: parseTargets(targetsNode, `${at}.targets`, fail, pathProblem) } : {}),
+      ...(rolloutNode === undefined
+        ? {}
+        : { rollout: parseRolloutConfig(rolloutNode, `${at}.rollout`, fail, parseDuration) }),
     });
   }
 

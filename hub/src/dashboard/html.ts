@@ -150,7 +150,7 @@ export function fleetPage(
 ): string {
   const rows = clusters.map((c) => [
     clusterLink(c.name),
-    c.environment,
+    { html: `<a href="/ui/rollouts/${encodeURIComponent(c.environment)}">${esc(c.environment)}</a>` },
     Object.entries(c.labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(', '),
@@ -160,7 +160,15 @@ export function fleetPage(
     badge(c.health),
     c.drifted ? badge(String(c.drifted), 'warn') : '0',
     connectedCell(c, ago),
-    { html: c.error ? `<span class="err">${esc(c.error)}</span>` : '' },
+    {
+      html: c.error
+        ? `<span class="err">${esc(c.error)}</span>`
+        : c.paused
+          ? `<span class="b off">paused</span> by ${esc(c.paused.by)}${c.paused.reason ? `: ${esc(c.paused.reason)}` : ''}`
+          : c.hold
+            ? esc(c.hold)
+            : '',
+    },
   ]);
   return page(
     'Fleet',

@@ -2,6 +2,7 @@ import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
 import { secretMatches } from '../pki/secrets.js';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
+import type { RolloutStatus } from '../rollout/index.js';
 import type { FleetView } from '../status/fleet-view.js';
 import { ago } from '../util/ago.js';
 import {
@@ -13,6 +14,7 @@ import {
   notFoundPage,
   promotionsPage,
 } from './html.js';
+import { rolloutPage } from './rollout-page.js';
 import type { Sessions } from './sessions.js';
 
 export interface DashboardServices {
@@ -21,6 +23,8 @@ export interface DashboardServices {
   audit: AuditLog;
   adminTokenHash: string;
   sessions: Sessions;
+  /** Rollout waves of an environment (`/ui/rollouts/ENV`). */
+  rollouts?: { status(environment: string): Promise<RolloutStatus> };
 }
 
 export const SESSION_COOKIE = 'flotilla_session';
@@ -161,6 +165,21 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       path: '/ui/promotions',
       public: true,
       handle: page(async () => html(promotionsPage(await s.promotions.history(500)))),
+    },
+    {
+      method: 'GET',
+      path: '/ui/rollouts/:environment',
+      public: true,
+      handle: page(async (req) => {
+        if (!s.rollouts) return html(notFoundPage('Rollouts are not served here.'), 404);
+        try {
+          return html(rolloutPage(await s.rollouts.status(req.params.environment!)));
+        } catch (err) {
+          if ((err as { code?: string }).code === 'not-found')
+            return html(notFoundPage(`No environment named ${req.params.environment}.`), 404);
+          throw err;
+        }
+      }),
     },
   ];
 }

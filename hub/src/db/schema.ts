@@ -156,6 +156,9 @@ export const clusterStatus = pgTable('cluster_status', {
   lastSeq: bigint('last_seq', { mode: 'number' }),
   /** Since when the cluster has been Synced and Healthy at `revision` (the soak clock); null if it is not. */
   healthySince: at('healthy_since'),
+  /** Why the agent holds `pendingGeneration` (manual sync, maintenance window), and until when if it knows. */
+  pendingReason: text('pending_reason'),
+  pendingUntil: at('pending_until'),
 });
 
 /** Per-resource status of the newest report. */
@@ -232,6 +235,79 @@ export const pendingSyncs = pgTable('pending_syncs', {
   requestedAt: at('requested_at').notNull().defaultNow(),
   sentAt: at('sent_at'),
 });
+
+/**
+ * Paused clusters and environments (`cluster:<name>` or `env:<name>`): a paused cluster keeps
+ * enforcing its bundle but is given no new one, and promotion gates leave it out.
+ */
+export const pauses = pgTable('pauses', {
+  scope: text('scope').primaryKey(),
+  reason: text('reason'),
+  actor: text('actor').notNull(),
+  at: at('at').notNull().defaultNow(),
+});
+
+/**
+ * The rollout of each environment with waves: what it rolls out (a key of the environment's
+ * content and config), how far it got, and whether it halted. Written by the leading replica only.
+ */
+export const rollouts = pgTable('rollouts', {
+  environment: text('environment').primaryKey(),
+  key: text('key').notNull(),
+  commit: text('commit').notNull(),
+  /** Index of the newest wave released. */
+  wave: integer('wave').notNull(),
+  /** When that wave was released. */
+  waveAt: at('wave_at').notNull(),
+  /** Clusters given the rollout's bundle so far (the current wave's may come a few at a time). */
+  released: jsonb('released').$type<string[]>().notNull().default([]),
+  halted: jsonb('halted').$type<{ cluster: string; reason: string; at: string } | null>(),
+  startedAt: at('started_at').notNull().defaultNow(),
+  updatedAt: at('updated_at').notNull().defaultNow(),
+});
+
+/** Why a cluster's newest render was not published (waiting for a wave, or its blast radius). */
+export const clusterHolds = pgTable('cluster_holds', {
+  cluster: text('cluster').primaryKey(),
+  kind: text('kind').$type<'wave' | 'blast-radius'>().notNull(),
+  reason: text('reason').notNull(),
+  /** For a blast-radius hold: the content digest of the held render, which an approval names. */
+  digest: text('digest'),
+  since: at('since').notNull().defaultNow(),
+});
+
+/** Renders allowed to prune past the blast-radius threshold, by content digest. */
+export const pruneApprovals = pgTable(
+  'prune_approvals',
+  {
+    cluster: text('cluster').notNull(),
+    digest: text('digest').notNull(),
+    actor: text('actor').notNull(),
+    at: at('at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.cluster, t.digest] })],
+);
+
+/** Webhook deliveries: one row per receiver and event key (the dedupe), retried with backoff. */
+export const notifications = pgTable(
+  'notifications',
+  {
+    id: serial('id').primaryKey(),
+    receiver: text('receiver').notNull(),
+    key: text('key').notNull(),
+    event: jsonb('event').notNull(),
+    state: text('state').$type<'pending' | 'delivered' | 'failed'>().notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAt: at('next_at').notNull().defaultNow(),
+    lastError: text('last_error'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    deliveredAt: at('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('notifications_receiver_key').on(t.receiver, t.key),
+    index('notifications_due').on(t.state, t.nextAt),
+  ],
+);
 
 /**
  * The digest each chart (repository, name, version) had when the hub first fetched it: a

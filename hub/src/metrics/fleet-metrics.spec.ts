@@ -26,6 +26,10 @@ function row(name: string, over: Partial<FleetClusterStatus>): FleetClusterStatu
     reportedAt: null,
     reportedVia: 'stream',
     healthySince: null,
+    paused: null,
+    hold: null,
+    pendingGeneration: null,
+    pendingUntil: null,
     ...over,
   };
 }

@@ -19,7 +19,7 @@ const gate = (clusters: SourceClusterState[], promotion = { soakMs: 0, approve: 
   evaluateGates({ from: 'dev', to: 'staging', clusters, promotion, approved, now });
 
 test('every FROM cluster Synced and Healthy at one revision lets that revision through', () => {
-  assert.deepEqual(gate([healthy('a'), healthy('b')]), { ok: true, revision: 'aaaaaaaaaaaaaaaa' });
+  assert.deepEqual(gate([healthy('a'), healthy('b')]), { ok: true, revision: 'aaaaaaaaaaaaaaaa', notes: [] });
 });
 
 test('an unhealthy, out-of-sync or disconnected FROM cluster refuses, naming each', () => {
@@ -53,4 +53,27 @@ test('soak time and approval declared by TO are enforced', () => {
   const approve = gate([healthy('a')], { soakMs: 0, approve: true });
   assert.ok(!approve.ok && /requires approval: run again with --approve/.test(approve.reasons.join()));
   assert.ok(gate([healthy('a')], { soakMs: 0, approve: true }, true).ok);
+});
+
+test('a paused FROM cluster is left out of the gates, and the result says so', () => {
+  const r = gate([
+    healthy('a'),
+    {
+      ...healthy('gone', 'bbbb'),
+      health: 'Unknown',
+      connected: false,
+      paused: 'paused by ops (site rebuild)',
+    },
+  ]);
+  assert.deepEqual(r, {
+    ok: true,
+    revision: 'aaaaaaaaaaaaaaaa',
+    notes: ['dev cluster gone is paused by ops (site rebuild): left out of the gates'],
+  });
+});
+
+test('an environment whose every cluster is paused verifies nothing and is refused', () => {
+  const r = gate([{ ...healthy('a'), paused: 'paused by ops' }]);
+  assert.ok(!r.ok && /dev has no cluster that is not paused/.test(r.reasons.join()));
+  assert.equal(r.notes.length, 1);
 });

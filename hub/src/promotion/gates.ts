@@ -7,6 +7,8 @@ export interface SourceClusterState {
   connected: boolean;
   /** Since when the cluster has been Synced and Healthy at `revision`; null if it is not. */
   healthySince: Date | null;
+  /** How it is paused (`paused by alice (site rebuild)`), or null: a paused cluster is left out of the gates. */
+  paused?: string | null;
 }
 
 export interface GateInput {
@@ -19,7 +21,10 @@ export interface GateInput {
   now: Date;
 }
 
-export type GateResult = { ok: true; revision: string } | { ok: false; reasons: string[] };
+/** `notes` say what the gates left out (paused clusters), whether the promotion passes or not. */
+export type GateResult =
+  | { ok: true; revision: string; notes: string[] }
+  | { ok: false; reasons: string[]; notes: string[] };
 
 function duration(ms: number): string {
   if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
@@ -31,13 +36,26 @@ function duration(ms: number): string {
  * Decides whether FROM's running revision may move into TO. The rule is the same for
  * every mapping: every FROM cluster connected, Synced and Healthy at one revision (the
  * revision FROM verifiably runs), soaked that long, and approved where TO requires it.
- * Every failing gate is named, so a refused promotion says all that stands in its way.
+ * Every failing gate is named, so a refused promotion says all that stands in its way. Paused
+ * clusters are left out (a cluster gone for good must not hold every promotion), and said so.
  */
 export function evaluateGates(input: GateInput): GateResult {
-  const { from, to, clusters } = input;
+  const { from, to } = input;
   const reasons: string[] = [];
+  const notes = input.clusters
+    .filter((c) => c.paused)
+    .map((c) => `${from} cluster ${c.name} is ${c.paused}: left out of the gates`);
+  const clusters = input.clusters.filter((c) => !c.paused);
   if (clusters.length === 0) {
-    return { ok: false, reasons: [`${from} has no clusters: nothing verifies what it runs`] };
+    return {
+      ok: false,
+      reasons: [
+        input.clusters.length === 0
+          ? `${from} has no clusters: nothing verifies what it runs`
+          : `${from} has no cluster that is not paused: nothing verifies what it runs`,
+      ],
+      notes,
+    };
   }
   for (const c of clusters) {
     if (!c.connected) reasons.push(`${from} cluster ${c.name} is disconnected`);
@@ -65,5 +83,5 @@ export function evaluateGates(input: GateInput): GateResult {
   }
   if (input.promotion.approve && !input.approved)
     reasons.push(`${to} requires approval: run again with --approve`);
-  return reasons.length > 0 ? { ok: false, reasons } : { ok: true, revision: revisions[0]! };
+  return reasons.length > 0 ? { ok: false, reasons, notes } : { ok: true, revision: revisions[0]!, notes };
 }

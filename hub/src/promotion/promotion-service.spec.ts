@@ -46,6 +46,10 @@ function row(
     reportedAt: null,
     reportedVia: 'stream',
     healthySince: new Date(Date.now() - 3_600_000).toISOString(),
+    paused: null,
+    hold: null,
+    pendingGeneration: null,
+    pendingUntil: null,
     ...over,
   } satisfies FleetClusterStatus;
 }

@@ -1,6 +1,7 @@
 import { ErrorCode, FlotillaError, type Logger } from '@flotilla/shared';
 import type { AuditLog } from '../audit/audit.js';
 import { type EnvironmentConfig, type FleetConfig, loadFleetConfig } from '../config/index.js';
+import { pauseText } from '../rollout/pause.js';
 import type { GitAuthor, GitSource, SourceError } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
 import { type AppPromotionPath, appPromotionPaths } from './app-paths.js';
@@ -27,6 +28,8 @@ export interface PromoteResult {
   fastForward: boolean;
   /** False when TO already held that content: nothing was pushed or recorded. */
   changed: boolean;
+  /** What the gates left out, e.g. paused FROM clusters. */
+  notes: string[];
   record: PromotionRecord | null;
 }
 
@@ -76,13 +79,15 @@ const DEFAULT_AUTHOR: GitAuthor = { name: 'Flotilla', email: 'flotilla@localhost
 /** A gate stands in the way: every reason is named. Maps to HTTP 409. */
 export class PromotionRefusedError extends FlotillaError {
   readonly reasons: string[];
-  constructor(from: string, to: string, reasons: string[]) {
+  readonly notes: string[];
+  constructor(from: string, to: string, reasons: string[], notes: string[] = []) {
     super(
       ErrorCode.Conflict,
-      `promote ${from} → ${to} refused:\n${reasons.map((r) => `  - ${r}`).join('\n')}`,
+      `promote ${from} → ${to} refused:\n${reasons.map((r) => `  - ${r}`).join('\n')}${notes.map((n) => `\n  note: ${n}`).join('')}`,
     );
     this.name = 'PromotionRefusedError';
     this.reasons = reasons;
+    this.notes = notes;
   }
 }
 
@@ -153,6 +158,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
         health: c.health,
         connected: c.connected,
         healthySince: c.healthySince ? new Date(c.healthySince) : null,
+        paused: c.paused ? pauseText(c.paused) : null,
       }));
 
   const afterMove = (reason: string) => {
@@ -186,7 +192,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
             outcome: 'refused',
             detail: `${from} → ${to}: ${gate.reasons.join('; ')}`,
           });
-          throw new PromotionRefusedError(from, to, gate.reasons);
+          throw new PromotionRefusedError(from, to, gate.reasons, gate.notes);
         }
         const fromBranch = fromEnv.branch ?? defaultBranch;
         const toBranch = toEnv.branch ?? defaultBranch;
@@ -208,8 +214,12 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
             `promote ${from} → ${to}: ${fromEnv.path}@${short}`,
             '',
             `${to} (${toBranch}:${toEnv.path}) now holds what ${from} runs at ${gate.revision}`,
-            `(${clusters.map((c) => c.name).join(', ')} Synced and Healthy), except the files ${to} keeps.`,
+            `(${clusters
+              .filter((c) => !c.paused)
+              .map((c) => c.name)
+              .join(', ')} Synced and Healthy), except the files ${to} keeps.`,
             ...apps.map((a) => `App ${a.app}: ${a.to} now holds ${a.from}.`),
+            ...gate.notes.map((n) => `Note: ${n}.`),
             `Promoted by ${actor}.`,
           ].join('\n'),
           author,
@@ -221,6 +231,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
           commit: result.commit,
           fastForward: result.fastForward,
           changed: result.changed,
+          notes: gate.notes,
           record: null,
         };
         if (!result.changed) {

@@ -1,4 +1,11 @@
-import { canonicalJson, errorMessage, type Logger, sha256Digest } from '@flotilla/shared';
+import {
+  canonicalJson,
+  contentDigest,
+  errorMessage,
+  type KubeObject,
+  type Logger,
+  sha256Digest,
+} from '@flotilla/shared';
 import type {
   BundleHead,
   BundlePublisher,
@@ -13,6 +20,7 @@ import {
   selectTarget,
 } from '../config/index.js';
 import type { Renderer, RenderPlan } from '../render/index.js';
+import { clusterPolicy } from '../rollout/windows.js';
 import { mapConcurrent } from '../util/concurrent.js';
 
 /** What flotilla.yaml says beyond the environment that can reach a cluster of it. */
@@ -33,7 +41,33 @@ export interface ClusterWork {
   fleet?: FleetTargeting;
 }
 
-export type ClusterOutcome = PublishOutcome | { cluster: string; error: string };
+/** A cluster of a pass: published (or unchanged), failed, or held by the publish gate with the reason. */
+export type ClusterOutcome =
+  | PublishOutcome
+  | { cluster: string; error: string }
+  | { cluster: string; held: string };
+
+/** A render that differs from the cluster's newest bundle, as the publish gate reviews it. */
+export interface ReviewRequest {
+  work: ClusterWork;
+  objects: readonly KubeObject[];
+  /** contentDigest of the render with the environment's policy. */
+  digest: string;
+  head: BundleHead | undefined;
+}
+
+/**
+ * Decides what a pass may publish (rollout/: pause, waves, blast radius). Without one every
+ * changed cluster gets its new bundle.
+ */
+export interface PublishGate {
+  /** Before rendering: the clusters of a pass that get no new bundle now, with the reason. */
+  hold(work: ClusterWork[], heads: ReadonlyMap<string, BundleHead>): Promise<Map<string, string>>;
+  /** After rendering, for renders that differ from the newest bundle: a reason to hold each, or undefined. */
+  review(requests: ReviewRequest[]): Promise<Array<string | undefined>>;
+  /** Holds recorded by review, for the clusters another hub replica published in a shared pass. */
+  heldNow(clusters: string[]): Promise<Map<string, string>>;
+}
 
 /** A cluster's plan: either already published (its outcome) or to render, with its key. */
 export type PlannedCluster =
@@ -53,6 +87,7 @@ export interface ClusterPublishingOptions {
   logger: Logger;
   /** Renders in flight at once. */
   concurrency: number;
+  gate?: PublishGate;
 }
 
 /**
@@ -78,7 +113,10 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
           environments: work.fleet?.environments ?? [],
         },
       );
-      const inputKey = sha256Digest(`${planned.inputKey}\n${canonicalJson(env.policy)}`);
+      const inputKey = sha256Digest(
+        `${planned.inputKey}
+${canonicalJson(clusterPolicy(env, cluster.labels))}`,
+      );
       if (head?.published && head.inputKey === inputKey)
         return {
           done: {
@@ -117,13 +155,38 @@ export function createClusterPublishing(options: ClusterPublishingOptions): Clus
           index,
           cluster,
           render: { ...rendered, inputKey: planned.inputKey },
-          env: { name: env.name, branch, policy: env.policy },
+          env: { name: env.name, branch, policy: clusterPolicy(env, cluster.labels) },
           head: planned.head,
         });
       } catch (err) {
         outcomes[index] = { cluster: cluster.name, error: errorMessage(err) };
       }
     });
+    if (requests.length > 0 && options.gate) {
+      const reviews: Array<ReviewRequest & { index: number }> = [];
+      for (const r of requests) {
+        const digest = contentDigest(r.render.objects, r.env.policy);
+        if (digest !== r.head?.contentDigest)
+          reviews.push({
+            index: r.index,
+            work: batch[r.index]!,
+            objects: r.render.objects,
+            digest,
+            head: r.head,
+          });
+      }
+      const held = new Map<number, string>();
+      try {
+        const verdicts = reviews.length > 0 ? await options.gate.review(reviews) : [];
+        for (const [i, reason] of verdicts.entries()) if (reason) held.set(reviews[i]!.index, reason);
+      } catch (err) {
+        // Not knowing whether it is safe is a reason to hold: the cluster keeps its bundle.
+        for (const r of reviews) held.set(r.index, `publish gate failed: ${errorMessage(err)}`);
+      }
+      for (const [index, reason] of held)
+        outcomes[index] = { cluster: batch[index]!.cluster.name, held: reason };
+      requests.splice(0, requests.length, ...requests.filter((r) => !held.has(r.index)));
+    }
     if (requests.length > 0) {
       try {
         const published = await publisher.publishClusters(requests);

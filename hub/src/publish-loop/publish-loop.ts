@@ -11,6 +11,7 @@ import {
   type ClusterPublishing,
   type ClusterWork,
   createClusterPublishing,
+  type PublishGate,
 } from './cluster-publish.js';
 import { type RenderOutcome, recordRenders, renderStates, scopes } from './render-state.js';
 import type { WorkQueue } from './work-queue.js';
@@ -65,6 +66,8 @@ export interface PublishLoopOptions {
    * it this hub renders and publishes everything itself.
    */
   queue?: (publishing: ClusterPublishing) => WorkQueue;
+  /** Holds back what must not be published yet (pause, rollout waves, blast radius). */
+  gate?: PublishGate;
 }
 
 /**
@@ -76,7 +79,13 @@ export interface PublishLoopOptions {
 export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
   const { db, source, renderer, publisher, logger } = options;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const publishing = createClusterPublishing({ renderer, publisher, logger, concurrency });
+  const publishing = createClusterPublishing({
+    renderer,
+    publisher,
+    logger,
+    concurrency,
+    ...(options.gate ? { gate: options.gate } : {}),
+  });
   const queue = options.queue?.(publishing);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<PublishPass> | undefined;
@@ -146,12 +155,15 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
           );
         }
       }
+      const holds = options.gate ? await options.gate.hold(work, heads) : new Map<string, string>();
+      for (const [cluster, held] of holds) result.clusters.push({ cluster, held });
+      const go = holds.size === 0 ? work : work.filter((w) => !holds.has(w.cluster.name));
       const { outcomes: done, recorded } = queue
-        ? await shared(work, heads)
-        : { outcomes: await local(work, heads), recorded: new Set<string>() };
+        ? await shared(go, heads)
+        : { outcomes: await local(go, heads), recorded: new Set<string>() };
       for (const [i, outcome] of done.entries()) {
-        const w = work[i]!;
-        if (recorded.has(w.cluster.name)) continue;
+        const w = go[i]!;
+        if (recorded.has(w.cluster.name) || 'held' in outcome) continue;
         record(
           scopes.cluster(w.cluster.name),
           'error' in outcome ? { error: outcome.error } : { revision: w.commit },
@@ -195,7 +207,11 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
     const mine = await queue!.drain();
     await queue!.settled(pass, changed);
     const others = changed.filter((name) => !mine.has(name));
-    const [after, states] = await Promise.all([publisher.heads(others), renderStates(db)]);
+    const [after, states, heldByOthers] = await Promise.all([
+      publisher.heads(others),
+      renderStates(db),
+      options.gate && others.length > 0 ? options.gate.heldNow(others) : new Map<string, string>(),
+    ]);
     const outcomes = planned.map((p, i): ClusterOutcome => {
       if (p.done) return p.done;
       const name = work[i]!.cluster.name;
@@ -203,6 +219,8 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
       if (own) return own;
       const state = states.get(scopes.cluster(name));
       if (state && 'error' in state) return { cluster: name, error: state.error };
+      const held = heldByOthers.get(name);
+      if (held) return { cluster: name, held };
       const head = after.get(name);
       if (!head) return { cluster: name, error: `cluster ${name}: no bundle after the pass` };
       const before = heads.get(name);

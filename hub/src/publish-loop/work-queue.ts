@@ -97,6 +97,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       const states = new Map<string, RenderOutcome>();
       for (const [i, outcome] of outcomes.entries()) {
         done.set(outcome.cluster, outcome);
+        if ('held' in outcome) continue;
         states.set(
           scopes.cluster(outcome.cluster),
           'error' in outcome ? { error: outcome.error } : { revision: work[i]!.commit },

@@ -1,6 +1,16 @@
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
-import { bundles, clusterStatus, clusters, drift, renderState, resourceStatus } from '../db/schema.js';
+import {
+  bundles,
+  clusterHolds,
+  clusterStatus,
+  clusters,
+  drift,
+  pauses,
+  renderState,
+  resourceStatus,
+} from '../db/schema.js';
+import { type Pause, pauseOf, toPause } from '../rollout/pause.js';
 
 /** One row of `flotilla fleet status -o json` (keys are a contract scripts depend on). */
 export interface FleetClusterStatus {
@@ -35,6 +45,16 @@ export interface FleetClusterStatus {
   reportedVia: string | null;
   /** Since when it has been Synced and Healthy at `revision` (the promotion soak clock), else null. */
   healthySince: string | null;
+  /** Set while the cluster (or its environment) is paused: it keeps its bundle and is left out of promotion gates. */
+  paused: Pause | null;
+  /**
+   * Why the cluster does not run its newest render: a rollout wave or the blast radius at the
+   * hub, or the agent holding a bundle (manual sync, maintenance window); null when nothing is held.
+   */
+  hold: string | null;
+  /** A bundle the agent received and holds, and until when it holds it if it knows. */
+  pendingGeneration: number | null;
+  pendingUntil: string | null;
 }
 
 /** One row of `flotilla fleet drift -o json`. */
@@ -140,7 +160,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
       // One cluster (cluster show) reads only its own rows; the fleet reads each table once.
       const mine = <T extends { cluster: unknown }>(table: T) =>
         only === undefined ? undefined : eq(table.cluster as never, only);
-      const [all, statuses, latest, renders, resources, openDrift] = await Promise.all([
+      const [all, statuses, latest, renders, resources, openDrift, pauseRows, holds] = await Promise.all([
         db
           .select()
           .from(clusters)
@@ -174,7 +194,11 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           })
           .from(drift)
           .where(and(isNull(drift.clearedAt), mine(drift))),
+        db.select().from(pauses),
+        db.select().from(clusterHolds).where(mine(clusterHolds)),
       ]);
+      const pauseScopes = new Map(pauseRows.map((r) => [r.scope, toPause(r)]));
+      const holdOf = new Map(holds.map((h) => [h.cluster, h.reason]));
       const statusOf = new Map(statuses.map((s) => [s.cluster, s]));
       const latestOf = new Map(latest.map((b) => [b.cluster, b]));
       const errorOf = new Map(renders.filter((r) => r.lastError).map((r) => [r.scope, r.lastError!]));
@@ -205,6 +229,11 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           s?.applyError ??
           null;
         const health = (s?.health ?? 'Unknown') as FleetClusterStatus['health'];
+        const pendingGeneration = s?.pendingGeneration ?? null;
+        const agentHold =
+          pendingGeneration !== null
+            ? `the agent holds generation ${pendingGeneration}: ${s?.pendingReason ?? 'sync policy is manual'}${s?.pendingUntil ? ` (until ${s.pendingUntil.toISOString()})` : ''}`
+            : null;
         return {
           name: c.name,
           environment: c.environment,
@@ -224,6 +253,10 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           reportedAt: s?.reportedAt?.toISOString() ?? null,
           reportedVia: s?.reportedVia ?? null,
           healthySince: s?.healthySince?.toISOString() ?? null,
+          paused: pauseOf(pauseScopes, c) ?? null,
+          hold: holdOf.get(c.name) ?? agentHold,
+          pendingGeneration,
+          pendingUntil: s?.pendingUntil?.toISOString() ?? null,
         } satisfies FleetClusterStatus;
       });
     },

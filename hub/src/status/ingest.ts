@@ -20,7 +20,10 @@ export interface StatusIngest {
    * A report with a (cluster, seq) already stored is a duplicate: acknowledged, not applied.
    */
   ingest(cluster: string, report: ReportStatusRequest, via: ReportVia): Promise<IngestOutcome>;
-  /** Records that the cluster was heard from (any report, duplicate or not). */
+  /**
+   * Records that the cluster was heard from without a report (a stream opened). A report
+   * ingested from a stream records it in the report's own transaction.
+   */
   touch(cluster: string, at?: Date): Promise<void>;
 }
 
@@ -147,6 +150,15 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
         .returning({ cluster: statusReports.cluster, seq: statusReports.seq });
       for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
     }
+    // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
+    const heard = [...new Set(batch.filter((p) => p.via === 'stream').map((p) => p.cluster))];
+    if (heard.length > 0) {
+      const at = new Date();
+      await tx
+        .insert(clusterStatus)
+        .values(heard.map((cluster) => ({ cluster, lastSeen: at })))
+        .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } });
+    }
     const isStored = (p: Pending, i: number) => {
       const key = `${p.cluster}\0${Number(p.report.seq)}`;
       return first.get(key) === i && stored.has(key);
@@ -272,6 +284,8 @@ function applyReport(
       health,
       applyError: s.error || null,
       pendingGeneration: Number(s.pendingGeneration) || null,
+      pendingReason: s.pendingReason || null,
+      pendingUntil: s.pendingUntil ? timestampDate(s.pendingUntil) : null,
       reportedAt: observedAt,
       reportedVia: via,
       ...(clearRefusal ? { refusal: null, refusedGeneration: null, refusedAt: null } : {}),
