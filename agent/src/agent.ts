@@ -261,22 +261,12 @@ export function createAgent(options: AgentOptions): Agent {
         health: 'Unknown',
         error: `bundle generation ${bundle.generation}: apply failed: ${errorMessage(err)}`,
       };
+      // The reconciler logs each outcome it reaches; one it never reached is logged here.
+      log.error({ generation: bundle.generation, err: errorMessage(err) }, 'bundle not applied');
     }
     if (stopped) return r;
     result = r;
     resources = r.resources;
-    log.info(
-      {
-        generation: bundle.generation,
-        phase: r.phase,
-        health: r.health,
-        created: r.changes.created.length,
-        configured: r.changes.configured.length,
-        deleted: r.changes.deleted.length,
-        failed: r.changes.failed.length,
-      },
-      'bundle applied',
-    );
     reportStatus();
     // Failures are retried with the same backoff as drift, and so is a prune still waiting for
     // an object to be gone.

@@ -29,6 +29,8 @@ import {
 export interface CliEnvironment {
   /** `FLOTILLA_AGENT_LOG_LEVEL`; default info. */
   logLevel?: string;
+  /** `FLOTILLA_AGENT_LOG_FORMAT`: `json` (default) or `pretty`; `--log-format` wins. */
+  logFormat?: string;
   /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
   stateDir?: string;
   /**
@@ -71,6 +73,7 @@ Usage:
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
+  --log-format  json (one JSON object per line, the default) or pretty (for a person at a terminal); any command
   --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
   --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
@@ -180,6 +183,19 @@ async function reconcilerFor(
  */
 const MIN_STALL_TIMEOUT_S = 90;
 
+/** `--log-format F` or `--log-format=F` anywhere in the arguments (every command takes it), and the rest. */
+function takeLogFormat(argv: string[], fallback = 'json'): { format: string; argv: string[] } {
+  let format = fallback;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-format') format = argv[++i] ?? '';
+    else if (a.startsWith('--log-format=')) format = a.slice('--log-format='.length);
+    else rest.push(a);
+  }
+  return { format, argv: rest };
+}
+
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new InvalidError(flag, 'is required');
   return value;
@@ -189,8 +205,18 @@ function required(value: string | undefined, flag: string): string {
  * Runs one CLI invocation and returns its exit code: 0 done, 1 failed (the message says
  * why), 2 usage error. `run` returns only when stopped.
  */
-export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Promise<number> {
-  const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination: io.stderr });
+export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo): Promise<number> {
+  const { format, argv } = takeLogFormat(cliArgs, env.logFormat);
+  if (format !== 'json' && format !== 'pretty') {
+    io.stderr.write(`flotilla-agent: --log-format: "${format}" is not json or pretty\n`);
+    return 2;
+  }
+  // Pretty printing is for a person at a terminal: pino-pretty loads only then.
+  const destination =
+    format === 'pretty'
+      ? (await import('pino-pretty')).default({ destination: io.stderr, colorize: false, sync: true })
+      : io.stderr;
+  const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination });
   const say = (line: string) => io.stdout.write(`${line}\n`);
   const [command, ...rest] = argv;
   try {

@@ -256,6 +256,9 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       },
       'bundle applied',
     );
+    // Each failure names its object (`apps/v1 Deployment shop/web: apply failed: …`).
+    for (const f of changes.failed)
+      logger.warn({ generation: bundle.generation, error: f.error }, 'object not applied');
     return result;
   }
 
