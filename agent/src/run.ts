@@ -122,6 +122,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
       ? {
           rotation: {
             due: () => credentialRotationDue(current),
+            ageRecipient: () => current.ageRecipient,
             async rotated(agentCredential: string, expiresAt: Date, nats?: { jwt: string; seed: string }) {
               const next: AgentIdentity = {
                 ...current,
@@ -129,6 +130,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
                 agentCredential,
                 credentialExpiresAt: expiresAt.toISOString(),
                 credentialIssuedAt: new Date().toISOString(),
+                ...(current.ageRecipient ? { ageRecipientRegistered: true } : {}),
               };
               await options.saveIdentity!(next);
               current = next;

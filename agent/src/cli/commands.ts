@@ -13,6 +13,7 @@ import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap
 import { join } from '../join.js';
 import type { Reconciler } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
+import { createSopsDecoder, newAgeKey, readAgeKeyFile } from '../secrets/index.js';
 import {
   type AgentIdentity,
   createFileIdentityStore,
@@ -43,13 +44,18 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+                      [--age-key-file FILE]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
+                     [--age-key-file FILE]
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
   --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
+  --age-key-file  age identities (age-keygen output) that open SOPS-encrypted Secrets. At join: the agent's own
+                key (its recipient is registered with the hub) instead of a new one; at run: more keys, e.g. a
+                team key, used for decryption only. Without it, join makes a key that never leaves the cluster.
   --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
                 controller; a drift this long after the previous heal is healed at once again; default 60
 `;
@@ -127,16 +133,48 @@ async function loadIdentity(c: Common): Promise<AgentIdentity> {
   return identity;
 }
 
-async function reconcilerFor(c: Common, identity: AgentIdentity, logger: Logger): Promise<Reconciler> {
+async function reconcilerFor(
+  c: Common,
+  identity: AgentIdentity,
+  logger: Logger,
+  moreAgeIdentities: string[] = [],
+): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
   const { createReconciler } = await import('../reconcile/index.js');
+  const identities = [...(identity.ageIdentities ?? []), ...moreAgeIdentities];
   // Drifted Secret values show as an HMAC under a key only this agent holds (from its private key).
   return createReconciler({
     kubeConfig,
     cluster: identity.cluster,
     logger,
     secretHashKey: secretHashKey(identity.agentKey),
+    decoder: createSopsDecoder(() => identities),
   });
+}
+
+/**
+ * An identity from before age keys gets one now, kept in its store and registered with the
+ * hub by a credential rotation that this makes due at once.
+ */
+async function withAgeKey(
+  identity: AgentIdentity,
+  store: IdentityStore,
+  log: Logger,
+): Promise<AgentIdentity> {
+  if (identity.ageIdentities?.length) return identity;
+  const key = await newAgeKey();
+  const next: AgentIdentity = {
+    ...identity,
+    ageIdentities: key.identities,
+    ageRecipient: key.recipient,
+    ageRecipientRegistered: false,
+  };
+  await store.save(next);
+  log.info(
+    { recipient: key.recipient, stored: store.location },
+    'age key created; registering it with the hub',
+  );
+  return next;
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -162,11 +200,14 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             hub: { type: 'string' },
             token: { type: 'string' },
             'ca-hash': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
+        const ageFile = values['age-key-file'];
         const identity = await join({
+          ...(ageFile ? { ageIdentities: readAgeKeyFile(resolve(ageFile), '--age-key-file') } : {}),
           hub: required(values.hub, '--hub'),
           token: required(values.token, '--token'),
           caHash: required(values['ca-hash'], '--ca-hash'),
@@ -189,6 +230,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             'heal-reset': { type: 'string' },
             'nats-url': { type: 'string', multiple: true },
             'nats-domain': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
@@ -199,10 +241,16 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const healResetS = values['heal-reset'] ? Number(values['heal-reset']) : 60;
         if (!(healResetS > 0))
           throw new InvalidError('--heal-reset', `"${values['heal-reset']}" is not a positive number`);
-        const identity = await loadIdentity(c);
-        remember(c, values);
-        const reconciler = await reconcilerFor(c, identity, log);
         const store = await identityStore(c);
+        const identity = await withAgeKey(await loadIdentity(c), store, log);
+        remember(c, values);
+        const ageFile = values['age-key-file'];
+        const reconciler = await reconcilerFor(
+          c,
+          identity,
+          log,
+          ageFile ? readAgeKeyFile(resolve(ageFile), '--age-key-file') : [],
+        );
         const running = await runAgent({
           identity,
           saveIdentity: (next) => store.save(next),

@@ -52,6 +52,11 @@ export interface ApplyContext {
   limit: Limiter;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Objects refused before apply (a SOPS document that does not decrypt here), with why: each
+   * fails alone, naming itself, and keeps its place in the inventory (so it is never pruned).
+   */
+  refused?: ReadonlyMap<KubeObject, string>;
 }
 
 const CRD_GROUP = 'apiextensions.k8s.io';
@@ -92,14 +97,23 @@ export async function applyObjects(
 ): Promise<ObjectOutcome[]> {
   const outcomes: ObjectOutcome[] = [];
   const pending: { id: ObjectIdentity; desired: KubeObject }[] = [];
+  const refused: { id: ObjectIdentity; desired: KubeObject; why: string }[] = [];
   objects.forEach((desired, i) => {
     try {
-      pending.push({ id: identityOf(desired, `object ${i}`), desired });
+      const id = identityOf(desired, `object ${i}`);
+      const why = ctx.refused?.get(desired);
+      if (why !== undefined) refused.push({ id, desired, why });
+      else pending.push({ id, desired });
     } catch (err) {
       const id = positionalIdentity(desired, i);
       outcomes.push({ id, desired, action: 'failed', digest: '', error: `${apiMessage(err)}` });
     }
   });
+  for (const r of refused) {
+    // Read only, so that the report says whether an earlier version of it is live.
+    const live = await withRetry(() => ctx.cluster.get(r.desired), ctx.retry).catch(() => undefined);
+    outcomes.push({ ...failed(r, r.why), ...(live ? { live } : {}) });
+  }
   const total = objects.length;
   let done = outcomes.length;
   const progress = () => ctx.onProgress?.(++done, total);
@@ -158,7 +172,15 @@ export async function applyObjects(
     for (const o of await applyStage(stage, inventory, ctx, progress)) outcomes.push(o);
   }
   // Report in bundle order, whatever the stage order was.
-  const order = new Map(pending.map((p, i) => [identityKey(p.id), i]));
+  const order = new Map(
+    objects.flatMap((o, i) => {
+      try {
+        return [[identityKey(identityOf(o)), i] as const];
+      } catch {
+        return [];
+      }
+    }),
+  );
   return outcomes.sort((a, b) => (order.get(identityKey(a.id)) ?? -1) - (order.get(identityKey(b.id)) ?? -1));
 }
 

@@ -1,4 +1,4 @@
-import type { Bundle, Logger, ObjectIdentity } from '@flotilla/shared';
+import type { Bundle, KubeObject, Logger, ObjectIdentity } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /** Whether a live object matches its desired state (`Pruned`: deleted because the bundle dropped it). */
@@ -51,6 +51,21 @@ export interface ReconcileResult {
   error?: string;
 }
 
+/**
+ * Turns a bundle object into the object to apply, just before apply (and before assess and
+ * watch compare with it): SOPS-encrypted Secrets are decrypted here, in the cluster. The clear
+ * object is kept in memory only, never in the bundle file, the inventory or a report.
+ */
+export interface ObjectDecoder {
+  /** Whether the object needs decoding; objects it declines go to apply as they are. */
+  applies(obj: KubeObject): boolean;
+  /**
+   * The object to apply. Throws to refuse this one object: the message (which must never
+   * carry a value) is reported after the object's identity, and the rest of the bundle applies.
+   */
+  decode(obj: KubeObject): Promise<KubeObject>;
+}
+
 export interface ReconcilerOptions {
   kubeConfig: KubeConfig;
   /** This cluster's name; names the inventory ConfigMap `flotilla-inventory-<cluster>`. */
@@ -66,6 +81,8 @@ export interface ReconcilerOptions {
   requestTimeoutMs?: number;
   /** Key of the HMAC that drifted Secret values are reported as; unkeyed sha256 without. */
   secretHashKey?: Uint8Array;
+  /** Decodes bundle objects just before apply (SOPS decryption); none: objects apply as they are. */
+  decoder?: ObjectDecoder;
   /** How long a prune waits for a deleted object to be gone before reporting it Terminating; default 2 s. */
   pruneWaitMs?: number;
   /**

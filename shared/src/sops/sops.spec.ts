@@ -220,7 +220,10 @@ describe('SOPS documents made here', () => {
       /data\.1/,
     );
     assert.doesNotMatch(
-      await decryptSopsDocument(bad, [id]).catch((e: Error) => e.message),
+      await decryptSopsDocument(bad, [id]).then(
+        () => 'decrypted',
+        (e: Error) => e.message,
+      ),
       /hunter2|nonsense/,
     );
   });
