@@ -24,6 +24,7 @@ import { createSigningKeyStore } from './pki/signing-keys.js';
 import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
 import { createPromotionLog, type PromotionLog } from './promotions/promotion-log.js';
 import { createRenderer, type Renderer } from './render/index.js';
+import { createRecipientStore, secretRoutes } from './secrets/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
@@ -69,12 +70,22 @@ export interface HubOptions {
   /** Lifetime of an agent credential (ms); default 90 days. Agents rotate after a third of it. */
   agentCredentialTtlMs?: number;
   logger: Logger;
+  /**
+   * Offline recovery recipients (`age1…`): every SOPS file `flotilla secret encrypt` writes is
+   * encrypted to them too, so that whoever holds their identities (off the hub) can rekey.
+   */
+  ageRecoveryRecipients?: string[];
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
 
-export type ResolvedHubOptions = Required<Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes'>> &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes'> & { nats: string[] };
+export type ResolvedHubOptions = Required<
+  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'ageRecoveryRecipients'>
+> &
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes'> & {
+    nats: string[];
+    ageRecoveryRecipients: string[];
+  };
 
 export const HUB_DEFAULTS = {
   dataDir: '.flotilla/hub',
@@ -108,6 +119,7 @@ export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
     pollMs: options.pollMs ?? HUB_DEFAULTS.pollMs,
     heartbeatWindowMs: options.heartbeatWindowMs ?? HUB_DEFAULTS.heartbeatWindowMs,
     agentCredentialTtlMs: options.agentCredentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS,
+    ageRecoveryRecipients: options.ageRecoveryRecipients ?? [],
   };
 }
 
@@ -268,10 +280,12 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     });
     registerFleetMetrics(metrics, fleet);
 
+    const recipients = createRecipientStore({ db, recovery: options.ageRecoveryRecipients, logger });
     const grpc: GrpcServer = await startGrpcServer({
       listen: options.grpc,
       tls: identity.tls,
       clusters,
+      recipients,
       ingest,
       streams,
       manualSync,
@@ -341,6 +355,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         },
       }),
       ...promotionRoutes(promotion),
+      ...secretRoutes(recipients),
       ...dashboardRoutes({
         fleet,
         promotions: promotion,

@@ -29,6 +29,11 @@ export interface FleetClusterStatus {
   reportedVia: string | null;
   /** Since when it has been Synced and Healthy at `revision` (the promotion soak clock), else null. */
   healthySince: string | null;
+  /**
+   * What the hub warns of in the newest bundle, one line per object (a Secret that travels in
+   * clear). Always set by this hub; optional for rows made elsewhere (tests, older hubs).
+   */
+  warnings?: string[];
 }
 
 /** One row of `flotilla fleet drift -o json`. */
@@ -116,6 +121,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
             cluster: bundles.cluster,
             generation: bundles.generation,
             revision: bundles.revision,
+            warnings: bundles.warnings,
           })
           .from(bundles)
           .where(mine(bundles))
@@ -184,6 +190,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           reportedAt: s?.reportedAt?.toISOString() ?? null,
           reportedVia: s?.reportedVia ?? null,
           healthySince: s?.healthySince?.toISOString() ?? null,
+          warnings: desired?.warnings ?? [],
         } satisfies FleetClusterStatus;
       });
     },
