@@ -36,6 +36,8 @@ export interface ObjectOutcome {
   error?: string;
   /** Managed fields that differ from what the apply stores (`unchanged`: none). */
   drift?: { path: string; desired: string; live: string }[];
+  /** A failure that retrying the same bundle would only repeat (refused before apply). */
+  permanent?: boolean;
 }
 
 export interface ApplyContext {
@@ -112,7 +114,7 @@ export async function applyObjects(
   for (const r of refused) {
     // Read only, so that the report says whether an earlier version of it is live.
     const live = await withRetry(() => ctx.cluster.get(r.desired), ctx.retry).catch(() => undefined);
-    outcomes.push({ ...failed(r, r.why), ...(live ? { live } : {}) });
+    outcomes.push({ ...failed(r, r.why), permanent: true, ...(live ? { live } : {}) });
   }
   const total = objects.length;
   let done = outcomes.length;

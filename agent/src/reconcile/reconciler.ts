@@ -92,7 +92,7 @@ function prepareObjects(bundle: Bundle, decoder: ObjectDecoder | undefined): Pre
   if (!decoder || !bundle.objects.some((o) => decoder.applies(o)))
     return { objects: bundle.objects, refused };
   return Promise.all(
-    bundle.objects.map(async (obj, i) => {
+    bundle.objects.map(async (obj) => {
       if (!decoder.applies(obj)) return obj;
       try {
         return await decoder.decode(obj);
@@ -215,7 +215,11 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     for (const o of outcomes) {
       const key = identityKey(o.id);
       if (o.action === 'failed') {
-        changes.failed.push({ id: o.id, error: o.error ?? `${formatIdentity(o.id)}: apply failed` });
+        changes.failed.push({
+          id: o.id,
+          error: o.error ?? `${formatIdentity(o.id)}: apply failed`,
+          ...(o.permanent ? { permanent: true } : {}),
+        });
         // Keep what an earlier apply put there: it is still ours to prune later.
         const before = previous.get(key);
         if (before) next.set(key, before);

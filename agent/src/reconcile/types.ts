@@ -36,7 +36,11 @@ export interface ChangeSet {
   unchanged: ObjectIdentity[];
   deleted: ObjectIdentity[];
   skipped: ObjectIdentity[];
-  failed: { id: ObjectIdentity; error: string }[];
+  /**
+   * `permanent`: a failure that retrying the same bundle would only repeat (a SOPS document
+   * that does not decrypt here); the run loop does not retry those, the next bundle may fix them.
+   */
+  failed: { id: ObjectIdentity; error: string; permanent?: boolean }[];
   /** Pruned but not gone yet (finalizers): reported Terminating, looked at again by the next apply. */
   terminating: ObjectIdentity[];
 }

@@ -130,6 +130,10 @@ describe('SOPS Secrets decrypted by the agent just before apply (Kubernetes API 
       /^v1 Secret default\/stranger: SOPS document refused: no age identity held here opens it; it is encrypted for age1/,
     );
     assert.equal(failed.size, 2, 'only the two refused Secrets failed');
+    assert.ok(
+      first.changes.failed.every((f) => f.permanent),
+      'refusals are permanent: retrying the same bundle would only repeat them',
+    );
     assert.doesNotMatch(JSON.stringify(first), /global-value|not-for-this-agent/);
     assert.equal(reportOf(first.resources, 'global-age-secret')?.sync, 'Synced');
     assert.match(reportOf(first.resources, 'stranger')?.error ?? '', /no age identity/);

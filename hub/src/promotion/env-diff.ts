@@ -2,6 +2,7 @@ import { redactSecretValue } from '@flotilla/shared';
 import { createTwoFilesPatch } from 'diff';
 import { isMap, isSeq, parseAllDocuments } from 'yaml';
 import { matchesKeep } from '../promote-git/tree-edit.js';
+import { summariseSopsNode } from '../secrets/sops-diff.js';
 import type { GitSource, GitTreeEntry } from '../source/index.js';
 
 /** One file that differs between what FROM runs and what TO holds. */
@@ -104,6 +105,11 @@ export function redactSecrets(text: string, key?: Uint8Array): string {
   let changed = false;
   const redact = (node: unknown) => {
     if (!isMap(node)) return;
+    // SOPS: which encrypted values differ, by their ciphertext's hash; never decrypted.
+    if (summariseSopsNode(node)) {
+      changed = true;
+      return;
+    }
     if (node.get('kind') === 'Secret') {
       for (const field of ['data', 'stringData']) {
         const values = node.get(field, true);

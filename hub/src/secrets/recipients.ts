@@ -46,7 +46,7 @@ export interface RecipientStoreOptions {
 export function createRecipientStore(options: RecipientStoreOptions): RecipientStore {
   const { db } = options;
   const recovery = [...new Set(options.recovery ?? [])];
-  recovery.forEach((r, i) => assertAgeRecipient(r, `recovery recipient ${i + 1}`));
+  for (const [i, r] of recovery.entries()) assertAgeRecipient(r, `recovery recipient ${i + 1}`);
   return {
     async record(cluster, recipient) {
       assertAgeRecipient(recipient, 'age_recipient');

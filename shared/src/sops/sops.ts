@@ -266,7 +266,7 @@ function decryptValue(
     decipher.setAAD(Buffer.from(additional, 'utf8'));
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
     clear = Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]);
-  } catch (cause) {
+  } catch (_cause) {
     throw new SopsError(
       'mac-mismatch',
       `${where}: does not decrypt under this document's data key at this path (changed, or moved from elsewhere)`,
