@@ -59,6 +59,11 @@ export interface ApplyContext {
    * fails alone, naming itself, and keeps its place in the inventory (so it is never pruned).
    */
   refused?: ReadonlyMap<KubeObject, string>;
+  /**
+   * The bundle's form of each decoded object (a SOPS document): the inventory records its
+   * digest, so that no hash of a clear Secret value is stored in a ConfigMap.
+   */
+  sourceOf?: ReadonlyMap<KubeObject, KubeObject>;
 }
 
 const CRD_GROUP = 'apiextensions.k8s.io';
@@ -114,7 +119,7 @@ export async function applyObjects(
   for (const r of refused) {
     // Read only, so that the report says whether an earlier version of it is live.
     const live = await withRetry(() => ctx.cluster.get(r.desired), ctx.retry).catch(() => undefined);
-    outcomes.push({ ...failed(r, r.why), permanent: true, ...(live ? { live } : {}) });
+    outcomes.push({ ...failed(r, r.why, ctx), permanent: true, ...(live ? { live } : {}) });
   }
   const total = objects.length;
   let done = outcomes.length;
@@ -149,7 +154,7 @@ export async function applyObjects(
     if (crd && !established.has(crd)) {
       const crdFailed = outcomes.some((o) => isCrd(o.id) && o.id.name === crd && o.action === 'failed');
       const why = crdFailed ? 'failed to apply' : `is not established after ${ctx.crdWaitMs} ms`;
-      outcomes.push(failed(p, `apply failed: its CustomResourceDefinition ${crd} ${why}`));
+      outcomes.push(failed(p, `apply failed: its CustomResourceDefinition ${crd} ${why}`, ctx));
       progress();
       continue;
     }
@@ -157,13 +162,13 @@ export async function applyObjects(
     try {
       info = await resourceOf(p.desired, ctx, crd !== undefined);
     } catch (err) {
-      outcomes.push(failed(p, `apply failed: discovery: ${apiMessage(err)}`));
+      outcomes.push(failed(p, `apply failed: discovery: ${apiMessage(err)}`, ctx));
       progress();
       continue;
     }
     if (!info) {
       outcomes.push(
-        failed(p, `apply failed: the API server does not serve ${p.desired.apiVersion} ${p.id.kind}`),
+        failed(p, `apply failed: the API server does not serve ${p.desired.apiVersion} ${p.id.kind}`, ctx),
       );
       progress();
       continue;
@@ -186,12 +191,21 @@ export async function applyObjects(
   return outcomes.sort((a, b) => (order.get(identityKey(a.id)) ?? -1) - (order.get(identityKey(b.id)) ?? -1));
 }
 
-function failed(p: { id: ObjectIdentity; desired: KubeObject }, message: string): ObjectOutcome {
+/** The inventory's digest of an object: of its bundle form, never of a decrypted Secret. */
+function digestOf(desired: KubeObject, ctx: Pick<ApplyContext, 'sourceOf'>): string {
+  return manifestDigest(ctx.sourceOf?.get(desired) ?? desired);
+}
+
+function failed(
+  p: { id: ObjectIdentity; desired: KubeObject },
+  message: string,
+  ctx: Pick<ApplyContext, 'sourceOf'>,
+): ObjectOutcome {
   return {
     id: p.id,
     desired: p.desired,
     action: 'failed',
-    digest: manifestDigest(p.desired),
+    digest: digestOf(p.desired, ctx),
     error: `${formatIdentity(p.id)}: ${message}`,
   };
 }
@@ -266,7 +280,7 @@ async function planOne(
   ctx: ApplyContext,
 ): Promise<Plan> {
   ctx.signal?.throwIfAborted();
-  const digest = manifestDigest(desired);
+  const digest = digestOf(desired, ctx);
   const subject = formatIdentity(id);
   let live: KubeObject | undefined;
   try {

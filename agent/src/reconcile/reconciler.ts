@@ -81,27 +81,33 @@ export function parseReconcilerOptions(
 interface Prepared {
   objects: KubeObject[];
   refused: Map<KubeObject, string>;
+  /** Decoded object → the object as the bundle has it. */
+  sourceOf: Map<KubeObject, KubeObject>;
 }
 
 /**
  * Decodes the objects the decoder applies to (SOPS documents), once per bundle. A refusal's
- * reason never carries a value; the object's name is put before it where it is reported. Synchronous when no object needs decoding.
+ * reason never carries a value; the object's name is put before it where it is reported.
+ * Synchronous when no object needs decoding.
  */
 function prepareObjects(bundle: Bundle, decoder: ObjectDecoder | undefined): Prepared | Promise<Prepared> {
   const refused = new Map<KubeObject, string>();
+  const sourceOf = new Map<KubeObject, KubeObject>();
   if (!decoder || !bundle.objects.some((o) => decoder.applies(o)))
-    return { objects: bundle.objects, refused };
+    return { objects: bundle.objects, refused, sourceOf };
   return Promise.all(
     bundle.objects.map(async (obj) => {
       if (!decoder.applies(obj)) return obj;
       try {
-        return await decoder.decode(obj);
+        const decoded = await decoder.decode(obj);
+        sourceOf.set(decoded, obj);
+        return decoded;
       } catch (err) {
         refused.set(obj, apiMessage(err));
         return obj;
       }
     }),
-  ).then((objects) => ({ objects, refused }));
+  ).then((objects) => ({ objects, refused, sourceOf }));
 }
 
 /**
@@ -181,7 +187,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   ): Promise<ReconcileResult> {
     const changes = emptyChangeSet();
     const resources: ResourceReport[] = [];
-    const { objects, refused } = await prepared(bundle);
+    const { objects, refused, sourceOf } = await prepared(bundle);
     let previous: Inventory;
     let inventoryError: string | undefined;
     try {
@@ -208,6 +214,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       signal: options.signal,
       onProgress: options.onProgress,
       refused,
+      sourceOf,
     };
     const outcomes = await applyObjects(objects, previous, ctx);
 

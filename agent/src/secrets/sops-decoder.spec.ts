@@ -24,6 +24,7 @@ import {
 import { sopsFixturesDir } from '@flotilla/shared/sops/testing';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { manifestDigest } from '../reconcile/apply.js';
 import { createReconciler, type ResourceReport } from '../reconcile/index.js';
 import { createSopsDecoder } from './index.js';
 
@@ -109,6 +110,11 @@ describe('SOPS Secrets decrypted by the agent just before apply (Kubernetes API 
     };
     const first = await r.apply(bundleOf(1, [real, tampered, stranger as KubeObject, cm]));
 
+    // The inventory records the digest of the bundle's (encrypted) form, no hash of a clear value.
+    const inventory = JSON.stringify(
+      await kubectlJson('get', 'configmap', '-n', 'flotilla-system', 'flotilla-inventory-sops'),
+    );
+    assert.ok(inventory.includes(manifestDigest(real)), 'the encrypted form is what the inventory records');
     const live = await kubectlJson('get', 'secret', 'global-age-secret', '-n', 'default');
     assert.equal(
       Buffer.from(live.data.key, 'base64').toString(),
