@@ -397,7 +397,7 @@ for (const database of ['pglite', 'postgres'] as const) {
       assert.notEqual(d.desired, d.live, 'shown as changed');
     });
 
-    test('no clear value in API responses, the NATS stream, an exported bundle file, logs, the hub data dir or its database', async () => {
+    test('no clear value in API responses, the dashboard, the NATS stream, an exported bundle file, logs, the hub data dir or its database', async () => {
       const bad: string[] = [];
       const check = (where: string, text: string) => {
         const n = found(text, NEEDLES);
@@ -441,6 +441,29 @@ for (const database of ['pglite', 'postgres'] as const) {
         });
         assert.equal(res.status, 200, path);
         check(`GET ${path}`, await res.text());
+      }
+
+      // The dashboard, logged in with the admin token.
+      const login = await fetch(`${fleet.hub.http}/ui/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: fleet.adminToken }).toString(),
+        redirect: 'manual',
+      });
+      const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+      assert.match(cookie, /=/, 'the dashboard opened a session');
+      for (const path of [
+        '/ui',
+        '/ui/clusters/dev-1',
+        '/ui/clusters/staging-1',
+        '/ui/drift',
+        '/ui/promotions',
+      ]) {
+        const res = await fetch(`${fleet.hub.http}${path}`, { headers: { cookie }, redirect: 'manual' });
+        assert.equal(res.status, 200, path);
+        const page = await res.text();
+        if (path === '/ui/clusters/dev-1') assert.match(page, /app-creds/, 'the dashboard lists the Secret');
+        check(`dashboard ${path}`, page);
       }
 
       // The NATS stream, as the hub's own user reads it, and an exported bundle file.

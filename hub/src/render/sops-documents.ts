@@ -77,7 +77,13 @@ export function restoreSopsDocuments(
     const text = Buffer.from(data).toString('utf8');
     if (!isSopsText(text)) continue;
     for (const doc of parseAllDocuments(text, { prettyErrors: false })) {
-      const value = doc.errors.length ? undefined : (doc.toJS() as unknown);
+      let value: unknown;
+      try {
+        // Kustomize read these files already: one that does not parse here has no SOPS document to give.
+        value = doc.errors.length ? undefined : doc.toJS({ maxAliasCount: 100 });
+      } catch {
+        continue;
+      }
       if (isSopsDocument(value))
         originals.set(String((value.sops as { mac: string }).mac), { path, doc: value as KubeObject });
     }
