@@ -2,6 +2,7 @@ import { toJsonString } from '@bufbuild/protobuf';
 import { ReportStatusRequestSchema } from '@flotilla/proto';
 import {
   type Bundle,
+  backoffDelay,
   createLogger,
   errorMessage,
   identityKey,
@@ -20,8 +21,8 @@ import {
   type ResourceReport,
   type WatchHandle,
 } from './reconcile/index.js';
-import { heartbeatBody, overallHealth, refusedBody, statusBody } from './report.js';
 import type { BundleStore } from './state.js';
+import { heartbeatBody, overallHealth, refusedBody, statusBody } from './status-report.js';
 
 /** Where a bundle came from: it decides whether `manual` sync holds it. */
 export type BundleOrigin = 'nats' | 'import' | 'stored';
@@ -204,7 +205,8 @@ export function createAgent(options: AgentOptions): Agent {
     if (stopped || healTimer || !current) return;
     const now = Date.now();
     if (now - lastHealAt > o.healResetMs) healAttempts = 0;
-    const delay = healAttempts === 0 ? 0 : Math.min(o.healMaxMs, o.healBaseMs * 2 ** (healAttempts - 1));
+    const delay =
+      healAttempts === 0 ? 0 : backoffDelay(healAttempts - 1, { baseMs: o.healBaseMs, maxMs: o.healMaxMs });
     healAttempts++;
     log.info({ why, inMs: delay, attempt: healAttempts }, 're-applying the bundle');
     healTimer = setTimeout(() => {

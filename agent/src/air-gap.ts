@@ -16,7 +16,6 @@ import {
 } from '@flotilla/shared';
 import { createOutbox, outboxPath, replayOutbox, seqFloorNow } from './outbox.js';
 import type { ReconcileResult, Reconciler } from './reconcile/index.js';
-import { statusBody } from './report.js';
 import {
   type AgentIdentity,
   createBundleStore,
@@ -26,6 +25,7 @@ import {
   stateDirHolder,
   writeFileDurable,
 } from './state.js';
+import { statusBody } from './status-report.js';
 
 /** The stored last good bundle, if it still verifies. */
 function storedBundle(identity: AgentIdentity, stateDir: string): Bundle | undefined {

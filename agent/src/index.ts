@@ -37,7 +37,6 @@ export {
   type PullOutcome,
   startBundlePuller,
 } from './pull.js';
-export { clusterStatus, overallHealth, type StatusSnapshot } from './report.js';
 export { type RunningAgent, type RunOptions, runAgent } from './run.js';
 export {
   type AgentIdentity,
@@ -53,3 +52,4 @@ export {
   lockStateDir,
 } from './state.js';
 export { type StatusClient, type StatusClientOptions, startStatusClient } from './status-client.js';
+export { clusterStatus, overallHealth, type StatusSnapshot } from './status-report.js';

@@ -1,5 +1,6 @@
 import {
   BUNDLE_STREAM,
+  backoffDelay,
   bundleChunkSubject,
   bundleSubject,
   createLogger,
@@ -205,7 +206,7 @@ export function startBundlePuller(
 
   const scheduleRetry = () => {
     if (stopped || retryTimer) return;
-    const delay = Math.min(30_000, retryMs * 2 ** Math.min(failures, 5));
+    const delay = backoffDelay(failures, { baseMs: retryMs, maxMs: 30_000, maxDoublings: 5 });
     failures++;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
@@ -258,7 +259,7 @@ export function startBundlePuller(
       try {
         nc = await connect(connectOptions);
       } catch (err) {
-        const delay = Math.min(30_000, retryMs * 2 ** Math.min(attempt++, 5));
+        const delay = backoffDelay(attempt++, { baseMs: retryMs, maxMs: 30_000, maxDoublings: 5 });
         log.warn({ err: errorMessage(err), retryInMs: delay }, 'NATS connect failed; will retry');
         await sleep(delay);
         continue;

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import { eventually } from '@flotilla/e2e/harness';
 import { hubChannelCredentials } from './hub-tls.js';
 import { createOutbox } from './outbox.js';
-import { heartbeatBody } from './report.js';
 import { startStatusClient } from './status-client.js';
+import { heartbeatBody } from './status-report.js';
 import { createTestPki, type FakeHub, startFakeHub, tempDir } from './test-support.js';
 
 async function hubFor(t: Parameters<typeof tempDir>[0]) {

@@ -8,7 +8,7 @@ import {
   RotateCredentialRequestSchema,
   type RotateCredentialResponse,
 } from '@flotilla/proto';
-import { AGENT_AUTH_METADATA, createLogger, errorMessage, type Logger } from '@flotilla/shared';
+import { AGENT_AUTH_METADATA, backoffDelay, createLogger, errorMessage, type Logger } from '@flotilla/shared';
 import { type ChannelCredentials, type ClientDuplexStream, Metadata } from '@grpc/grpc-js';
 import type { Outbox } from './outbox.js';
 
@@ -167,7 +167,7 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
 
   const reconnectLater = () => {
     if (stopped || retryTimer) return;
-    const delay = Math.min(retryMaxMs, retryMs * 2 ** Math.min(attempt++, 8));
+    const delay = backoffDelay(attempt++, { baseMs: retryMs, maxMs: retryMaxMs, maxDoublings: 8 });
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
       open();

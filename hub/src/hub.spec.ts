@@ -165,13 +165,13 @@ for (const kind of TEST_DATABASE_KINDS) {
     });
 
     test('a commit to one environment produces a new generation for exactly its clusters', async () => {
-      await hub.syncLoop.trigger('test: nothing changed');
+      await hub.publishLoop.trigger('test: nothing changed');
       assert.deepEqual(
         [await generation('dev-1'), await generation('staging-1'), await generation('prod-1')],
         [1, 1, 1],
       );
       await work.commit({ 'environments/dev/app.yaml': configMap('dev', '2') }, 'dev only');
-      const pass = await hub.syncLoop.trigger('test: dev commit');
+      const pass = await hub.publishLoop.trigger('test: dev commit');
       assert.equal(pass.error, null);
       assert.deepEqual(
         [await generation('dev-1'), await generation('staging-1'), await generation('prod-1')],
@@ -185,7 +185,7 @@ for (const kind of TEST_DATABASE_KINDS) {
         'break staging',
       );
       await work.commit({ 'environments/dev/app.yaml': configMap('dev', '3') }, 'dev moves on');
-      await hub.syncLoop.trigger('test: broken staging');
+      await hub.publishLoop.trigger('test: broken staging');
       assert.equal(await generation('staging-1'), 1);
       assert.equal(await generation('dev-1'), 3);
       const status = await hub.fleet.status();
@@ -195,25 +195,25 @@ for (const kind of TEST_DATABASE_KINDS) {
       assert.equal(status.find((c) => c.name === 'prod-1')?.error, null);
       // Fixed: the error clears.
       await work.commit({ 'environments/staging/app.yaml': configMap('staging', '1') }, 'fix staging');
-      await hub.syncLoop.trigger('test: fixed');
+      await hub.publishLoop.trigger('test: fixed');
       assert.equal((await hub.fleet.status()).find((c) => c.name === 'staging-1')?.error, null);
       assert.equal(await generation('staging-1'), 1, 'same content as before: no new generation');
     });
 
     test('a missing branch and an invalid flotilla.yaml keep every last good bundle and show the error', async () => {
       await work.git('push', '-q', 'origin', ':release');
-      await hub.syncLoop.trigger('test: no release branch');
+      await hub.publishLoop.trigger('test: no release branch');
       let status = await hub.fleet.status();
       assert.match(status.find((c) => c.name === 'prod-1')?.error ?? '', /environment prod: .*release/);
       assert.equal(status.find((c) => c.name === 'dev-1')?.error, null);
       await work.git('push', '-q', 'origin', 'HEAD:release');
       await work.commit({ 'flotilla.yaml': 'environments: nope\n' }, 'break config');
-      await hub.syncLoop.trigger('test: invalid config');
+      await hub.publishLoop.trigger('test: invalid config');
       status = await hub.fleet.status();
       for (const c of status) assert.match(c.error ?? '', /flotilla\.yaml/, c.name);
       assert.equal(await generation('dev-1'), 3);
       await work.commit({ 'flotilla.yaml': FLEET }, 'fix config');
-      await hub.syncLoop.trigger('test: config fixed');
+      await hub.publishLoop.trigger('test: config fixed');
       status = await hub.fleet.status();
       for (const c of status) assert.equal(c.error, null, c.name);
     });
@@ -314,7 +314,7 @@ for (const kind of TEST_DATABASE_KINDS) {
       stream.on('data', (r: ReportStatusResponse) => {
         if (r.body.case === 'sync') syncs.push(Number(r.body.value.generation));
       });
-      const [outcome] = await hub.manualSync.request({ cluster: 'dev-2' }, 'test');
+      const [outcome] = await hub.applyRequests.request({ cluster: 'dev-2' }, 'test');
       assert.equal(outcome?.delivered, true);
       await eventually(() => assert.deepEqual(syncs, [outcome!.generation]));
 

@@ -3,6 +3,7 @@ import { errorMessage, FlotillaError, type Logger, secretHashKey } from '@flotil
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
+import { type ApplyRequests, createApplyRequests } from './apply-request/apply-request.js';
 import { type AuditLog, createAuditLog } from './audit/audit.js';
 import { type BundlePublisher, createBundlePublisher } from './bundles/publish-cluster.js';
 import {
@@ -15,22 +16,21 @@ import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
 import { type GrpcServer, startGrpcServer } from './grpc/server.js';
-import { createManualSync, type ManualSync } from './manual-sync/manual-sync.js';
 import { registerFleetMetrics } from './metrics/fleet-metrics.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { type BundleBus, createBundleBus, DEFAULT_BUNDLE_REPLICAS, MAX_BUNDLE_REPLICAS } from './nats/bus.js';
 import { type HubIdentity, initDataDir } from './pki/init.js';
 import { createSigningKeyStore } from './pki/signing-keys.js';
 import { createPromotionService, type PromotionService, promotionRoutes } from './promotion/index.js';
-import { createPromotionLog, type PromotionLog } from './promotions/promotion-log.js';
+import { createPromotionLog, type PromotionLog } from './promotion/promotion-log.js';
+import { createPublishLoop, type PublishLoop, type PublishPass } from './publish-loop/publish-loop.js';
+import { createWorkQueue, type WorkQueue } from './publish-loop/work-queue.js';
 import { createRenderer, type Renderer } from './render/index.js';
 import { createRecipientStore, secretRoutes } from './secrets/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
 import { createStatusIngest, type StatusIngest } from './status/ingest.js';
-import { createSyncLoop, type SyncLoop, type SyncPass } from './sync-loop/sync-loop.js';
-import { createWorkQueue, type WorkQueue } from './sync-loop/work-queue.js';
 
 /** How to run a hub. Defaults are applied in parseHubOptions only. */
 export interface HubOptions {
@@ -136,8 +136,8 @@ export interface HubServices {
   clusters: ClusterService;
   ingest: StatusIngest;
   fleet: FleetView;
-  manualSync: ManualSync;
-  syncLoop: SyncLoop;
+  applyRequests: ApplyRequests;
+  publishLoop: PublishLoop;
   promotions: PromotionLog;
   promotion: PromotionService;
   metrics: Metrics;
@@ -205,7 +205,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       logger,
     });
     let queue: WorkQueue | undefined;
-    const syncLoop = createSyncLoop({
+    const publishLoop = createPublishLoop({
       db,
       source,
       renderer,
@@ -227,7 +227,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         if (failed > 0) metrics.inc('flotilla_render_errors_total', {}, failed);
       },
     });
-    stops.push(() => syncLoop.stop());
+    stops.push(() => publishLoop.stop());
     if (queue) {
       const q = queue;
       await q.start();
@@ -236,20 +236,20 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     let election: LeaderElection | undefined;
     /** A pass asked for here (webhook, new cluster, promotion, API): run by the leading replica. */
     const sync = {
-      async trigger(reason: string): Promise<SyncPass> {
-        if (!election || election.isLeader()) return syncLoop.trigger(reason);
+      async trigger(reason: string): Promise<PublishPass> {
+        if (!election || election.isLeader()) return publishLoop.trigger(reason);
         // Never rejects, like the loop's own trigger: callers fire and forget (webhooks).
         const error = await election.requestPass(reason).then(
           () => null,
           (err) => `handing the pass to the leader failed: ${errorMessage(err)}`,
         );
-        if (error) logger.warn({ reason, err: error }, 'sync pass not run');
+        if (error) logger.warn({ reason, err: error }, 'publish pass not run');
         return { revision: null, error, clusters: [], runBy: 'leader' };
       },
     };
     const streams = createAgentStreams();
     const ingest = createStatusIngest(db);
-    const manualSync = createManualSync({ db, audit, send: (c, g) => streams.sendSync(c, g) });
+    const applyRequests = createApplyRequests({ db, audit, send: (c, g) => streams.sendSync(c, g) });
     let grpcAddress = options.advertise ?? options.grpc;
     const clusters = createClusterService({
       db,
@@ -288,7 +288,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       recipients,
       ingest,
       streams,
-      manualSync,
+      applyRequests,
       logger,
       // Three heartbeats per window: one lost or late heartbeat never shows a cluster disconnected.
       heartbeatSeconds: Math.max(1, Math.floor(options.heartbeatWindowMs / 3000)),
@@ -320,8 +320,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       clusters,
       ingest,
       fleet,
-      manualSync,
-      syncLoop,
+      applyRequests,
+      publishLoop,
       promotions,
       promotion,
       metrics,
@@ -330,9 +330,9 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     election = await startLeaderElection({
       database,
       logger,
-      onElected: () => syncLoop.start(),
-      onDeposed: () => void syncLoop.pause(),
-      onPassRequested: (reason) => void syncLoop.trigger(reason),
+      onElected: () => publishLoop.start(),
+      onDeposed: () => void publishLoop.pause(),
+      onPassRequested: (reason) => void publishLoop.trigger(reason),
     });
     stops.push(() => election!.stop());
     metrics.gauge(
@@ -344,7 +344,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       ...adminRoutes({
         clusters,
         fleet,
-        manualSync,
+        applyRequests,
         bundles: publisher,
         statusImport,
         audit,

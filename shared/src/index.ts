@@ -1,3 +1,4 @@
+export * from './backoff.js';
 export * from './bundle.js';
 export * from './bundle-publish.js';
 export * from './canonical-json.js';
@@ -9,5 +10,6 @@ export * from './json-pointer.js';
 export * from './keys.js';
 export * from './logger.js';
 export * from './status-export.js';
+export * from './status-states.js';
 export * from './subjects.js';
 export * from './transport.js';

@@ -15,7 +15,7 @@ import { appliedFieldsOf } from './fields-v1.js';
 import type { Inventory } from './inventory.js';
 import type { Limiter } from './limit.js';
 import { ownershipConflict } from './ownership.js';
-import { positionalIdentity } from './report.js';
+import { positionalIdentity } from './result.js';
 import { type RetryOptions, sleep, withRetry } from './retry.js';
 
 /**

@@ -17,7 +17,7 @@ export {
   DEFAULT_FIELD_MANAGER,
   DEFAULT_INVENTORY_NAMESPACE,
 } from './reconciler.js';
-export { emptyChangeSet } from './report.js';
+export { emptyChangeSet } from './result.js';
 export type {
   ApplyOptions,
   ChangeSet,

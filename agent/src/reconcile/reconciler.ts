@@ -17,7 +17,7 @@ import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
 import { createLimiter } from './limit.js';
 import { pruneObjects } from './prune.js';
-import { emptyChangeSet, positionalIdentity, summarise } from './report.js';
+import { emptyChangeSet, positionalIdentity, summarise } from './result.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
 import type {
   ObjectDecoder,

@@ -1,3 +1,4 @@
+import { backoffDelay } from '@flotilla/shared';
 import { statusOf } from './cluster.js';
 
 /** Statuses worth another try: throttling, and a server that is briefly unwell. */
@@ -53,7 +54,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions):
       return await withTimeout(fn(), options.timeoutMs);
     } catch (err) {
       if (attempt >= options.attempts || !isTransient(err)) throw err;
-      const delay = options.baseDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() * 0.5);
+      const delay = backoffDelay(attempt - 1, { baseMs: options.baseDelayMs, jitter: 0.25 });
       await sleep(delay, options.signal);
     }
   }

@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   formatIdentity,
   identityKey,
   identityOf,
@@ -219,7 +220,9 @@ export function watchObjects(
       if (stopped) break;
       const waker = new AbortController();
       wakers.add(waker);
-      await sleep(Math.min(200 * 2 ** Math.min(failures, 5), 5000), waker.signal).catch(() => {});
+      await sleep(backoffDelay(failures, { baseMs: 200, maxMs: 5000, maxDoublings: 5 }), waker.signal).catch(
+        () => {},
+      );
       wakers.delete(waker);
     }
   }

@@ -414,8 +414,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     for (let i = 0; i < 3; i++) {
       const fromUs = monotonicUs();
       const start = now();
-      const res = await fetch(`${leader}/api/v1/sync-loop/run`, { method: 'POST', headers: auth });
-      if (!res.ok) throw new Error(`POST /api/v1/sync-loop/run: HTTP ${res.status} ${await res.text()}`);
+      const res = await fetch(`${leader}/api/v1/publish-loop/run`, { method: 'POST', headers: auth });
+      if (!res.ok) throw new Error(`POST /api/v1/publish-loop/run: HTTP ${res.status} ${await res.text()}`);
       const pass = (await res.json()) as { error: string | null; clusters: { published?: boolean }[] };
       unchanged.push(ms(start));
       unchangedWindows.push({ fromUs, toUs: monotonicUs() });

@@ -81,7 +81,7 @@ console.log(
     `commit → every bundle published (per round):          ${formatPercentiles(r.publishMs)}`,
     `commit → every cluster Synced and Healthy (per round): ${formatPercentiles(r.convergeMs)}`,
     `commit → a cluster Synced and Healthy (per cluster):   ${formatPercentiles(r.clusterConvergeMs)}`,
-    `one sync pass over an unchanged commit:               ${formatPercentiles(r.unchangedPassMs)} (${r.unchangedPublished} bundles published by them)`,
+    `one publish pass over an unchanged commit:               ${formatPercentiles(r.unchangedPassMs)} (${r.unchangedPublished} bundles published by them)`,
     `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports, drift and heal, from the first sent to the last acknowledged in ${r.ingest.ms} ms, after ${r.ingest.edited} clusters drifted at once)`,
     `GET /api/v1/fleet/status: ${formatPercentiles(r.fleetStatusMs)}`,
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,

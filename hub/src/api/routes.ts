@@ -1,11 +1,11 @@
 import { FlotillaError, InvalidError } from '@flotilla/shared';
+import type { ApplyRequests } from '../apply-request/apply-request.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { BundlePublisher } from '../bundles/publish-cluster.js';
 import type { ClusterService } from '../clusters/cluster-service.js';
-import type { ManualSync } from '../manual-sync/manual-sync.js';
+import type { PublishPass } from '../publish-loop/publish-loop.js';
 import type { FleetView } from '../status/fleet-view.js';
 import type { StatusImporter } from '../status/import.js';
-import type { SyncPass } from '../sync-loop/sync-loop.js';
 import { parseDuration } from '../util/duration.js';
 import type { Route } from './router.js';
 
@@ -13,11 +13,11 @@ import type { Route } from './router.js';
 export interface AdminApiServices {
   clusters: ClusterService;
   fleet: FleetView;
-  manualSync: ManualSync;
+  applyRequests: ApplyRequests;
   bundles: Pick<BundlePublisher, 'latest'>;
   statusImport: StatusImporter;
   audit: AuditLog;
-  sync: { trigger(reason: string): Promise<SyncPass> };
+  sync: { trigger(reason: string): Promise<PublishPass> };
   rotateKey(): Promise<{ keyId: string; keys: string[] }>;
 }
 
@@ -116,7 +116,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
         const environment = str(body, 'environment', false);
         if (!cluster === !environment)
           throw new InvalidError('sync', 'give exactly one of cluster or environment');
-        const syncs = await s.manualSync.request(
+        const syncs = await s.applyRequests.request(
           cluster ? { cluster } : { environment: environment! },
           req.actor,
         );
@@ -181,7 +181,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     },
     {
       method: 'POST',
-      path: '/api/v1/sync-loop/run',
+      path: '/api/v1/publish-loop/run',
       async handle() {
         const pass = await s.sync.trigger('api');
         return { json: pass };

@@ -52,7 +52,7 @@ export interface StoredBundle {
   createdAt: Date;
 }
 
-/** What a sync pass needs to know of a cluster's newest bundle, without its envelope. */
+/** What a publish pass needs to know of a cluster's newest bundle, without its envelope. */
 export interface BundleHead {
   generation: number;
   contentDigest: string;

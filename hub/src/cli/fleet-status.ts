@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
-import { ago, alignedRows, columnWidths, table } from './format.js';
+import { ago } from '../util/ago.js';
+import { alignedRows, columnWidths, table } from './format.js';
 import type { CliIo } from './run.js';
 
 /** The columns of `flotilla fleet status`. */

@@ -3,18 +3,19 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
 import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
-import type { PromotionRecord } from '../promotions/promotion-log.js';
+import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type {
   ClusterDetail,
   ClusterListEntry,
   FleetClusterStatus,
   FleetDrift,
 } from '../status/fleet-view.js';
+import { ago } from '../util/ago.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
 import { fleetStatusTable, fleetWarningsText, watchFleetStatus } from './fleet-status.js';
-import { ago, labelsText, table } from './format.js';
+import { labelsText, table } from './format.js';
 
 /** Where the CLI reads its settings from; main.ts fills it from the environment. */
 export interface CliEnv {

@@ -11,7 +11,7 @@ import { bundles, clusters } from '../db/schema.js';
 import { openTestDatabase } from '../db/testing.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { hashSecret, newSecret } from '../pki/secrets.js';
-import { createPromotionLog } from '../promotions/promotion-log.js';
+import { createPromotionLog } from '../promotion/promotion-log.js';
 import { createFleetView } from '../status/fleet-view.js';
 import { createStatusIngest } from '../status/ingest.js';
 import { dashboardRoutes, SESSION_COOKIE } from './routes.js';

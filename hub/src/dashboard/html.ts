@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PromotionRecord } from '../promotions/promotion-log.js';
+import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { ClusterDetail, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
 
 /**

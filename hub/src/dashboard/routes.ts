@@ -1,9 +1,9 @@
 import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
-import { ago } from '../cli/format.js';
 import { secretMatches } from '../pki/secrets.js';
-import type { PromotionRecord } from '../promotions/promotion-log.js';
+import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { FleetView } from '../status/fleet-view.js';
+import { ago } from '../util/ago.js';
 import {
   CONTENT_SECURITY_POLICY,
   clusterPage,

@@ -100,7 +100,7 @@ export const ageRecipients = pgTable('age_recipients', {
 });
 
 /**
- * Clusters a sync pass found changed, waiting to be rendered and published by any hub
+ * Clusters a publish pass found changed, waiting to be rendered and published by any hub
  * replica (PostgreSQL only). A replica claims rows with `FOR UPDATE SKIP LOCKED` and deletes
  * them in the same transaction once published; a replica that dies mid-pass releases its
  * claim with its session, so another one takes the rows over.

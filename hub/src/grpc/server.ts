@@ -10,8 +10,8 @@ import {
 } from '@flotilla/proto';
 import { AGENT_AUTH_METADATA, errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
 import * as grpc from '@grpc/grpc-js';
+import type { ApplyRequests } from '../apply-request/apply-request.js';
 import type { ClusterService } from '../clusters/cluster-service.js';
-import type { ManualSync } from '../manual-sync/manual-sync.js';
 import type { HubTls } from '../pki/tls.js';
 import type { StatusIngest } from '../status/ingest.js';
 import type { AgentStreams } from './agent-streams.js';
@@ -24,7 +24,7 @@ export interface GrpcServerOptions {
   clusters: ClusterService;
   ingest: StatusIngest;
   streams: AgentStreams;
-  manualSync: ManualSync;
+  applyRequests: ApplyRequests;
   logger: Logger;
   /** Told to every agent when its stream opens; default 10 s (a third of the default window). */
   heartbeatSeconds?: number;
@@ -158,7 +158,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           }),
         );
         await ingest.touch(cluster);
-        await options.manualSync.deliverPending(cluster);
+        await options.applyRequests.deliverPending(cluster);
         logger.info({ cluster }, 'agent connected');
       })();
       chain.catch(fail);

@@ -1,6 +1,7 @@
 import type { Logger } from '@flotilla/shared';
 import {
   BUNDLE_STREAM,
+  backoffDelay,
   bundleSubject,
   FlotillaError,
   publishBundle,
@@ -120,7 +121,7 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
           if (attempt === 0) {
             logger.info({ cluster, generation, err: String(err) }, 'nats: publish refused for now; retrying');
           }
-          await new Promise((r) => setTimeout(r, Math.min(2000, 250 * 2 ** attempt)));
+          await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 250, maxMs: 2000 })));
         }
       }
       logger.info({ cluster, generation, chunks: head.chunks.length, bytes: head.size }, 'bundle published');

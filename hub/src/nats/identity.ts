@@ -11,7 +11,7 @@ import {
   type KeyPair,
   type OperatorLimits,
 } from '@nats-io/jwt';
-import { readTextIfExists, writeFileAtomic } from '../pki/files.js';
+import { readTextIfExists, writeFileAtomic } from '../util/files.js';
 
 /**
  * The NATS side of the hub's identity (operator mode): an operator, the system account and

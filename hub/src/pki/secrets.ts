@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
-import { readTextIfExists, writeFileAtomic } from './files.js';
+import { readTextIfExists, writeFileAtomic } from '../util/files.js';
 
 /** A random secret of 32 bytes, URL-safe, prefixed so a leaked one is recognisable. */
 export function newSecret(prefix: string): string {

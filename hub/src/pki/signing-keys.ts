@@ -8,7 +8,7 @@ import {
   rawPublicKey,
   type SigningKey,
 } from '@flotilla/shared';
-import { readTextIfExists, writeFileAtomic } from './files.js';
+import { readTextIfExists, writeFileAtomic } from '../util/files.js';
 
 interface StoredKey {
   keyId: string;

@@ -3,7 +3,7 @@ import { createHash, webcrypto } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { readTextIfExists, writeFileAtomic } from './files.js';
+import { readTextIfExists, writeFileAtomic } from '../util/files.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;

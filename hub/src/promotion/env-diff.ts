@@ -1,9 +1,9 @@
 import { redactSecretValue } from '@flotilla/shared';
 import { createTwoFilesPatch } from 'diff';
 import { isMap, isSeq, parseAllDocuments } from 'yaml';
-import { matchesKeep } from '../promote-git/tree-edit.js';
 import { summariseSopsNode } from '../secrets/sops-diff.js';
 import type { GitSource, GitTreeEntry } from '../source/index.js';
+import { matchesKeep } from './git/tree-edit.js';
 
 /** One file that differs between what FROM runs and what TO holds. */
 export interface FileDiff {

@@ -1,5 +1,7 @@
 export { diffEnvironments, type FileDiff, redactSecrets } from './env-diff.js';
 export { evaluateGates, type GateInput, type GateResult, type SourceClusterState } from './gates.js';
+export { promoteTree, revertCommit } from './git/index.js';
+export { createPromotionLog, type PromotionLog, type PromotionRecord } from './promotion-log.js';
 export {
   createPromotionService,
   type EnvDiff,

@@ -9,9 +9,9 @@ import { createLogger } from '@flotilla/shared';
 import { createAuditLog } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
 import { openTestDatabase } from '../db/testing.js';
-import { createPromotionLog } from '../promotions/promotion-log.js';
 import { createGitSource } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
+import { createPromotionLog } from './promotion-log.js';
 import { createPromotionService, PromotionRefusedError } from './promotion-service.js';
 
 const logger = createLogger({

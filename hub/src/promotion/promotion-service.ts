@@ -1,13 +1,13 @@
 import { ErrorCode, FlotillaError, type Logger } from '@flotilla/shared';
 import type { AuditLog } from '../audit/audit.js';
 import { type EnvironmentConfig, type FleetConfig, loadFleetConfig } from '../config/index.js';
-import { promoteTree, revertCommit } from '../promote-git/index.js';
-import { updateTree, writeEmptyTree } from '../promote-git/tree-edit.js';
-import type { PromotionLog, PromotionRecord } from '../promotions/promotion-log.js';
 import type { GitAuthor, GitSource, SourceError } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
 import { diffEnvironments, type FileDiff } from './env-diff.js';
 import { evaluateGates, type SourceClusterState } from './gates.js';
+import { promoteTree, revertCommit } from './git/index.js';
+import { updateTree, writeEmptyTree } from './git/tree-edit.js';
+import type { PromotionLog, PromotionRecord } from './promotion-log.js';
 
 export interface PromoteRequest {
   from: string;
@@ -156,7 +156,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
   const afterMove = (reason: string) => {
     void options.sync
       .trigger(reason)
-      .catch((err) => logger.warn({ err: String(err), reason }, 'sync pass after a promotion failed'));
+      .catch((err) => logger.warn({ err: String(err), reason }, 'publish pass after a promotion failed'));
   };
 
   return {

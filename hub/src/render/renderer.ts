@@ -37,7 +37,7 @@ export interface RenderResult {
   /**
    * Digest of everything the render read (renderer, directory, every input blob, the
    * cluster's name, environment and labels, the limits): equal keys render equal objects,
-   * so a sync pass can skip what an earlier pass already published.
+   * so a publish pass can skip what an earlier pass already published.
    */
   inputKey: string;
 }
@@ -60,7 +60,7 @@ export interface Renderer {
   /** Renders what `cluster` in `environment` should run at `commit`. Throws RenderError for anything wrong with the repository. */
   render(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderResult>;
   /**
-   * Collects what a render would read and its input key, without running it: a sync pass
+   * Collects what a render would read and its input key, without running it: a publish pass
    * asks this first and renders only clusters whose inputs changed. Throws like render().
    */
   plan(commit: string, environment: EnvironmentConfig, cluster: ClusterVars): Promise<RenderPlan>;

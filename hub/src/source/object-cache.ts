@@ -10,7 +10,7 @@ export interface ObjectCacheOptions {
 
 /**
  * Git objects by oid never change, so every read of one after the first can come from
- * memory. A sync pass over 1,000 clusters asks for the same few trees and blobs thousands of
+ * memory. A publish pass over 1,000 clusters asks for the same few trees and blobs thousands of
  * times; without this each ask is a stat, an open and an inflate on disk.
  *
  * Values are shared between callers: they must not be mutated.

@@ -1,13 +1,7 @@
 import { toJson } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import {
-  type ClusterStatus,
-  Health,
-  Phase,
-  type ReportStatusRequest,
-  ReportStatusRequestSchema,
-  SyncState,
-} from '@flotilla/proto';
+import { type ClusterStatus, type ReportStatusRequest, ReportStatusRequestSchema } from '@flotilla/proto';
+import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from '@flotilla/shared';
 import { and, eq, inArray, isNull } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { clusterStatus, drift, resourceStatus, statusReports } from '../db/schema.js';
@@ -17,29 +11,6 @@ export type ReportVia = 'stream' | 'import';
 
 /** Outcome of one report: stored now, or a duplicate of a stored one (same cluster and seq). */
 export type IngestOutcome = { seq: number; stored: boolean };
-
-export const PHASE_NAMES: Record<Phase, string | null> = {
-  [Phase.UNSPECIFIED]: null,
-  [Phase.PROGRESSING]: 'Progressing',
-  [Phase.SYNCED]: 'Synced',
-  [Phase.FAILED]: 'Failed',
-};
-
-export const HEALTH_NAMES: Record<Health, string> = {
-  [Health.UNSPECIFIED]: 'Unknown',
-  [Health.HEALTHY]: 'Healthy',
-  [Health.PROGRESSING]: 'Progressing',
-  [Health.DEGRADED]: 'Degraded',
-  [Health.UNKNOWN]: 'Unknown',
-};
-
-export const SYNC_NAMES: Record<SyncState, string> = {
-  [SyncState.UNSPECIFIED]: 'Unknown',
-  [SyncState.SYNCED]: 'Synced',
-  [SyncState.OUT_OF_SYNC]: 'OutOfSync',
-  [SyncState.MISSING]: 'Missing',
-  [SyncState.PRUNED]: 'Pruned',
-};
 
 /** Stores agent reports; the same code path serves the stream and air-gapped imports. */
 export interface StatusIngest {

@@ -5,30 +5,13 @@ import {
   type ClusterStatus,
   ClusterStatusSchema,
   FieldDriftSchema,
-  Health,
   HeartbeatSchema,
   ObjectRefSchema,
-  Phase,
   ResourceStatusSchema,
-  SyncState,
 } from '@flotilla/proto';
-import type { Bundle } from '@flotilla/shared';
+import { type Bundle, HEALTH_CODES, PHASE_CODES, SYNC_CODES } from '@flotilla/shared';
 import type { ReportBody } from './outbox.js';
 import type { HealthState, ReconcileResult, ResourceReport } from './reconcile/index.js';
-
-const PHASE = { Progressing: Phase.PROGRESSING, Synced: Phase.SYNCED, Failed: Phase.FAILED } as const;
-const SYNC = {
-  Synced: SyncState.SYNCED,
-  OutOfSync: SyncState.OUT_OF_SYNC,
-  Missing: SyncState.MISSING,
-  Pruned: SyncState.PRUNED,
-} as const;
-const HEALTH = {
-  Healthy: Health.HEALTHY,
-  Progressing: Health.PROGRESSING,
-  Degraded: Health.DEGRADED,
-  Unknown: Health.UNKNOWN,
-} as const;
 
 /** Worst first: the cluster is as healthy as its least healthy object. */
 const HEALTH_ORDER: HealthState[] = ['Degraded', 'Progressing', 'Unknown', 'Healthy'];
@@ -56,15 +39,15 @@ export function clusterStatus(s: StatusSnapshot): ClusterStatus {
     appliedGeneration: BigInt(s.bundle?.generation ?? 0),
     revision: s.bundle?.revision ?? '',
     bundleDigest: s.bundleDigest ?? '',
-    phase: PHASE[s.phase],
-    health: HEALTH[s.health],
+    phase: PHASE_CODES[s.phase],
+    health: HEALTH_CODES[s.health],
     error: s.error ?? '',
     pendingGeneration: BigInt(s.pendingGeneration ?? 0),
     resources: s.resources.map((r) =>
       create(ResourceStatusSchema, {
         ref: create(ObjectRefSchema, r.id),
-        sync: SYNC[r.sync],
-        health: HEALTH[r.health],
+        sync: SYNC_CODES[r.sync],
+        health: HEALTH_CODES[r.health],
         healthReason: r.healthReason,
         error: r.error ?? '',
         drift: r.drift.map((d) =>

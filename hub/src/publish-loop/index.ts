@@ -1,2 +1,2 @@
+export * from './publish-loop.js';
 export * from './render-state.js';
-export * from './sync-loop.js';

@@ -5,29 +5,33 @@ import type { Db } from '../db/database.js';
 import { bundles, clusters, pendingSyncs } from '../db/schema.js';
 
 /** One manual sync asked for: delivered now on the cluster's stream, or on its next connect. */
-export interface SyncRequestOutcome {
+export interface ApplyRequestOutcome {
   cluster: string;
   generation: number;
   delivered: boolean;
 }
 
-/** Manual sync (`sync: manual` policy): tell agents to apply the held bundle. */
-export interface ManualSync {
+/**
+ * Requests to apply a held bundle. Under the `sync: manual` policy an agent holds each new
+ * bundle until asked (`flotilla sync`); this records the ask and delivers it on the cluster's
+ * stream, now or on its next connect.
+ */
+export interface ApplyRequests {
   request(
     target: { cluster: string } | { environment: string },
     actor: string,
-  ): Promise<SyncRequestOutcome[]>;
+  ): Promise<ApplyRequestOutcome[]>;
   /** Sends what is pending for a cluster that just connected. */
   deliverPending(cluster: string): Promise<void>;
 }
 
-export interface ManualSyncOptions {
+export interface ApplyRequestsOptions {
   db: Db;
   audit: AuditLog;
   send(cluster: string, generation: number): boolean;
 }
 
-export function createManualSync(options: ManualSyncOptions): ManualSync {
+export function createApplyRequests(options: ApplyRequestsOptions): ApplyRequests {
   const { db, audit } = options;
   const markSent = (cluster: string) =>
     db.update(pendingSyncs).set({ sentAt: new Date() }).where(eq(pendingSyncs.cluster, cluster));
@@ -43,7 +47,7 @@ export function createManualSync(options: ManualSyncOptions): ManualSync {
         const what = 'cluster' in target ? `cluster ${target.cluster}` : `environment ${target.environment}`;
         throw new FlotillaError('not-found', `${what}: no such cluster`);
       }
-      const out: SyncRequestOutcome[] = [];
+      const out: ApplyRequestOutcome[] = [];
       for (const cluster of names) {
         const [latest] = await db
           .select({ generation: bundles.generation })

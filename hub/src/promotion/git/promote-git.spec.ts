@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type GitServer, startGitServer } from '@flotilla/e2e/harness';
 import { ErrorCode } from '@flotilla/shared';
-import { createGitSource, type SourceError } from '../source/index.js';
+import { createGitSource, type SourceError } from '../../source/index.js';
 import { promoteTree, revertCommit } from './index.js';
 import { matchesKeep } from './tree-edit.js';
 

@@ -1,4 +1,5 @@
-import type { GitSource, GitTreeEntry } from '../source/index.js';
+import picomatch from 'picomatch';
+import type { GitSource, GitTreeEntry } from '../../source/index.js';
 
 /** A file (or, with mode 040000, a whole subtree) to put at a path; null removes the path. */
 export type TreeChange = { mode: string; oid: string } | null;
@@ -98,25 +99,20 @@ function typeOf(mode: string): GitTreeEntry['type'] {
 
 /**
  * Whether `path` (relative to an environment's directory) matches a keep glob: `*` within a
- * segment, `**` across segments, `?` one character; a glob naming a directory keeps all under it.
+ * segment, `**` across segments, `?` one character (picomatch, dot files included); a glob
+ * naming a directory keeps all under it.
  */
 export function matchesKeep(path: string, globs: string[]): boolean {
-  return globs.some(
-    (g) => globToRegExp(g).test(path) || globToRegExp(`${g.replace(/\/+$/, '')}/**`).test(path),
-  );
+  return globs.some((g) => keepMatcher(g)(path));
 }
 
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i] as string;
-    if (c === '*' && glob[i + 1] === '*') {
-      const slash = glob[i + 2] === '/';
-      re += slash ? '(?:.*/)?' : '.*';
-      i += slash ? 2 : 1;
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+const matchers = new Map<string, (path: string) => boolean>();
+
+function keepMatcher(glob: string): (path: string) => boolean {
+  let matcher = matchers.get(glob);
+  if (!matcher) {
+    matcher = picomatch([glob, `${glob.replace(/\/+$/, '')}/**`], { dot: true });
+    matchers.set(glob, matcher);
   }
-  return new RegExp(`^${re}$`);
+  return matcher;
 }

@@ -1,5 +1,5 @@
 import { ErrorCode } from '@flotilla/shared';
-import { type GitAuthor, type GitSource, SourceError } from '../source/index.js';
+import { type GitAuthor, type GitSource, SourceError } from '../../source/index.js';
 import { diffTrees, entryAt, type TreeChange, updateTree, writeEmptyTree } from './tree-edit.js';
 
 export interface RevertCommitArgs {

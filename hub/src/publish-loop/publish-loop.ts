@@ -27,7 +27,7 @@ function sameOutcome(a: RenderOutcome | undefined, b: RenderOutcome): boolean {
 }
 
 /** What one reconcile pass did: per cluster, a new generation, unchanged, or an error. */
-export interface SyncPass {
+export interface PublishPass {
   revision: string | null;
   /** Set when flotilla.yaml or the fetch failed: every cluster keeps its last good bundle. */
   error: string | null;
@@ -36,9 +36,9 @@ export interface SyncPass {
   runBy?: 'leader';
 }
 
-export interface SyncLoop {
+export interface PublishLoop {
   /** Runs a pass now, or after the running one (passes never overlap; requests coalesce). */
-  trigger(reason: string): Promise<SyncPass>;
+  trigger(reason: string): Promise<PublishPass>;
   /** Starts polling (and runs a first pass); again after a pause. */
   start(): void;
   /** Stops polling and waits for a running pass; start() resumes. */
@@ -48,7 +48,7 @@ export interface SyncLoop {
   config(): FleetConfig | undefined;
 }
 
-export interface SyncLoopOptions {
+export interface PublishLoopOptions {
   db: Db;
   source: GitSource;
   renderer: Renderer;
@@ -57,7 +57,7 @@ export interface SyncLoopOptions {
   /** Poll interval; 0 disables polling (webhook and trigger only). */
   pollMs: number;
   /** Told of every finished pass (metrics). */
-  onPass?: (pass: SyncPass) => void;
+  onPass?: (pass: PublishPass) => void;
   /** Clusters rendered and published at once; default 16. */
   concurrency?: number;
   /**
@@ -73,19 +73,19 @@ export interface SyncLoopOptions {
  * are isolated: a missing branch or failed render keeps that environment's (or cluster's)
  * clusters on their last good bundle and records the error; the others go on.
  */
-export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
+export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
   const { db, source, renderer, publisher, logger } = options;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const publishing = createClusterPublishing({ renderer, publisher, logger, concurrency });
   const queue = options.queue?.(publishing);
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<SyncPass> | undefined;
-  let next: Promise<SyncPass> | undefined;
+  let running: Promise<PublishPass> | undefined;
+  let next: Promise<PublishPass> | undefined;
   let lastConfig: FleetConfig | undefined;
   let stopped = false;
 
-  async function pass(): Promise<SyncPass> {
-    const result: SyncPass = { revision: null, error: null, clusters: [] };
+  async function pass(): Promise<PublishPass> {
+    const result: PublishPass = { revision: null, error: null, clusters: [] };
     let config: FleetConfig;
     let defaultBranch: string;
     const states = await renderStates(db);
@@ -110,7 +110,7 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
         record(scopes.config, { error: result.error });
         logger.warn(
           { err: result.error },
-          'sync pass: source or flotilla.yaml failed; keeping last good bundles',
+          'publish pass: source or flotilla.yaml failed; keeping last good bundles',
         );
         return result;
       }
@@ -212,20 +212,20 @@ export function createSyncLoop(options: SyncLoopOptions): SyncLoop {
     return { outcomes, recorded: new Set(changed) };
   }
 
-  const run = async (reason: string): Promise<SyncPass> => {
-    logger.debug({ reason }, 'sync pass');
+  const run = async (reason: string): Promise<PublishPass> => {
+    logger.debug({ reason }, 'publish pass');
     try {
       const result = await pass();
       options.onPass?.(result);
       return result;
     } catch (err) {
       // The DB failing is not a render error: report it, try again on the next poll.
-      logger.error({ err: errorMessage(err) }, 'sync pass failed');
+      logger.error({ err: errorMessage(err) }, 'publish pass failed');
       return { revision: null, error: errorMessage(err), clusters: [] };
     }
   };
 
-  const trigger = (reason: string): Promise<SyncPass> => {
+  const trigger = (reason: string): Promise<PublishPass> => {
     if (!running) {
       running = run(reason).finally(() => {
         running = undefined;

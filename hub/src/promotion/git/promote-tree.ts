@@ -1,5 +1,5 @@
 import { ErrorCode } from '@flotilla/shared';
-import { type GitAuthor, type GitSource, SourceError } from '../source/index.js';
+import { type GitAuthor, type GitSource, SourceError } from '../../source/index.js';
 import { matchesKeep, type TreeChange, updateTree, writeEmptyTree } from './tree-edit.js';
 
 /** What a promotion did to TO's branch. */

@@ -1,1 +1,0 @@
-export * from './manual-sync.js';
