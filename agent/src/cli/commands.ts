@@ -14,6 +14,7 @@ import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap
 import { AGENT_VERSION, join } from '../join.js';
 import type { Reconciler } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
+import { createSopsDecoder, newAgeKey, readAgeKeyFile } from '../secrets/index.js';
 import {
   type AgentIdentity,
   createFileIdentityStore,
@@ -66,8 +67,10 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+                      [--age-key-file FILE]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
                      [--window-check SECONDS]   (how often a bundle held outside its maintenance window is looked at; default 30)
+                     [--age-key-file FILE]
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
                      [--metrics-addr HOST:PORT] [--stall-timeout SECONDS]
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
@@ -76,6 +79,9 @@ Usage:
   --log-format  json (one JSON object per line, the default) or pretty (for a person at a terminal); any command
   --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
+  --age-key-file  age identities (age-keygen output) that open SOPS-encrypted Secrets. At join: the agent's own
+                key (its recipient is registered with the hub) instead of a new one; at run: more keys, e.g. a
+                team key, used for decryption only. Without it, join makes a key that never leaves the cluster.
   --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
                 controller; a drift this long after the previous heal is healed at once again; default 60
   --metrics-addr  serve /healthz, /readyz and Prometheus /metrics here (":8080" for every interface); off by default
@@ -162,9 +168,11 @@ async function reconcilerFor(
   identity: AgentIdentity,
   logger: Logger,
   extra: { watchTimeoutMs?: number } = {},
+  moreAgeIdentities: string[] = [],
 ): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
   const { createReconciler } = await import('../reconcile/index.js');
+  const identities = [...(identity.ageIdentities ?? []), ...moreAgeIdentities];
   // Drifted Secret values show as an HMAC under a key only this agent holds (from its private key).
   return createReconciler({
     kubeConfig,
@@ -172,6 +180,7 @@ async function reconcilerFor(
     logger,
     secretHashKey: secretHashKey(identity.agentKey),
     ...extra,
+    decoder: createSopsDecoder(() => identities),
   });
 }
 
@@ -194,6 +203,31 @@ function takeLogFormat(argv: string[], fallback = 'json'): { format: string; arg
     else rest.push(a);
   }
   return { format, argv: rest };
+}
+
+/**
+ * An identity from before age keys gets one now, kept in its store and registered with the
+ * hub by a credential rotation that this makes due at once.
+ */
+async function withAgeKey(
+  identity: AgentIdentity,
+  store: IdentityStore,
+  log: Logger,
+): Promise<AgentIdentity> {
+  if (identity.ageIdentities?.length) return identity;
+  const key = await newAgeKey();
+  const next: AgentIdentity = {
+    ...identity,
+    ageIdentities: key.identities,
+    ageRecipient: key.recipient,
+    ageRecipientRegistered: false,
+  };
+  await store.save(next);
+  log.info(
+    { recipient: key.recipient, stored: store.location },
+    'age key created; registering it with the hub',
+  );
+  return next;
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -229,11 +263,14 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
             hub: { type: 'string' },
             token: { type: 'string' },
             'ca-hash': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
+        const ageFile = values['age-key-file'];
         const identity = await join({
+          ...(ageFile ? { ageIdentities: readAgeKeyFile(resolve(ageFile), '--age-key-file') } : {}),
           hub: required(values.hub, '--hub'),
           token: required(values.token, '--token'),
           caHash: required(values['ca-hash'], '--ca-hash'),
@@ -259,6 +296,7 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
             'metrics-addr': { type: 'string' },
             'stall-timeout': { type: 'string' },
             'window-check': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
@@ -283,16 +321,18 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         const windowCheckS = values['window-check'] ? Number(values['window-check']) : 30;
         if (!(windowCheckS > 0))
           throw new InvalidError('--window-check', `"${values['window-check']}" is not a positive number`);
-        const identity = await loadIdentity(c);
+        const store = await identityStore(c);
+        const identity = await withAgeKey(await loadIdentity(c), store, log);
         remember(c, values);
+        const ageFile = values['age-key-file'];
         // Every watch stream ends within half the stall timeout, so a quiet one still shows progress.
         const reconciler = await reconcilerFor(
           c,
           identity,
           log,
           healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {},
+          ageFile ? readAgeKeyFile(resolve(ageFile), '--age-key-file') : [],
         );
-        const store = await identityStore(c);
         const health = healthModule?.createAgentHealth({
           cluster: identity.cluster,
           version: AGENT_VERSION,

@@ -23,6 +23,7 @@ export type {
   ChangeSet,
   FieldDrift,
   HealthState,
+  ObjectDecoder,
   ReconcileResult,
   Reconciler,
   ReconcilerOptions,

@@ -1,4 +1,4 @@
-import type { Bundle, Logger, ObjectIdentity } from '@flotilla/shared';
+import type { Bundle, KubeObject, Logger, ObjectIdentity } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { LoopProgress } from '../health/progress.js';
 
@@ -37,7 +37,11 @@ export interface ChangeSet {
   unchanged: ObjectIdentity[];
   deleted: ObjectIdentity[];
   skipped: ObjectIdentity[];
-  failed: { id: ObjectIdentity; error: string }[];
+  /**
+   * `permanent`: a failure that retrying the same bundle would only repeat (a SOPS document
+   * that does not decrypt here); the run loop does not retry those, the next bundle may fix them.
+   */
+  failed: { id: ObjectIdentity; error: string; permanent?: boolean }[];
   /** Pruned but not gone yet (finalizers): reported Terminating, looked at again by the next apply. */
   terminating: ObjectIdentity[];
 }
@@ -52,6 +56,21 @@ export interface ReconcileResult {
   error?: string;
   /** How long an apply spent applying objects and pruning (0 when nothing was pruned); not set by assess. */
   timings?: { applyMs: number; pruneMs: number };
+}
+
+/**
+ * Turns a bundle object into the object to apply, just before apply (and before assess and
+ * watch compare with it): SOPS-encrypted Secrets are decrypted here, in the cluster. The clear
+ * object is kept in memory only, never in the bundle file, the inventory or a report.
+ */
+export interface ObjectDecoder {
+  /** Whether the object needs decoding; objects it declines go to apply as they are. */
+  applies(obj: KubeObject): boolean;
+  /**
+   * The object to apply. Throws to refuse this one object: the message (which must never
+   * carry a value) is reported after the object's identity, and the rest of the bundle applies.
+   */
+  decode(obj: KubeObject): Promise<KubeObject>;
 }
 
 export interface ReconcilerOptions {
@@ -69,6 +88,8 @@ export interface ReconcilerOptions {
   requestTimeoutMs?: number;
   /** Key of the HMAC that drifted Secret values are reported as; unkeyed sha256 without. */
   secretHashKey?: Uint8Array;
+  /** Decodes bundle objects just before apply (SOPS decryption); none: objects apply as they are. */
+  decoder?: ObjectDecoder;
   /** How long a prune waits for a deleted object to be gone before reporting it Terminating; default 2 s. */
   pruneWaitMs?: number;
   /**

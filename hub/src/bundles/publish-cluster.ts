@@ -26,6 +26,8 @@ export interface RenderedCluster {
   commit: string;
   /** The renderer's input key combined with the policy; stored so a later pass can skip the same inputs. */
   inputKey?: string;
+  /** What the hub warns of in this content (plain Secrets), stored with the bundle for fleet status. */
+  warnings?: string[];
 }
 
 /** The environment as the publisher needs it: its branch (resolved) and sync policy. */
@@ -189,6 +191,7 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
         revision: render.commit,
         envelope: encodeEnvelope(signWithRing(bundle, ring)),
         inputKey: render.inputKey ?? null,
+        warnings: render.warnings?.length ? render.warnings : null,
       });
     }
 

@@ -14,7 +14,7 @@ import { ago } from '../util/ago.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
-import { fleetStatusTable, watchFleetStatus } from './fleet-status.js';
+import { fleetStatusTable, fleetWarningsText, watchFleetStatus } from './fleet-status.js';
 import { labelsText, table } from './format.js';
 import { rolloutCommands } from './rollout-commands.js';
 
@@ -51,7 +51,8 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub start --nats URL --repo URL [--data-dir D] [--cache-dir D] [--repo-username U --repo-password P | --repo-token T]
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
-                     [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
+                     [--bundle-replicas 1] [--tls-san NAME]… [--age-recovery-recipient age1…]… [--ready-file F]
+                     [--log-level info]
                      [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
@@ -74,6 +75,10 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla secret recipients --env ENV… [-o json]      (the age recipients SOPS files for ENV are encrypted to)
+  flotilla secret encrypt --env ENV… -f FILE [-o OUT]  (a SOPS file for ENV's agents, made here: the hub never sees it)
+  flotilla secret rekey --env ENV… -f FILE --identity KEYFILE [-o OUT]
+                                                       (the same values for today's recipients; KEYFILE opens FILE now)
   flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
 Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
@@ -84,7 +89,7 @@ promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your O
 /** Flags every command takes, as completion offers them. */
 const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify']);
+const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify', 'secret']);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -125,19 +130,19 @@ export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<nu
   }
 }
 
-interface Ctx {
+export interface Ctx {
   parse(options: Options): ReturnType<typeof parseArgs<{ options: Options; allowPositionals: true }>>;
   env: CliEnv;
   io: CliIo;
   client(): HubClient;
 }
 
-function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
+export function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
   return createHubClient(hub, env.token, env.actor, env.caFile);
 }
 
-function jsonOutput(values: Record<string, unknown>): boolean {
+export function jsonOutput(values: Record<string, unknown>): boolean {
   const o = values.output;
   if (o === undefined) return false;
   if (o === 'json') return true;
@@ -322,9 +327,13 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     }
     if (values.interval) throw new CliError('fleet status: --interval goes with --watch', 2);
     const clusters = await poll();
-    print(io, json, { clusters }, () => fleetStatusTable(clusters));
+    print(io, json, { clusters }, () => fleetStatusTable(clusters) + fleetWarningsText(clusters));
     return 0;
   },
+
+  'secret recipients': async (ctx) => (await import('./secret-commands.js')).secretRecipients(ctx),
+  'secret encrypt': async (ctx) => (await import('./secret-commands.js')).secretEncrypt(ctx),
+  'secret rekey': async (ctx) => (await import('./secret-commands.js')).secretRekey(ctx),
 
   'fleet drift': async ({ parse, io, env }) => {
     const { values } = parse({ history: { type: 'boolean' } });

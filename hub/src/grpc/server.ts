@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   heartbeatSeconds?: number;
   /** Counts for /metrics. */
   onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
+  /** Where agents' age recipients go (at Register and RotateCredential); none: not kept. */
+  recipients?: { record(cluster: string, recipient: string): Promise<void> };
 }
 
 export interface GrpcServer {
@@ -55,6 +57,16 @@ function bearer(metadata: grpc.Metadata): string | undefined {
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const { clusters, ingest, streams, logger } = options;
+  /**
+   * Keeps the age recipient an agent sent. A bad or unstorable one is logged, never fails the
+   * call: the agent sends it again with its next rotation, and SOPS files are then encrypted to it.
+   */
+  const recordRecipient = async (cluster: string, recipient: string, peer: string) => {
+    if (!recipient || !options.recipients) return;
+    await options.recipients
+      .record(cluster, recipient)
+      .catch((err) => logger.warn({ cluster, peer, err: errorMessage(err) }, 'age recipient not recorded'));
+  };
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   addGrpcService(server, AgentService, {
     register(call, callback) {
@@ -65,6 +77,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           agentPublicKey: call.request.agentPublicKey,
           agentVersion: call.request.agentVersion,
           peer,
+        })
+        .then(async (r) => {
+          await recordRecipient(r.cluster, call.request.ageRecipient, peer);
+          return r;
         })
         .then((r) =>
           callback(
@@ -94,6 +110,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         ? clusters.rotateCredential(credential, peer)
         : Promise.reject(new FlotillaError('unauthenticated', 'agent credential missing'))
       )
+        .then(async (r) => {
+          await recordRecipient(r.cluster, call.request.ageRecipient, peer);
+          return r;
+        })
         .then((r) =>
           callback(
             null,

@@ -12,6 +12,7 @@ import {
 import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
 import type { EnvironmentConfig } from '../config/index.js';
+import { plainSecretWarnings } from '../secrets/plain-secrets.js';
 import { type GitSource, SourceError } from '../source/index.js';
 import { checkChart, helmTemplateArgs, locateHelm } from './helm.js';
 import { InputSet, materialise } from './inputs.js';
@@ -20,6 +21,7 @@ import { parseRenderLimits, type RenderLimits } from './limits.js';
 import { type ManifestBudget, parseManifests } from './manifests.js';
 import { RenderError } from './render-error.js';
 import { networkIsolationAvailable, runSandboxed } from './sandbox-exec.js';
+import { checkSopsObjects, isSopsText, refuseSopsInChart, restoreSopsDocuments } from './sops-documents.js';
 import { type ClusterVars, substituteClusterVars } from './substitute.js';
 
 export interface RenderResult {
@@ -30,6 +32,8 @@ export interface RenderResult {
   commit: string;
   /** True when these objects came from the render cache (same inputs as an earlier render). */
   cacheHit: boolean;
+  /** One line per object the hub warns of (a Secret that travels in clear); never a value. */
+  warnings: string[];
   /**
    * Digest of everything the render read (renderer, directory, every input blob, the
    * cluster's name, environment and labels, the limits): equal keys render equal objects,
@@ -221,6 +225,7 @@ export function createRenderer(options: RendererOptions): Renderer {
         commit,
         cacheHit: true,
         inputKey: key,
+        warnings: plainSecretWarnings(hit.objects),
       };
     }
     let pending = inflight.get(key);
@@ -234,6 +239,9 @@ export function createRenderer(options: RendererOptions): Renderer {
       { environment: env.name, cluster: cluster.name, dir, renderer, objects: done.objects.length },
       'rendered',
     );
+    const warnings = plainSecretWarnings(done.objects);
+    for (const warning of warnings)
+      o.logger?.warn({ environment: env.name, cluster: cluster.name, dir, warning }, 'plain Secret');
     return {
       objects: structuredClone(done.objects),
       renderer,
@@ -241,6 +249,7 @@ export function createRenderer(options: RendererOptions): Renderer {
       commit,
       cacheHit: false,
       inputKey: key,
+      warnings,
     };
   }
 
@@ -257,8 +266,12 @@ export function createRenderer(options: RendererOptions): Renderer {
       const objects: KubeObject[] = [];
       for (const [path, data] of contents) {
         if (!MANIFEST.test(path)) continue;
-        const text = substituteClusterVars(decode(path, data), cluster, path);
-        objects.push(...parseCached(text, path, budget));
+        const raw = decode(path, data);
+        // A SOPS file travels as written: its MAC covers its values, substitution would break it.
+        const text = isSopsText(raw) ? raw : substituteClusterVars(raw, cluster, path);
+        const parsed = parseCached(text, path, budget);
+        checkSopsObjects(parsed, path);
+        objects.push(...parsed);
       }
       return { objects, renderer };
     }
@@ -270,9 +283,13 @@ export function createRenderer(options: RendererOptions): Renderer {
       if (renderer === 'kustomize') {
         materialise(repo, contents);
         const out = await run(o.kubectlBin, ['kustomize', join(repo, dir)], repo, home, dir, 'kustomize');
-        return { objects: parseManifests(out, `${dir} (kustomize output)`, o.limits, budget), renderer };
+        const name = `${dir} (kustomize output)`;
+        const objects = restoreSopsDocuments(parseManifests(out, name, o.limits, budget), contents, name);
+        checkSopsObjects(objects, name);
+        return { objects, renderer };
       }
       checkChart(dir, contents, o.limits);
+      refuseSopsInChart(dir, contents);
       const valuesFiles: string[] = [];
       for (const name of ['values.yaml', `values-${env.name}.yaml`]) {
         const path = `${dir}/${name}`;
