@@ -1,4 +1,4 @@
-import { identityKey, type ObjectIdentity } from '@flotilla/shared';
+import { identityKey, type KubeObject, type ObjectIdentity } from '@flotilla/shared';
 import type { AppliedObjects } from '../reconcile/index.js';
 import type { InvolvedObject, ObjectEvent } from './recorder.js';
 
@@ -23,17 +23,15 @@ export const EventReason = {
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
-function reference(
-  id: ObjectIdentity,
-  live?: { metadata?: { uid?: string; resourceVersion?: string } },
-): InvolvedObject {
+function reference(id: ObjectIdentity, live?: KubeObject): InvolvedObject {
+  const { uid, resourceVersion } = live?.metadata ?? {};
   return {
     apiVersion: id.group ? `${id.group}/${id.version}` : id.version,
     kind: id.kind,
     name: id.name,
     namespace: id.namespace,
-    ...(live?.metadata?.uid ? { uid: live.metadata.uid } : {}),
-    ...(live?.metadata?.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}),
+    ...(typeof uid === 'string' && uid ? { uid } : {}),
+    ...(typeof resourceVersion === 'string' && resourceVersion ? { resourceVersion } : {}),
   };
 }
 
@@ -61,7 +59,7 @@ export function applyEvents(applied: AppliedObjects): ObjectEvent[] {
   const events: ObjectEvent[] = [];
   const add = (
     id: ObjectIdentity,
-    live: Parameters<typeof reference>[1],
+    live: KubeObject | undefined,
     type: ObjectEvent['type'],
     reason: EventReason,
     action: string,

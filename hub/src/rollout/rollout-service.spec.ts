@@ -83,7 +83,11 @@ for (const kind of TEST_DATABASE_KINDS) {
       names.map((name) => {
         const env = CONFIG.environments.find((e) => e.name === (name.startsWith('p') ? 'prod' : 'dev'))!;
         return {
-          cluster: { name, environment: env.name, labels: name === 'p1' ? { ring: 'canary' } : {} },
+          cluster: {
+            name,
+            environment: env.name,
+            labels: (name === 'p1' ? { ring: 'canary' } : {}) as Record<string, string>,
+          },
           env,
           branch: 'main',
           commit,
