@@ -24,12 +24,13 @@ export const EventReason = {
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];
 
 function reference(id: ObjectIdentity, live?: KubeObject): InvolvedObject {
-  const { uid, resourceVersion } = live?.metadata ?? {};
+  const { uid, resourceVersion, namespace } = live?.metadata ?? {};
   return {
     apiVersion: id.group ? `${id.group}/${id.version}` : id.version,
     kind: id.kind,
     name: id.name,
-    namespace: id.namespace,
+    // A manifest without a namespace lands in the client's default one: name where it is.
+    namespace: typeof namespace === 'string' && namespace ? namespace : id.namespace,
     ...(typeof uid === 'string' && uid ? { uid } : {}),
     ...(typeof resourceVersion === 'string' && resourceVersion ? { resourceVersion } : {}),
   };
