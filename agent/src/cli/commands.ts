@@ -11,8 +11,9 @@ import {
 } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
+import type { ApplyEventWriter } from '../events/index.js';
 import { AGENT_VERSION, join } from '../join.js';
-import type { Reconciler } from '../reconcile/index.js';
+import type { Reconciler, ReconcilerOptions } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
 import { createSopsDecoder, newAgeKey, readAgeKeyFile } from '../secrets/index.js';
 import {
@@ -167,7 +168,7 @@ async function reconcilerFor(
   c: Common,
   identity: AgentIdentity,
   logger: Logger,
-  extra: { watchTimeoutMs?: number } = {},
+  extra: Pick<ReconcilerOptions, 'watchTimeoutMs' | 'onApplied'> = {},
   moreAgeIdentities: string[] = [],
 ): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
@@ -182,6 +183,12 @@ async function reconcilerFor(
     ...extra,
     decoder: createSopsDecoder(() => identities),
   });
+}
+
+/** Kubernetes Events on what each apply did (loaded only by the commands that apply). */
+async function eventsFor(c: Common, logger: Logger): Promise<ApplyEventWriter> {
+  const { createApplyEventWriter } = await import('../events/index.js');
+  return createApplyEventWriter({ kubeConfig: await loadKubeConfig(c), logger });
 }
 
 /**
@@ -326,11 +333,15 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         remember(c, values);
         const ageFile = values['age-key-file'];
         // Every watch stream ends within half the stall timeout, so a quiet one still shows progress.
+        const events = await eventsFor(c, log);
         const reconciler = await reconcilerFor(
           c,
           identity,
           log,
-          healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {},
+          {
+            ...(healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {}),
+            onApplied: events.onApplied,
+          },
           ageFile ? readAgeKeyFile(resolve(ageFile), '--age-key-file') : [],
         );
         const health = healthModule?.createAgentHealth({
@@ -366,6 +377,7 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         const signal = await io.stopSignal;
         log.info({ signal }, 'stop requested');
         await running.stop();
+        await events.flush(5000);
         await server?.close();
         return 0;
       }
@@ -379,14 +391,16 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         const file = resolve(positionals[0]!);
         // Refuse a bad file before touching the cluster at all.
         verifyBundleFile({ file, identity, stateDir: c.stateDir });
+        const events = await eventsFor(c, log);
         const { bundle, result } = await importBundleFile({
           file,
           identity,
           stateDir: c.stateDir,
-          reconciler: await reconcilerFor(c, identity, log),
+          reconciler: await reconcilerFor(c, identity, log, { onApplied: events.onApplied }),
           logger: log,
           ...(windowClock(env) ? { now: windowClock(env)! } : {}),
         });
+        await events.flush(5000);
         say(
           `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +
             `${result.phase}, ${result.health}${result.error ? `; ${result.error}` : ''}`,

@@ -38,6 +38,8 @@ export interface ObjectOutcome {
   drift?: { path: string; desired: string; live: string }[];
   /** A failure that retrying the same bundle would only repeat (refused before apply). */
   permanent?: boolean;
+  /** `configured`: the managed fields the apply changed, as its dry run found them (for events). */
+  changed?: string[];
 }
 
 export interface ApplyContext {
@@ -240,7 +242,14 @@ async function waitEstablished(crd: KubeObject, ctx: ApplyContext): Promise<Kube
 /** What a stage learnt of one object before writing: done already, or to be applied. */
 type Plan =
   | { outcome: ObjectOutcome }
-  | { id: ObjectIdentity; desired: KubeObject; effective: KubeObject; live?: KubeObject; digest: string };
+  | {
+      id: ObjectIdentity;
+      desired: KubeObject;
+      effective: KubeObject;
+      live?: KubeObject;
+      digest: string;
+      changed?: string[];
+    };
 
 /**
  * One stage: every object is read and checked first, concurrently (bounded), since a read or a
@@ -313,17 +322,19 @@ async function planOne(
   }
   // An object this manager never applied is applied (adopted), even when equal, so that it owns
   // its fields from now on.
+  let changed: string[] | undefined;
   if (live && appliedFieldsOf(live, ctx.fieldManager)) {
     try {
       const verdict = await ctx.check.verdict(id, effective, live);
       if (verdict.inSync) return { outcome: { id, desired, action: 'unchanged', live, digest, drift: [] } };
+      changed = verdict.diffs.map((d) => d.path);
     } catch (err) {
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       // The apply meets the same refusal and reports it.
       ctx.logger.debug({ object: subject, err: apiMessage(err) }, 'dry run failed');
     }
   }
-  return { id, desired, effective, digest, ...(live ? { live } : {}) };
+  return { id, desired, effective, digest, ...(live ? { live } : {}), ...(changed ? { changed } : {}) };
 }
 
 /** Server-side apply of one planned object (forced: Flotilla owns it or adopts it). */
@@ -332,7 +343,7 @@ async function writeOne(
   ctx: ApplyContext,
 ): Promise<ObjectOutcome> {
   ctx.signal?.throwIfAborted();
-  const { id, desired, effective, live, digest } = plan;
+  const { id, desired, effective, live, digest, changed } = plan;
   const subject = formatIdentity(id);
   try {
     const result = await withRetry(
@@ -347,7 +358,7 @@ async function writeOne(
         ? 'unchanged'
         : 'configured';
     ctx.logger.debug({ object: subject, action }, 'applied');
-    return { id, desired, action, live: result, digest, drift: [] };
+    return { id, desired, action, live: result, digest, drift: [], ...(changed ? { changed } : {}) };
   } catch (err) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     ctx.logger.warn({ object: subject, err: apiMessage(err) }, 'apply failed');

@@ -16,7 +16,7 @@ import { createDriftClock, MISSING } from './drift-clock.js';
 import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
 import { createLimiter } from './limit.js';
-import { pruneObjects } from './prune.js';
+import { type PruneOutcome, pruneObjects } from './prune.js';
 import { emptyChangeSet, positionalIdentity, summarise } from './result.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
 import type {
@@ -52,6 +52,7 @@ interface Settings {
   watchTimeoutMs: number;
   secretHashKey?: Uint8Array;
   decoder?: ObjectDecoder;
+  onApplied?: ReconcilerOptions['onApplied'];
 }
 
 /** The one place ReconcilerOptions are validated and defaulted (the kubeConfig is createReconciler's). */
@@ -78,6 +79,7 @@ export function parseReconcilerOptions(
     watchTimeoutMs: positive('watchTimeoutMs', options.watchTimeoutMs, DEFAULT_WATCH_TIMEOUT_MS),
     ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
     ...(options.decoder ? { decoder: options.decoder } : {}),
+    ...(options.onApplied ? { onApplied: options.onApplied } : {}),
   };
 }
 
@@ -224,6 +226,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     const outcomes = await applyObjects(objects, previous, ctx);
     const applyMs = performance.now() - applyStart;
     let pruneMs = 0;
+    let pruned: PruneOutcome | undefined;
 
     const next = new Map<string, InventoryEntry>();
     for (const o of outcomes) {
@@ -254,7 +257,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       !inventoryError && bundle.policy.prune && (bundle.objects.length > 0 || bundle.policy.allowEmpty);
     if (mayPrune && stale.length > 0) {
       const pruneStart = performance.now();
-      const pruned = await pruneObjects(
+      pruned = await pruneObjects(
         stale.map(([, e]) => e),
         { cluster, fieldManager: s.fieldManager, logger, retry, waitMs: s.pruneWaitMs },
       );
@@ -287,6 +290,11 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       for (const [k, e] of stale) next.set(k, e);
     }
 
+    try {
+      s.onApplied?.({ bundle, outcomes, previous, ...(pruned ? { pruned } : {}) });
+    } catch (err) {
+      logger.warn({ err: apiMessage(err) }, 'apply observer failed');
+    }
     owned = new Set(next.keys());
     let error = inventoryError;
     if (!inventoryError && !sameInventory(previous, next)) {

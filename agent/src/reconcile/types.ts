@@ -1,6 +1,9 @@
 import type { Bundle, KubeObject, Logger, ObjectIdentity } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { LoopProgress } from '../health/progress.js';
+import type { ObjectOutcome } from './apply.js';
+import type { Inventory } from './inventory.js';
+import type { PruneOutcome } from './prune.js';
 
 /** Whether a live object matches its desired state (`Pruned`: deleted because the bundle dropped it). */
 export type SyncState = 'Synced' | 'OutOfSync' | 'Missing' | 'Pruned';
@@ -103,6 +106,21 @@ export interface ReconcilerOptions {
    * went silent without ending (a dead connection) is noticed within twice this; default 75 s.
    */
   watchTimeoutMs?: number;
+  /**
+   * Told what each apply did to each object (the agent's Kubernetes Events are written from it).
+   * Called after the apply and prune, before the inventory is written; what it throws is ignored.
+   */
+  onApplied?: (applied: AppliedObjects) => void;
+}
+
+/** What one apply did, object by object, with what the inventory held before it. */
+export interface AppliedObjects {
+  bundle: Bundle;
+  outcomes: readonly ObjectOutcome[];
+  /** The inventory before the apply: an object whose manifest digest it already holds was healed, not changed. */
+  previous: Inventory;
+  /** Undefined when nothing was pruned. */
+  pruned?: PruneOutcome;
 }
 
 export interface ApplyOptions {
