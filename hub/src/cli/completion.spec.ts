@@ -47,6 +47,8 @@ for (const shell of ['bash', 'zsh'] as const) {
         'show',
         'token',
         'remove',
+        'pause',
+        'resume',
       ]);
       assert.deepEqual(await complete(shell, ['flotilla', 'fleet', 'd']), ['drift']);
       assert.deepEqual(await complete(shell, ['flotilla', 'completion', '']), ['bash', 'zsh']);

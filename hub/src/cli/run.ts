@@ -60,9 +60,12 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster show NAME [-o json]                 (its objects: sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
-  flotilla cluster pause NAME [--reason TEXT] | cluster resume NAME   (keeps its bundle, gets no new one)
-  flotilla env pause ENV [--reason TEXT] | env resume ENV
-  flotilla rollout status ENV [-o json] | rollout resume ENV          (waves; resume goes on past a halt)
+  flotilla cluster pause NAME [--reason TEXT]          (keeps its bundle, gets no new one)
+  flotilla cluster resume NAME
+  flotilla env pause ENV [--reason TEXT]
+  flotilla env resume ENV
+  flotilla rollout status ENV [-o json]                (its waves)
+  flotilla rollout resume ENV                          (goes on past a halt)
   flotilla bundle approve CLUSTER                      (a bundle held for its blast radius)
   flotilla notify history [-o json]                    (webhook deliveries and their outcome)
   flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
