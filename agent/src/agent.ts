@@ -249,6 +249,14 @@ export function createAgent(options: AgentOptions): Agent {
     if (current?.bundle.policy.selfHeal && hasDrift(changed)) scheduleHeal('drift');
   };
 
+  /**
+   * Whether a retry could help: a failure that is not permanent (a SOPS document that does not
+   * decrypt here fails the same way until a new bundle), or an error that is no object's.
+   */
+  const retriable = (r: ReconcileResult) =>
+    r.changes.failed.some((f) => !f.permanent) ||
+    (r.phase === 'Failed' && r.error !== undefined && !r.changes.failed.some((f) => f.error === r.error));
+
   const runApply = async (bundle: Bundle): Promise<ReconcileResult> => {
     let r: ReconcileResult;
     try {
@@ -261,26 +269,16 @@ export function createAgent(options: AgentOptions): Agent {
         health: 'Unknown',
         error: `bundle generation ${bundle.generation}: apply failed: ${errorMessage(err)}`,
       };
+      // The reconciler logs each outcome it reaches; one it never reached is logged here.
+      log.error({ generation: bundle.generation, err: errorMessage(err) }, 'bundle not applied');
     }
     if (stopped) return r;
     result = r;
     resources = r.resources;
-    log.info(
-      {
-        generation: bundle.generation,
-        phase: r.phase,
-        health: r.health,
-        created: r.changes.created.length,
-        configured: r.changes.configured.length,
-        deleted: r.changes.deleted.length,
-        failed: r.changes.failed.length,
-      },
-      'bundle applied',
-    );
     reportStatus();
     // Failures are retried with the same backoff as drift, and so is a prune still waiting for
     // an object to be gone.
-    if (r.phase === 'Failed' || r.changes.failed.length > 0) scheduleHeal('apply failures');
+    if (retriable(r)) scheduleHeal('apply failures');
     else if (r.changes.terminating.length > 0) scheduleHeal('pruned objects still terminating');
     return r;
   };

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { test } from 'node:test';
 import { generateSigningKey, importSigningKey, keyIdOf, rawPublicKey } from '@flotilla/shared';
+import { ageRecipientOf } from '@flotilla/shared/sops';
+import { ageCli } from '@flotilla/shared/sops/testing';
 import { join } from './join.js';
+import { readAgeKeyFile } from './secrets/index.js';
 import { createFileIdentityStore, identityTrustedKeys } from './state.js';
 import { createTestPki, startFakeHub, tempDir } from './test-support.js';
 
@@ -49,6 +53,30 @@ test('join with the pinned CA hash registers and stores the identity with mode 0
   const agentKey = importSigningKey(stored!.agentKey);
   assert.deepEqual(new Uint8Array(hub.registrations[0]!.agentPublicKey), rawPublicKey(agentKey.publicKey));
   assert.equal(keyIdOf(agentKey.publicKey), agentKey.keyId);
+  // And the recipient of its own age key, made here and kept only here.
+  assert.match(stored!.ageIdentities?.[0] ?? '', /^AGE-SECRET-KEY-1/);
+  assert.equal(hub.registrations[0]!.ageRecipient, await ageRecipientOf(stored!.ageIdentities![0]!));
+  assert.equal(stored!.ageRecipient, hub.registrations[0]!.ageRecipient);
+  assert.equal(stored!.ageRecipientRegistered, true);
+});
+
+test('join with an age key the operator gives (age-keygen) registers that key’s recipient', async (t) => {
+  const { dir, pki, hub } = await setup(t);
+  const { keygen } = ageCli();
+  const keyFile = joinPath(dir, 'age.txt');
+  execFileSync(keygen, ['-o', keyFile], { stdio: 'pipe' });
+  const store = createFileIdentityStore(joinPath(dir, 'state'));
+  const identities = readAgeKeyFile(keyFile, '--age-key-file');
+  const identity = await join({
+    hub: hub.address,
+    token: 'tok-1',
+    caHash: pki.caHash,
+    store,
+    ageIdentities: identities,
+  });
+  const fromKeygen = execFileSync(keygen, ['-y', keyFile], { encoding: 'utf8' }).trim();
+  assert.equal(hub.registrations[0]!.ageRecipient, fromKeygen);
+  assert.deepEqual(identity.ageIdentities, identities);
 });
 
 test('join refuses a hub whose CA does not match the hash, before sending the token', async (t) => {

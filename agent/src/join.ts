@@ -17,6 +17,7 @@ import {
 } from '@flotilla/shared';
 import { status as grpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { fetchPinnedCa, hubChannelCredentials, parseHubAddress } from './hub-tls.js';
+import { ageKeyOf, newAgeKey } from './secrets/index.js';
 import { type AgentIdentity, encodeAgentKey, type IdentityStore } from './state.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -32,6 +33,8 @@ export interface JoinOptions {
   store: IdentityStore;
   logger?: Logger;
   timeoutMs?: number;
+  /** age identities the operator supplies (the first is registered); default: a new one. */
+  ageIdentities?: string[];
 }
 
 function registerError(address: string, err: ServiceError): FlotillaError {
@@ -53,7 +56,8 @@ function registerError(address: string, err: ServiceError): FlotillaError {
  * Joins the fleet: pins the hub CA by its hash, generates the agent's own ed25519 key,
  * exchanges the bootstrap token for the agent's identity (credential, NATS credentials,
  * hub bundle keys), checks that what came back is usable, and stores it. The private key
- * never leaves the agent; the hub gets its public half to verify status exports.
+ * never leaves the agent; the hub gets its public half to verify status exports. Likewise the
+ * age key that opens SOPS files: the hub gets only its recipient.
  */
 export async function join(options: JoinOptions): Promise<AgentIdentity> {
   const log = options.logger ?? createLogger({ name: 'agent', level: 'silent' });
@@ -61,6 +65,7 @@ export async function join(options: JoinOptions): Promise<AgentIdentity> {
   const caPem = await fetchPinnedCa(options.hub, options.caHash, { timeoutMs: options.timeoutMs });
   log.info({ hub: options.hub }, 'hub CA pinned');
   const key = generateSigningKey();
+  const age = options.ageIdentities?.length ? await ageKeyOf(options.ageIdentities) : await newAgeKey();
   const client = createGrpcClient(AgentService, options.hub, hubChannelCredentials(caPem));
   let reply: RegisterResponse;
   try {
@@ -70,6 +75,7 @@ export async function join(options: JoinOptions): Promise<AgentIdentity> {
           token: options.token,
           agentVersion: AGENT_VERSION,
           agentPublicKey: rawPublicKey(key.publicKey),
+          ageRecipient: age.recipient,
         }),
         new Metadata(),
         { deadline: Date.now() + (options.timeoutMs ?? 30_000) },
@@ -112,6 +118,9 @@ export async function join(options: JoinOptions): Promise<AgentIdentity> {
       publicKey: Buffer.from(k.publicKey).toString('base64'),
     })),
     agentKey: encodeAgentKey(key),
+    ageIdentities: age.identities,
+    ageRecipient: age.recipient,
+    ageRecipientRegistered: true,
     registeredAt: new Date().toISOString(),
     ...(reply.credentialExpiresAt
       ? { credentialExpiresAt: timestampDate(reply.credentialExpiresAt).toISOString() }

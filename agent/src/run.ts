@@ -143,6 +143,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
       ? {
           rotation: {
             due: () => credentialRotationDue(current),
+            ageRecipient: () => current.ageRecipient,
             async rotated(agentCredential: string, expiresAt: Date, nats?: { jwt: string; seed: string }) {
               const next: AgentIdentity = {
                 ...current,
@@ -150,6 +151,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
                 agentCredential,
                 credentialExpiresAt: expiresAt.toISOString(),
                 credentialIssuedAt: new Date().toISOString(),
+                ...(current.ageRecipient ? { ageRecipientRegistered: true } : {}),
               };
               await options.saveIdentity!(next);
               current = next;

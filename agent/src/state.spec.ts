@@ -10,6 +10,7 @@ import {
   createBundleStore,
   createFileIdentityStore,
   createSecretIdentityStore,
+  credentialRotationDue,
   encodeAgentKey,
   lockStateDir,
   stateDirHolder,
@@ -83,4 +84,17 @@ test('in a cluster the identity lives in Secret flotilla-agent of the agent name
   const updated = { ...identity(), agentCredential: 'rotated' };
   await store.save(updated);
   assert.equal((await store.load())?.agentCredential, 'rotated');
+});
+
+test('an age recipient the hub does not have yet makes a credential rotation due at once, to carry it', () => {
+  const now = new Date('2026-01-02T00:00:00Z');
+  const fresh: AgentIdentity = {
+    ...identity(),
+    registeredAt: '2026-01-01T00:00:00Z',
+    credentialExpiresAt: '2026-04-01T00:00:00Z',
+  };
+  assert.equal(credentialRotationDue(fresh, now), false, 'a fresh credential is not due');
+  const withKey = { ...fresh, ageIdentities: ['AGE-SECRET-KEY-1X'], ageRecipient: 'age1x' };
+  assert.equal(credentialRotationDue({ ...withKey, ageRecipientRegistered: false }, now), true);
+  assert.equal(credentialRotationDue({ ...withKey, ageRecipientRegistered: true }, now), false);
 });

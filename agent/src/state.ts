@@ -54,14 +54,26 @@ export interface AgentIdentity {
   credentialExpiresAt?: string;
   /** When `agentCredential` was issued, if by rotation (else `registeredAt`). */
   credentialIssuedAt?: string;
+  /**
+   * age identities (`AGE-SECRET-KEY-1…`) that open SOPS files for this cluster; the first is
+   * the agent's own, made at join or given by the operator. Absent in identities from before.
+   */
+  ageIdentities?: string[];
+  /** The first age identity's recipient (`age1…`), the one the hub lists for this cluster. */
+  ageRecipient?: string;
+  /** False until the hub has `ageRecipient` (an age key added after join goes with the next rotation). */
+  ageRecipientRegistered?: boolean;
 }
 
 /**
  * Whether the agent should trade its credential for a new one now: once a third of its
- * lifetime has passed (a 90-day credential at 30 days), and at once when it has no expiry.
+ * lifetime has passed (a 90-day credential at 30 days), and at once when it has no expiry or
+ * an age recipient to register.
  */
 export function credentialRotationDue(identity: AgentIdentity, now = new Date()): boolean {
   if (!identity.credentialExpiresAt) return true;
+  // An age recipient the hub does not know yet travels with a rotation: rotate now.
+  if (identity.ageRecipient && identity.ageRecipientRegistered === false) return true;
   const issued = Date.parse(identity.credentialIssuedAt ?? identity.registeredAt);
   const expires = Date.parse(identity.credentialExpiresAt);
   return now.getTime() >= issued + (expires - issued) / 3;

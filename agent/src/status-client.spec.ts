@@ -146,7 +146,7 @@ test('a stream with reports in flight that hears nothing back is reopened and th
   assert.ok(hub.authorizations.length >= 2, 'a new stream was opened');
 });
 
-test('a credential due for rotation is traded before the stream opens, kept, then used', async (t) => {
+test('a credential due for rotation is traded before the stream opens, kept, then used; the rotation carries the age recipient', async (t) => {
   const { dir, pki, hub } = await hubFor(t);
   const outbox = createOutbox({ dir });
   outbox.append(heartbeatBody(1));
@@ -163,6 +163,7 @@ test('a credential due for rotation is traded before the stream opens, kept, the
         kept.push({ credential, expiresAt });
         due = false;
       },
+      ageRecipient: () => 'age1example',
     },
   });
   t.after(async () => {
@@ -171,6 +172,7 @@ test('a credential due for rotation is traded before the stream opens, kept, the
   });
   await eventually(() => assert.equal(outbox.pending().length, 0));
   assert.deepEqual(hub.rotations, ['Bearer old-cred'], 'rotated with the credential it had');
+  assert.deepEqual(hub.rotationRecipients, ['age1example'], 'and registered the age recipient again');
   assert.equal(kept[0]?.credential, 'rotated-1');
   assert.ok(kept[0]!.expiresAt.getTime() > Date.now(), 'not yet: kept[0]!.expiresAt.getTime() > Date.now()');
   assert.deepEqual(hub.authorizations, ['Bearer rotated-1'], 'the stream opened with the new one');

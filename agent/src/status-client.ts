@@ -30,6 +30,8 @@ export interface StatusClientOptions {
     rotated(credential: string, expiresAt: Date, nats?: { jwt: string; seed: string }): Promise<void>;
     /** Least time between two attempts; default 60 s. */
     retryMs?: number;
+    /** The agent's age recipient, registered again with each rotation. */
+    ageRecipient?: () => string | undefined;
   };
   outbox: Outbox;
   /** The hub's SyncCommand (manual sync policy). */
@@ -116,7 +118,7 @@ export function startStatusClient(options: StatusClientOptions): StatusClient {
       try {
         const res = await new Promise<RotateCredentialResponse>((resolve, reject) =>
           client.rotateCredential(
-            create(RotateCredentialRequestSchema, {}),
+            create(RotateCredentialRequestSchema, { ageRecipient: rotation.ageRecipient?.() ?? '' }),
             metadata,
             { deadline: Date.now() + 15_000 },
             (err, r) => (err || !r ? reject(err) : resolve(r)),

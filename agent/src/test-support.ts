@@ -263,12 +263,14 @@ export function createTestPki(dir: string): TestPki {
 /** What a fake hub received, and what it answers. */
 export interface FakeHub {
   address: string;
-  registrations: { token: string; agentPublicKey: Uint8Array }[];
+  registrations: { token: string; agentPublicKey: Uint8Array; ageRecipient: string }[];
   /** Every report received, in arrival order (duplicates included). */
   received: ReportStatusRequest[];
   authorizations: string[];
   /** The credential each RotateCredential call came with; the answer is `rotated-<n>`. */
   rotations: string[];
+  /** The age recipient each RotateCredential call carried ('' when none). */
+  rotationRecipients: string[];
   /** Acks only while true (false simulates a hub that stores nothing). */
   acking: boolean;
   sendSync(generation: number): void;
@@ -294,6 +296,7 @@ export async function startFakeHub(
     received: [],
     authorizations: [],
     rotations: [],
+    rotationRecipients: [],
     acking: true,
     sendSync(generation) {
       for (const s of streams)
@@ -319,7 +322,11 @@ export async function startFakeHub(
   };
   addGrpcService(server, AgentService, {
     register(call, callback) {
-      hub.registrations.push({ token: call.request.token, agentPublicKey: call.request.agentPublicKey });
+      hub.registrations.push({
+        token: call.request.token,
+        agentPublicKey: call.request.agentPublicKey,
+        ageRecipient: call.request.ageRecipient,
+      });
       if (call.request.token !== reply.token) {
         callback({ code: grpc.status.UNAUTHENTICATED, details: 'token is unknown or already used' });
         return;
@@ -328,6 +335,7 @@ export async function startFakeHub(
     },
     rotateCredential(call, callback) {
       hub.rotations.push(String(call.metadata.get(AGENT_AUTH_METADATA)[0] ?? ''));
+      hub.rotationRecipients.push(call.request.ageRecipient);
       callback(
         null,
         create(RotateCredentialResponseSchema, {

@@ -49,6 +49,7 @@ import {
   type RolloutService,
   rolloutRoutes,
 } from './rollout/index.js';
+import { createRecipientStore, secretRoutes } from './secrets/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
@@ -96,15 +97,24 @@ export interface HubOptions {
   logger: Logger;
   /** Webhook receivers told of promotions, halts, Degraded or disconnected clusters, drift and render errors. */
   notify?: { receivers: Receiver[] };
+  /**
+   * Offline recovery recipients (`age1…`): every SOPS file `flotilla secret encrypt` writes is
+   * encrypted to them too, so that whoever holds their identities (off the hub) can rekey.
+   */
+  ageRecoveryRecipients?: string[];
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
 
 export type ResolvedHubOptions = Required<
-  Omit<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'>
+  Omit<
+    HubOptions,
+    'database' | 'advertise' | 'extraRoutes' | 'notify' | 'ageRecoveryRecipients' | 'chartCredentials'
+  >
 > &
   Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'> & {
     nats: string[];
+    ageRecoveryRecipients: string[];
   };
 
 export const HUB_DEFAULTS = {
@@ -139,6 +149,7 @@ export function parseHubOptions(options: HubOptions): ResolvedHubOptions {
     pollMs: options.pollMs ?? HUB_DEFAULTS.pollMs,
     heartbeatWindowMs: options.heartbeatWindowMs ?? HUB_DEFAULTS.heartbeatWindowMs,
     agentCredentialTtlMs: options.agentCredentialTtlMs ?? DEFAULT_CREDENTIAL_TTL_MS,
+    ageRecoveryRecipients: options.ageRecoveryRecipients ?? [],
   };
 }
 
@@ -374,10 +385,12 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     });
     registerFleetMetrics(metrics, fleet);
 
+    const recipients = createRecipientStore({ db, recovery: options.ageRecoveryRecipients, logger });
     const grpc: GrpcServer = await startGrpcServer({
       listen: options.grpc,
       tls: identity.tls,
       clusters,
+      recipients,
       ingest,
       streams,
       applyRequests,
@@ -469,6 +482,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
           json: { deliveries: await notifier.history(Math.min(Number(req.query.get('limit')) || 200, 5000)) },
         }),
       } satisfies Route,
+      ...secretRoutes(recipients),
       ...dashboardRoutes({
         fleet,
         promotions: promotion,

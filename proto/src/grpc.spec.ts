@@ -46,6 +46,7 @@ test('the bridge serves and calls unary and bidi-streaming methods from the desc
         token: 'x',
         agentVersion: '',
         agentPublicKey: new Uint8Array(),
+        ageRecipient: '',
       },
       new grpc.Metadata(),
       {},

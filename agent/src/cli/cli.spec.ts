@@ -161,3 +161,33 @@ test('flotilla-agent run refuses a bad --metrics-addr, a too short --stall-timeo
   );
   assert.equal(existsSync(join(stateDir, 'outbox.jsonl')), false, 'the agent never started');
 });
+
+test('flotilla-agent --log-format pretty writes readable lines instead of JSON, and an unknown format is a usage error', async (t) => {
+  const { dir, pki, hub, stateDir } = await joined(t);
+  const run = async (args: string[]) => {
+    const p = await startProcess(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      name: `flotilla-agent ${args[0]}`,
+      env: { ...process.env, FLOTILLA_AGENT_LOG_LEVEL: 'info' },
+    });
+    return { code: await p.exited, out: p.log };
+  };
+  const joinArgs = [
+    'join',
+    '--hub',
+    hub.address,
+    '--token',
+    'tok-1',
+    '--ca-hash',
+    pki.caHash,
+    '--state-dir',
+    stateDir,
+  ];
+  const pretty = await run([...joinArgs, '--log-format', 'pretty']);
+  assert.equal(pretty.code, 0, pretty.out);
+  assert.match(pretty.out, /INFO \(agent\/\d+\): hub CA pinned/, 'the info line is printed for a person');
+  assert.doesNotMatch(pretty.out, /\{"level":/, 'no JSON log line');
+  const bad = await run(['--log-format=xml', ...joinArgs]);
+  assert.equal(bad.code, 2, bad.out);
+  assert.match(bad.out, /--log-format: "xml" is not json or pretty/);
+});

@@ -11,9 +11,11 @@ import {
 } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
+import type { ApplyEventWriter } from '../events/index.js';
 import { AGENT_VERSION, join } from '../join.js';
-import type { Reconciler } from '../reconcile/index.js';
+import type { Reconciler, ReconcilerOptions } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
+import { createSopsDecoder, newAgeKey, readAgeKeyFile } from '../secrets/index.js';
 import {
   type AgentIdentity,
   createFileIdentityStore,
@@ -29,6 +31,8 @@ import {
 export interface CliEnvironment {
   /** `FLOTILLA_AGENT_LOG_LEVEL`; default info. */
   logLevel?: string;
+  /** `FLOTILLA_AGENT_LOG_FORMAT`: `json` (default) or `pretty`; `--log-format` wins. */
+  logFormat?: string;
   /** `FLOTILLA_AGENT_STATE_DIR`: the default for `--state-dir`. */
   stateDir?: string;
   /**
@@ -64,15 +68,21 @@ export const USAGE = `flotilla-agent — the Flotilla agent: pulls its cluster's
 
 Usage:
   flotilla-agent join --hub HOST:PORT --token TOKEN --ca-hash sha256:HEX [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
+                      [--age-key-file FILE]
   flotilla-agent run [--state-dir DIR] [--kubeconfig FILE] [--in-cluster] [--heartbeat SECONDS] [--heal-reset SECONDS]
                      [--window-check SECONDS]   (how often a bundle held outside its maintenance window is looked at; default 30)
+                     [--age-key-file FILE]
                      [--nats-url URL]… [--nats-domain DOMAIN]   (a NATS leaf node site: its local server, the hub's JetStream domain)
                      [--metrics-addr HOST:PORT] [--stall-timeout SECONDS]
   flotilla-agent import BUNDLE_FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
   flotilla-agent status export -o FILE [--state-dir DIR] [--kubeconfig FILE] [--in-cluster]
 
+  --log-format  json (one JSON object per line, the default) or pretty (for a person at a terminal); any command
   --state-dir   where the outbox and the last good bundle live (and the identity, outside a cluster); default ${DEFAULT_STATE_DIR}
   --in-cluster  use the pod's service account, and keep the identity in Secret flotilla-agent of the pod's namespace
+  --age-key-file  age identities (age-keygen output) that open SOPS-encrypted Secrets. At join: the agent's own
+                key (its recipient is registered with the hub) instead of a new one; at run: more keys, e.g. a
+                team key, used for decryption only. Without it, join makes a key that never leaves the cluster.
   --heal-reset  self-heal backs off (1 s, 2 s, … up to 60 s) while drift keeps coming back, as in a fight with another
                 controller; a drift this long after the previous heal is healed at once again; default 60
   --metrics-addr  serve /healthz, /readyz and Prometheus /metrics here (":8080" for every interface); off by default
@@ -158,10 +168,12 @@ async function reconcilerFor(
   c: Common,
   identity: AgentIdentity,
   logger: Logger,
-  extra: { watchTimeoutMs?: number } = {},
+  extra: Pick<ReconcilerOptions, 'watchTimeoutMs' | 'onApplied'> = {},
+  moreAgeIdentities: string[] = [],
 ): Promise<Reconciler> {
   const kubeConfig = await loadKubeConfig(c);
   const { createReconciler } = await import('../reconcile/index.js');
+  const identities = [...(identity.ageIdentities ?? []), ...moreAgeIdentities];
   // Drifted Secret values show as an HMAC under a key only this agent holds (from its private key).
   return createReconciler({
     kubeConfig,
@@ -169,7 +181,14 @@ async function reconcilerFor(
     logger,
     secretHashKey: secretHashKey(identity.agentKey),
     ...extra,
+    decoder: createSopsDecoder(() => identities),
   });
+}
+
+/** Kubernetes Events on what each apply did (loaded only by the commands that apply). */
+async function eventsFor(c: Common, logger: Logger): Promise<ApplyEventWriter> {
+  const { createApplyEventWriter } = await import('../events/index.js');
+  return createApplyEventWriter({ kubeConfig: await loadKubeConfig(c), logger });
 }
 
 /**
@@ -180,6 +199,44 @@ async function reconcilerFor(
  */
 const MIN_STALL_TIMEOUT_S = 90;
 
+/** `--log-format F` or `--log-format=F` anywhere in the arguments (every command takes it), and the rest. */
+function takeLogFormat(argv: string[], fallback = 'json'): { format: string; argv: string[] } {
+  let format = fallback;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--log-format') format = argv[++i] ?? '';
+    else if (a.startsWith('--log-format=')) format = a.slice('--log-format='.length);
+    else rest.push(a);
+  }
+  return { format, argv: rest };
+}
+
+/**
+ * An identity from before age keys gets one now, kept in its store and registered with the
+ * hub by a credential rotation that this makes due at once.
+ */
+async function withAgeKey(
+  identity: AgentIdentity,
+  store: IdentityStore,
+  log: Logger,
+): Promise<AgentIdentity> {
+  if (identity.ageIdentities?.length) return identity;
+  const key = await newAgeKey();
+  const next: AgentIdentity = {
+    ...identity,
+    ageIdentities: key.identities,
+    ageRecipient: key.recipient,
+    ageRecipientRegistered: false,
+  };
+  await store.save(next);
+  log.info(
+    { recipient: key.recipient, stored: store.location },
+    'age key created; registering it with the hub',
+  );
+  return next;
+}
+
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new InvalidError(flag, 'is required');
   return value;
@@ -189,8 +246,18 @@ function required(value: string | undefined, flag: string): string {
  * Runs one CLI invocation and returns its exit code: 0 done, 1 failed (the message says
  * why), 2 usage error. `run` returns only when stopped.
  */
-export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Promise<number> {
-  const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination: io.stderr });
+export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo): Promise<number> {
+  const { format, argv } = takeLogFormat(cliArgs, env.logFormat);
+  if (format !== 'json' && format !== 'pretty') {
+    io.stderr.write(`flotilla-agent: --log-format: "${format}" is not json or pretty\n`);
+    return 2;
+  }
+  // Pretty printing is for a person at a terminal: pino-pretty loads only then.
+  const destination =
+    format === 'pretty'
+      ? (await import('pino-pretty')).default({ destination: io.stderr, colorize: false, sync: true })
+      : io.stderr;
+  const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination });
   const say = (line: string) => io.stdout.write(`${line}\n`);
   const [command, ...rest] = argv;
   try {
@@ -203,11 +270,14 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             hub: { type: 'string' },
             token: { type: 'string' },
             'ca-hash': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
         const c = common(values, env);
+        const ageFile = values['age-key-file'];
         const identity = await join({
+          ...(ageFile ? { ageIdentities: readAgeKeyFile(resolve(ageFile), '--age-key-file') } : {}),
           hub: required(values.hub, '--hub'),
           token: required(values.token, '--token'),
           caHash: required(values['ca-hash'], '--ca-hash'),
@@ -233,6 +303,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
             'metrics-addr': { type: 'string' },
             'stall-timeout': { type: 'string' },
             'window-check': { type: 'string' },
+            'age-key-file': { type: 'string' },
           },
         });
         if (values.help) return usage(io, 0);
@@ -257,16 +328,22 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const windowCheckS = values['window-check'] ? Number(values['window-check']) : 30;
         if (!(windowCheckS > 0))
           throw new InvalidError('--window-check', `"${values['window-check']}" is not a positive number`);
-        const identity = await loadIdentity(c);
+        const store = await identityStore(c);
+        const identity = await withAgeKey(await loadIdentity(c), store, log);
         remember(c, values);
+        const ageFile = values['age-key-file'];
         // Every watch stream ends within half the stall timeout, so a quiet one still shows progress.
+        const events = await eventsFor(c, log);
         const reconciler = await reconcilerFor(
           c,
           identity,
           log,
-          healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {},
+          {
+            ...(healthModule ? { watchTimeoutMs: (stallS * 1000) / 4 } : {}),
+            onApplied: events.onApplied,
+          },
+          ageFile ? readAgeKeyFile(resolve(ageFile), '--age-key-file') : [],
         );
-        const store = await identityStore(c);
         const health = healthModule?.createAgentHealth({
           cluster: identity.cluster,
           version: AGENT_VERSION,
@@ -300,6 +377,7 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const signal = await io.stopSignal;
         log.info({ signal }, 'stop requested');
         await running.stop();
+        await events.flush(5000);
         await server?.close();
         return 0;
       }
@@ -313,14 +391,16 @@ export async function runCli(argv: string[], env: CliEnvironment, io: CliIo): Pr
         const file = resolve(positionals[0]!);
         // Refuse a bad file before touching the cluster at all.
         verifyBundleFile({ file, identity, stateDir: c.stateDir });
+        const events = await eventsFor(c, log);
         const { bundle, result } = await importBundleFile({
           file,
           identity,
           stateDir: c.stateDir,
-          reconciler: await reconcilerFor(c, identity, log),
+          reconciler: await reconcilerFor(c, identity, log, { onApplied: events.onApplied }),
           logger: log,
           ...(windowClock(env) ? { now: windowClock(env)! } : {}),
         });
+        await events.flush(5000);
         say(
           `imported: generation ${bundle.generation} (revision ${bundle.revision}) for cluster ${bundle.cluster}: ` +
             `${result.phase}, ${result.health}${result.error ? `; ${result.error}` : ''}`,

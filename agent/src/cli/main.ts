@@ -12,6 +12,7 @@ const code = await runCli(
   process.argv.slice(2),
   {
     logLevel: process.env.FLOTILLA_AGENT_LOG_LEVEL,
+    logFormat: process.env.FLOTILLA_AGENT_LOG_FORMAT,
     stateDir: process.env.FLOTILLA_AGENT_STATE_DIR,
     clockFile: process.env.FLOTILLA_AGENT_CLOCK_FILE,
   },

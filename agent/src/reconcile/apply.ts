@@ -36,6 +36,10 @@ export interface ObjectOutcome {
   error?: string;
   /** Managed fields that differ from what the apply stores (`unchanged`: none). */
   drift?: { path: string; desired: string; live: string }[];
+  /** A failure that retrying the same bundle would only repeat (refused before apply). */
+  permanent?: boolean;
+  /** `configured`: the managed fields the apply changed, as its dry run found them (for events). */
+  changed?: string[];
 }
 
 export interface ApplyContext {
@@ -52,6 +56,16 @@ export interface ApplyContext {
   limit: Limiter;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Objects refused before apply (a SOPS document that does not decrypt here), with why: each
+   * fails alone, naming itself, and keeps its place in the inventory (so it is never pruned).
+   */
+  refused?: ReadonlyMap<KubeObject, string>;
+  /**
+   * The bundle's form of each decoded object (a SOPS document): the inventory records its
+   * digest, so that no hash of a clear Secret value is stored in a ConfigMap.
+   */
+  sourceOf?: ReadonlyMap<KubeObject, KubeObject>;
 }
 
 const CRD_GROUP = 'apiextensions.k8s.io';
@@ -92,14 +106,23 @@ export async function applyObjects(
 ): Promise<ObjectOutcome[]> {
   const outcomes: ObjectOutcome[] = [];
   const pending: { id: ObjectIdentity; desired: KubeObject }[] = [];
+  const refused: { id: ObjectIdentity; desired: KubeObject; why: string }[] = [];
   objects.forEach((desired, i) => {
     try {
-      pending.push({ id: identityOf(desired, `object ${i}`), desired });
+      const id = identityOf(desired, `object ${i}`);
+      const why = ctx.refused?.get(desired);
+      if (why !== undefined) refused.push({ id, desired, why });
+      else pending.push({ id, desired });
     } catch (err) {
       const id = positionalIdentity(desired, i);
       outcomes.push({ id, desired, action: 'failed', digest: '', error: `${apiMessage(err)}` });
     }
   });
+  for (const r of refused) {
+    // Read only, so that the report says whether an earlier version of it is live.
+    const live = await withRetry(() => ctx.cluster.get(r.desired), ctx.retry).catch(() => undefined);
+    outcomes.push({ ...failed(r, r.why, ctx), permanent: true, ...(live ? { live } : {}) });
+  }
   const total = objects.length;
   let done = outcomes.length;
   const progress = () => ctx.onProgress?.(++done, total);
@@ -133,7 +156,7 @@ export async function applyObjects(
     if (crd && !established.has(crd)) {
       const crdFailed = outcomes.some((o) => isCrd(o.id) && o.id.name === crd && o.action === 'failed');
       const why = crdFailed ? 'failed to apply' : `is not established after ${ctx.crdWaitMs} ms`;
-      outcomes.push(failed(p, `apply failed: its CustomResourceDefinition ${crd} ${why}`));
+      outcomes.push(failed(p, `apply failed: its CustomResourceDefinition ${crd} ${why}`, ctx));
       progress();
       continue;
     }
@@ -141,13 +164,13 @@ export async function applyObjects(
     try {
       info = await resourceOf(p.desired, ctx, crd !== undefined);
     } catch (err) {
-      outcomes.push(failed(p, `apply failed: discovery: ${apiMessage(err)}`));
+      outcomes.push(failed(p, `apply failed: discovery: ${apiMessage(err)}`, ctx));
       progress();
       continue;
     }
     if (!info) {
       outcomes.push(
-        failed(p, `apply failed: the API server does not serve ${p.desired.apiVersion} ${p.id.kind}`),
+        failed(p, `apply failed: the API server does not serve ${p.desired.apiVersion} ${p.id.kind}`, ctx),
       );
       progress();
       continue;
@@ -158,16 +181,33 @@ export async function applyObjects(
     for (const o of await applyStage(stage, inventory, ctx, progress)) outcomes.push(o);
   }
   // Report in bundle order, whatever the stage order was.
-  const order = new Map(pending.map((p, i) => [identityKey(p.id), i]));
+  const order = new Map(
+    objects.flatMap((o, i) => {
+      try {
+        return [[identityKey(identityOf(o)), i] as const];
+      } catch {
+        return [];
+      }
+    }),
+  );
   return outcomes.sort((a, b) => (order.get(identityKey(a.id)) ?? -1) - (order.get(identityKey(b.id)) ?? -1));
 }
 
-function failed(p: { id: ObjectIdentity; desired: KubeObject }, message: string): ObjectOutcome {
+/** The inventory's digest of an object: of its bundle form, never of a decrypted Secret. */
+function digestOf(desired: KubeObject, ctx: Pick<ApplyContext, 'sourceOf'>): string {
+  return manifestDigest(ctx.sourceOf?.get(desired) ?? desired);
+}
+
+function failed(
+  p: { id: ObjectIdentity; desired: KubeObject },
+  message: string,
+  ctx: Pick<ApplyContext, 'sourceOf'>,
+): ObjectOutcome {
   return {
     id: p.id,
     desired: p.desired,
     action: 'failed',
-    digest: manifestDigest(p.desired),
+    digest: digestOf(p.desired, ctx),
     error: `${formatIdentity(p.id)}: ${message}`,
   };
 }
@@ -202,7 +242,14 @@ async function waitEstablished(crd: KubeObject, ctx: ApplyContext): Promise<Kube
 /** What a stage learnt of one object before writing: done already, or to be applied. */
 type Plan =
   | { outcome: ObjectOutcome }
-  | { id: ObjectIdentity; desired: KubeObject; effective: KubeObject; live?: KubeObject; digest: string };
+  | {
+      id: ObjectIdentity;
+      desired: KubeObject;
+      effective: KubeObject;
+      live?: KubeObject;
+      digest: string;
+      changed?: string[];
+    };
 
 /**
  * One stage: every object is read and checked first, concurrently (bounded), since a read or a
@@ -242,7 +289,7 @@ async function planOne(
   ctx: ApplyContext,
 ): Promise<Plan> {
   ctx.signal?.throwIfAborted();
-  const digest = manifestDigest(desired);
+  const digest = digestOf(desired, ctx);
   const subject = formatIdentity(id);
   let live: KubeObject | undefined;
   try {
@@ -275,17 +322,19 @@ async function planOne(
   }
   // An object this manager never applied is applied (adopted), even when equal, so that it owns
   // its fields from now on.
+  let changed: string[] | undefined;
   if (live && appliedFieldsOf(live, ctx.fieldManager)) {
     try {
       const verdict = await ctx.check.verdict(id, effective, live);
       if (verdict.inSync) return { outcome: { id, desired, action: 'unchanged', live, digest, drift: [] } };
+      changed = verdict.diffs.map((d) => d.path);
     } catch (err) {
       if (ctx.signal?.aborted) throw ctx.signal.reason;
       // The apply meets the same refusal and reports it.
       ctx.logger.debug({ object: subject, err: apiMessage(err) }, 'dry run failed');
     }
   }
-  return { id, desired, effective, digest, ...(live ? { live } : {}) };
+  return { id, desired, effective, digest, ...(live ? { live } : {}), ...(changed ? { changed } : {}) };
 }
 
 /** Server-side apply of one planned object (forced: Flotilla owns it or adopts it). */
@@ -294,7 +343,7 @@ async function writeOne(
   ctx: ApplyContext,
 ): Promise<ObjectOutcome> {
   ctx.signal?.throwIfAborted();
-  const { id, desired, effective, live, digest } = plan;
+  const { id, desired, effective, live, digest, changed } = plan;
   const subject = formatIdentity(id);
   try {
     const result = await withRetry(
@@ -309,7 +358,7 @@ async function writeOne(
         ? 'unchanged'
         : 'configured';
     ctx.logger.debug({ object: subject, action }, 'applied');
-    return { id, desired, action, live: result, digest, drift: [] };
+    return { id, desired, action, live: result, digest, drift: [], ...(changed ? { changed } : {}) };
   } catch (err) {
     if (ctx.signal?.aborted) throw ctx.signal.reason;
     ctx.logger.warn({ object: subject, err: apiMessage(err) }, 'apply failed');

@@ -3,13 +3,16 @@
  * drift of every object of a bundle, and a watch that reports changes. Model: fluxcd/pkg ssa.
  */
 
+export type { ApplyAction, ObjectOutcome } from './apply.js';
 export type { Cluster, ResourceInfo, WatchStream, WatchTarget } from './cluster.js';
 export { PRESENT, WHOLE_OBJECT } from './drift-check.js';
 export { MISSING } from './drift-clock.js';
 export { assessHealth, type HealthResult, worstHealth } from './health.js';
 export { IGNORE_ANNOTATION } from './ignore.js';
+export type { Inventory, InventoryEntry } from './inventory.js';
 export { inventoryName } from './inventory.js';
 export { ADOPT_ANNOTATION } from './ownership.js';
+export type { PruneOutcome } from './prune.js';
 export { PRUNE_ANNOTATION } from './prune.js';
 export {
   createClusterReconciler,
@@ -19,10 +22,12 @@ export {
 } from './reconciler.js';
 export { emptyChangeSet } from './result.js';
 export type {
+  AppliedObjects,
   ApplyOptions,
   ChangeSet,
   FieldDrift,
   HealthState,
+  ObjectDecoder,
   ReconcileResult,
   Reconciler,
   ReconcilerOptions,

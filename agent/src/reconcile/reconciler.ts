@@ -16,10 +16,18 @@ import { createDriftClock, MISSING } from './drift-clock.js';
 import { assessHealth } from './health.js';
 import { createInventoryStore, type Inventory, type InventoryEntry } from './inventory.js';
 import { createLimiter } from './limit.js';
-import { pruneObjects } from './prune.js';
+import { type PruneOutcome, pruneObjects } from './prune.js';
 import { emptyChangeSet, positionalIdentity, summarise } from './result.js';
 import { isTransient, type RetryOptions, withRetry } from './retry.js';
-import type { ReconcileResult, Reconciler, ReconcilerOptions, ResourceReport } from './types.js';
+import type {
+  ObjectDecoder,
+  ReconcileResult,
+  Reconciler,
+  ReconcilerOptions,
+  ResourceReport,
+  WatchHandle,
+  WatchOptions,
+} from './types.js';
 import { watchObjects } from './watch.js';
 
 export const DEFAULT_FIELD_MANAGER = 'flotilla-agent';
@@ -43,6 +51,8 @@ interface Settings {
   resyncMs: number;
   watchTimeoutMs: number;
   secretHashKey?: Uint8Array;
+  decoder?: ObjectDecoder;
+  onApplied?: ReconcilerOptions['onApplied'];
 }
 
 /** The one place ReconcilerOptions are validated and defaulted (the kubeConfig is createReconciler's). */
@@ -68,7 +78,42 @@ export function parseReconcilerOptions(
     resyncMs: positive('resyncMs', options.resyncMs, DEFAULT_RESYNC_MS),
     watchTimeoutMs: positive('watchTimeoutMs', options.watchTimeoutMs, DEFAULT_WATCH_TIMEOUT_MS),
     ...(options.secretHashKey ? { secretHashKey: options.secretHashKey } : {}),
+    ...(options.decoder ? { decoder: options.decoder } : {}),
+    ...(options.onApplied ? { onApplied: options.onApplied } : {}),
   };
+}
+
+/** A bundle's objects as they are applied: decoded, and those refused with why. */
+interface Prepared {
+  objects: KubeObject[];
+  refused: Map<KubeObject, string>;
+  /** Decoded object → the object as the bundle has it. */
+  sourceOf: Map<KubeObject, KubeObject>;
+}
+
+/**
+ * Decodes the objects the decoder applies to (SOPS documents), once per bundle. A refusal's
+ * reason never carries a value; the object's name is put before it where it is reported.
+ * Synchronous when no object needs decoding.
+ */
+function prepareObjects(bundle: Bundle, decoder: ObjectDecoder | undefined): Prepared | Promise<Prepared> {
+  const refused = new Map<KubeObject, string>();
+  const sourceOf = new Map<KubeObject, KubeObject>();
+  if (!decoder || !bundle.objects.some((o) => decoder.applies(o)))
+    return { objects: bundle.objects, refused, sourceOf };
+  return Promise.all(
+    bundle.objects.map(async (obj) => {
+      if (!decoder.applies(obj)) return obj;
+      try {
+        const decoded = await decoder.decode(obj);
+        sourceOf.set(decoded, obj);
+        return decoded;
+      } catch (err) {
+        refused.set(obj, apiMessage(err));
+        return obj;
+      }
+    }),
+  ).then((objects) => ({ objects, refused, sourceOf }));
 }
 
 /**
@@ -129,6 +174,18 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   }
   /** Checks of a watch or an assess (a GET and maybe a dry run each) share this many slots. */
   const limit = createLimiter(CHECK_CONCURRENCY);
+  /** Decoded objects per bundle: decrypted once for apply, then used by the watch. */
+  const preparedOf = new WeakMap<Bundle, Prepared | Promise<Prepared>>();
+  const prepared = (bundle: Bundle): Prepared | Promise<Prepared> => {
+    let p = preparedOf.get(bundle);
+    if (!p) {
+      p = prepareObjects(bundle, s.decoder);
+      preparedOf.set(bundle, p);
+      if (p instanceof Promise)
+        p.then((done) => preparedOf.set(bundle, done)).catch(() => preparedOf.delete(bundle));
+    }
+    return p;
+  };
 
   async function apply(
     bundle: Bundle,
@@ -136,6 +193,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
   ): Promise<ReconcileResult> {
     const changes = emptyChangeSet();
     const resources: ResourceReport[] = [];
+    const { objects, refused, sourceOf } = await prepared(bundle);
     let previous: Inventory;
     let inventoryError: string | undefined;
     try {
@@ -161,17 +219,24 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       limit,
       signal: options.signal,
       onProgress: options.onProgress,
+      refused,
+      sourceOf,
     };
     const applyStart = performance.now();
-    const outcomes = await applyObjects(bundle.objects, previous, ctx);
+    const outcomes = await applyObjects(objects, previous, ctx);
     const applyMs = performance.now() - applyStart;
     let pruneMs = 0;
+    let pruned: PruneOutcome | undefined;
 
     const next = new Map<string, InventoryEntry>();
     for (const o of outcomes) {
       const key = identityKey(o.id);
       if (o.action === 'failed') {
-        changes.failed.push({ id: o.id, error: o.error ?? `${formatIdentity(o.id)}: apply failed` });
+        changes.failed.push({
+          id: o.id,
+          error: o.error ?? `${formatIdentity(o.id)}: apply failed`,
+          ...(o.permanent ? { permanent: true } : {}),
+        });
         // Keep what an earlier apply put there: it is still ours to prune later.
         const before = previous.get(key);
         if (before) next.set(key, before);
@@ -192,7 +257,7 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       !inventoryError && bundle.policy.prune && (bundle.objects.length > 0 || bundle.policy.allowEmpty);
     if (mayPrune && stale.length > 0) {
       const pruneStart = performance.now();
-      const pruned = await pruneObjects(
+      pruned = await pruneObjects(
         stale.map(([, e]) => e),
         { cluster, fieldManager: s.fieldManager, logger, retry, waitMs: s.pruneWaitMs },
       );
@@ -225,6 +290,11 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       for (const [k, e] of stale) next.set(k, e);
     }
 
+    try {
+      s.onApplied?.({ bundle, outcomes, previous, ...(pruned ? { pruned } : {}) });
+    } catch (err) {
+      logger.warn({ err: apiMessage(err) }, 'apply observer failed');
+    }
     owned = new Set(next.keys());
     let error = inventoryError;
     if (!inventoryError && !sameInventory(previous, next)) {
@@ -256,19 +326,25 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
       },
       'bundle applied',
     );
+    // Each failure names its object (`apps/v1 Deployment shop/web: apply failed: …`).
+    for (const f of changes.failed)
+      logger.warn({ generation: bundle.generation, error: f.error }, 'object not applied');
     return result;
   }
 
   async function assess(bundle: Bundle): Promise<ReconcileResult> {
     const inventoryKeys = await ownedKeys();
+    const { objects, refused } = await prepared(bundle);
     const resources = await Promise.all(
-      bundle.objects.map(async (obj, i) => {
+      objects.map(async (obj, i) => {
         let id: ObjectIdentity;
         try {
           id = identityOf(obj, `object ${i}`);
         } catch (err) {
           return invalidReport(obj, i, apiMessage(err));
         }
+        const why = refused.get(obj);
+        if (why !== undefined) return refusedReport(id, why);
         try {
           return await limit(async () => {
             const live = await withRetry(() => cluster.get(obj), retry);
@@ -315,28 +391,80 @@ export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler 
     apply,
     assess,
     watch(bundle, onChange, known, options) {
-      return watchObjects(
-        bundle.objects,
-        {
-          cluster,
-          report: (id, desired, live, fresh) =>
-            limit(() =>
-              check.report(id, desired, live, {
-                policy: bundle.policy,
-                inInventory: owned?.has(identityKey(id)) ?? false,
-                fresh,
-              }),
-            ),
-          logger,
-          debounceMs: 100,
-          resyncMs: s.resyncMs,
-          watchTimeoutMs: s.watchTimeoutMs,
-          ...(options?.progress ? { progress: options.progress } : {}),
+      const ready = prepared(bundle);
+      if (!(ready instanceof Promise)) return watchPrepared(bundle, ready, onChange, known, options);
+      // Decoding first (already done by the apply that comes before a watch, as a rule).
+      let inner: WatchHandle | undefined;
+      let stopped = false;
+      const started = ready.then(
+        (p) => {
+          if (!stopped) inner = watchPrepared(bundle, p, onChange, known, options);
         },
-        onChange,
-        known,
+        (err) => logger.error({ err: apiMessage(err) }, 'watch not started: decoding the bundle failed'),
       );
+      return {
+        ready: started.then(() => inner?.ready),
+        async resync() {
+          await started;
+          await inner?.resync();
+        },
+        async stop() {
+          stopped = true;
+          await started;
+          await inner?.stop();
+        },
+      };
     },
+  };
+
+  /** The watch over decoded objects; refused ones are not watched and stay reported with their error. */
+  function watchPrepared(
+    bundle: Bundle,
+    p: Prepared,
+    onChange: (resources: ResourceReport[]) => void,
+    known: readonly ResourceReport[] | undefined,
+    options: WatchOptions | undefined,
+  ): WatchHandle {
+    const refusedReports = [...p.refused.entries()].flatMap(([obj, why]) => {
+      try {
+        return [refusedReport(identityOf(obj), why)];
+      } catch {
+        return [];
+      }
+    });
+    return watchObjects(
+      p.refused.size ? p.objects.filter((o) => !p.refused.has(o)) : p.objects,
+      {
+        cluster,
+        report: (id, desired, live, fresh) =>
+          limit(() =>
+            check.report(id, desired, live, {
+              policy: bundle.policy,
+              inInventory: owned?.has(identityKey(id)) ?? false,
+              fresh,
+            }),
+          ),
+        logger,
+        debounceMs: 100,
+        resyncMs: s.resyncMs,
+        watchTimeoutMs: s.watchTimeoutMs,
+        ...(options?.progress ? { progress: options.progress } : {}),
+      },
+      refusedReports.length ? (changed) => onChange([...changed, ...refusedReports]) : onChange,
+      known,
+    );
+  }
+}
+
+/** An object refused before apply (it did not decrypt here): out of sync, with why after its name. */
+function refusedReport(id: ObjectIdentity, why: string): ResourceReport {
+  return {
+    id,
+    sync: 'OutOfSync',
+    health: 'Unknown',
+    healthReason: 'refused before apply',
+    drift: [],
+    error: `${formatIdentity(id)}: ${why}`,
   };
 }
 

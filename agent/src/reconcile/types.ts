@@ -1,6 +1,9 @@
-import type { Bundle, Logger, ObjectIdentity } from '@flotilla/shared';
+import type { Bundle, KubeObject, Logger, ObjectIdentity } from '@flotilla/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { LoopProgress } from '../health/progress.js';
+import type { ObjectOutcome } from './apply.js';
+import type { Inventory } from './inventory.js';
+import type { PruneOutcome } from './prune.js';
 
 /** Whether a live object matches its desired state (`Pruned`: deleted because the bundle dropped it). */
 export type SyncState = 'Synced' | 'OutOfSync' | 'Missing' | 'Pruned';
@@ -37,7 +40,11 @@ export interface ChangeSet {
   unchanged: ObjectIdentity[];
   deleted: ObjectIdentity[];
   skipped: ObjectIdentity[];
-  failed: { id: ObjectIdentity; error: string }[];
+  /**
+   * `permanent`: a failure that retrying the same bundle would only repeat (a SOPS document
+   * that does not decrypt here); the run loop does not retry those, the next bundle may fix them.
+   */
+  failed: { id: ObjectIdentity; error: string; permanent?: boolean }[];
   /** Pruned but not gone yet (finalizers): reported Terminating, looked at again by the next apply. */
   terminating: ObjectIdentity[];
 }
@@ -52,6 +59,21 @@ export interface ReconcileResult {
   error?: string;
   /** How long an apply spent applying objects and pruning (0 when nothing was pruned); not set by assess. */
   timings?: { applyMs: number; pruneMs: number };
+}
+
+/**
+ * Turns a bundle object into the object to apply, just before apply (and before assess and
+ * watch compare with it): SOPS-encrypted Secrets are decrypted here, in the cluster. The clear
+ * object is kept in memory only, never in the bundle file, the inventory or a report.
+ */
+export interface ObjectDecoder {
+  /** Whether the object needs decoding; objects it declines go to apply as they are. */
+  applies(obj: KubeObject): boolean;
+  /**
+   * The object to apply. Throws to refuse this one object: the message (which must never
+   * carry a value) is reported after the object's identity, and the rest of the bundle applies.
+   */
+  decode(obj: KubeObject): Promise<KubeObject>;
 }
 
 export interface ReconcilerOptions {
@@ -69,6 +91,8 @@ export interface ReconcilerOptions {
   requestTimeoutMs?: number;
   /** Key of the HMAC that drifted Secret values are reported as; unkeyed sha256 without. */
   secretHashKey?: Uint8Array;
+  /** Decodes bundle objects just before apply (SOPS decryption); none: objects apply as they are. */
+  decoder?: ObjectDecoder;
   /** How long a prune waits for a deleted object to be gone before reporting it Terminating; default 2 s. */
   pruneWaitMs?: number;
   /**
@@ -82,6 +106,21 @@ export interface ReconcilerOptions {
    * went silent without ending (a dead connection) is noticed within twice this; default 75 s.
    */
   watchTimeoutMs?: number;
+  /**
+   * Told what each apply did to each object (the agent's Kubernetes Events are written from it).
+   * Called after the apply and prune, before the inventory is written; what it throws is ignored.
+   */
+  onApplied?: (applied: AppliedObjects) => void;
+}
+
+/** What one apply did, object by object, with what the inventory held before it. */
+export interface AppliedObjects {
+  bundle: Bundle;
+  outcomes: readonly ObjectOutcome[];
+  /** The inventory before the apply: an object whose manifest digest it already holds was healed, not changed. */
+  previous: Inventory;
+  /** Undefined when nothing was pruned. */
+  pruned?: PruneOutcome;
 }
 
 export interface ApplyOptions {

@@ -67,6 +67,25 @@ function assertAgentWorkload(objects: Manifest[], where: string): void {
   );
   for (const [k, v] of Object.entries(services[0]!.spec.selector))
     assert.equal(d.spec.template.metadata.labels[k], v, `${where}: the Service selects the agent pod (${k})`);
+  // Events: a role of its own with create and patch on core events only, bound to the agent.
+  const eventRoles = objects.filter(
+    (o) => o.kind === 'ClusterRole' && o.rules.some((r: Manifest) => r.resources.includes('events')),
+  );
+  assert.equal(eventRoles.length, 1, `${where}: one ClusterRole for events`);
+  assert.deepEqual(
+    eventRoles[0]!.rules,
+    [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }],
+    where,
+  );
+  const binding = objects.find(
+    (o) => o.kind === 'ClusterRoleBinding' && o.roleRef.name === eventRoles[0]!.metadata.name,
+  );
+  assert.ok(binding, `${where}: the events role is bound`);
+  assert.equal(
+    binding.subjects[0].name,
+    d.spec.template.spec.serviceAccountName,
+    `${where}: to the agent's account`,
+  );
 }
 
 /**

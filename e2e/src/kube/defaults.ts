@@ -325,5 +325,37 @@ export function validate(type: ResourceType, obj: Json, old?: Json): void {
       );
     }
   }
+  if (type.kind === 'Event' && !type.group) validateEvent(obj, add);
   if (causes.length > 0) throw invalid(type.kind, type.group, name, causes);
+}
+
+/** A core/v1 Event as the real server's legacy validation sees it (events created through core/v1). */
+function validateEvent(obj: Json, add: (field: string, reason: string, message: string) => void): void {
+  const namespace: string = obj.metadata?.namespace ?? '';
+  const involved: string = obj.involvedObject?.namespace ?? '';
+  const mismatch = (value: string) =>
+    add(
+      'involvedObject.namespace',
+      'FieldValueInvalid',
+      `Invalid value: "${value}": does not match event.namespace`,
+    );
+  if (!obj.eventTime) {
+    // An event about a cluster-scoped object lives in `default` (or nowhere), as client-go puts it.
+    if (involved === '' ? namespace !== '' && namespace !== 'default' : namespace !== involved)
+      mismatch(involved);
+    return;
+  }
+  // "New" events (eventTime set) are checked strictly.
+  if (involved === '' && namespace !== 'default' && namespace !== 'kube-system') mismatch(involved);
+  const required = (field: string, value: unknown, limit?: number) => {
+    if (typeof value !== 'string' || value === '') add(field, 'FieldValueRequired', 'Required value');
+    else if (limit && value.length > limit)
+      add(field, 'FieldValueInvalid', `Invalid value: "": can have at most ${limit} characters`);
+  };
+  required('reportingComponent', obj.reportingComponent);
+  required('reportingInstance', obj.reportingInstance, 128);
+  required('action', obj.action, 128);
+  required('reason', obj.reason, 128);
+  if (typeof obj.message === 'string' && obj.message.length > 1024)
+    add('message', 'FieldValueInvalid', 'Invalid value: "": can have at most 1024 characters');
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -801,5 +801,89 @@ ${status ? '    subresources: {status: {}}\n' : ''}`;
       'port',
       'protocol',
     ]);
+  });
+
+  test("Events: kubectl get events prints the real columns, kubectl describe lists the events of the object by its uid, and the server refuses a field it does not index and a namespace that is not the object's", async () => {
+    await ok(['create', 'namespace', 'evts']);
+    await ok(['create', 'configmap', 'web', '-n', 'evts', '--from-literal=a=b']);
+    const uid = (await getJson(['get', 'configmap', 'web', '-n', 'evts'])).metadata.uid;
+    const event = (name: string, namespace: string, extra = '') =>
+      write(
+        `${name}.yaml`,
+        `apiVersion: v1
+kind: Event
+metadata: {name: ${name}, namespace: ${namespace}}
+involvedObject: {apiVersion: v1, kind: ConfigMap, name: web, namespace: evts, uid: ${uid}}
+reason: Configured
+message: "configured: bundle generation 3"
+type: Normal
+source: {component: flotilla-agent, host: east}
+firstTimestamp: "${new Date(Date.now() - 300_000).toISOString()}"
+lastTimestamp: "${new Date().toISOString()}"
+count: 4
+${extra}`,
+      );
+    await ok(['create', '-f', event('web.1', 'evts')]);
+    // Same name and object, another uid: a former object of that name, which describe leaves out.
+    await ok([
+      'create',
+      '-f',
+      write('old.yaml', readFileSync(event('web.2', 'evts'), 'utf8').replace(uid, 'gone')),
+    ]);
+
+    const table = (await ok(['get', 'events', '-n', 'evts'])).split('\n');
+    assert.match(table[0]!, /^LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE$/);
+    assert.match(
+      table[1]!,
+      /^\d+s\s+Normal\s+Configured\s+configmap\/web\s+configured: bundle generation 3$/,
+    );
+    const wide = (await ok(['get', 'events', '-n', 'evts', '-o', 'wide'])).split('\n');
+    assert.match(wide[0]!, /SUBOBJECT\s+SOURCE\s+MESSAGE\s+FIRST SEEN\s+COUNT\s+NAME$/);
+    assert.match(wide[1]!, /flotilla-agent, east\s+configured: bundle generation 3\s+5m\s+4\s+web\.1$/);
+
+    const described = await ok(['describe', 'configmap', 'web', '-n', 'evts']);
+    const events = described.slice(described.indexOf('Events:'));
+    assert.match(
+      events,
+      /Normal\s+Configured\s+\d+s \(x4 over 5m\)\s+flotilla-agent\s+configured: bundle generation 3/,
+    );
+    assert.equal(
+      events.match(/Configured/g)?.length,
+      1,
+      `describe lists only the event of this uid:\n${events}`,
+    );
+
+    const selected = await ok([
+      'get',
+      'events',
+      '-n',
+      'evts',
+      '--field-selector',
+      'source=flotilla-agent,reason=Configured',
+      '-o',
+      'name',
+    ]);
+    assert.deepEqual(selected.trim().split('\n').sort(), ['event/web.1', 'event/web.2']);
+    const unsupported = await kubectl(['get', 'events', '-n', 'evts', '--field-selector', 'message=x']);
+    assert.notEqual(unsupported.code, 0);
+    assert.match(unsupported.stderr, /field label not supported: message/);
+
+    const elsewhere = await kubectl(['create', '-f', event('web.3', 'default')]);
+    assert.notEqual(elsewhere.code, 0);
+    assert.match(
+      elsewhere.stderr,
+      /involvedObject\.namespace: Invalid value: "evts": does not match event\.namespace/,
+    );
+    const strict = await kubectl([
+      'create',
+      '-f',
+      event('web.4', 'evts', 'eventTime: "2026-01-01T00:00:00.000000Z"'),
+    ]);
+    assert.notEqual(
+      strict.code,
+      0,
+      'an event with eventTime needs reportingComponent, reportingInstance and action',
+    );
+    assert.match(strict.stderr, /reportingComponent: Required value/);
   });
 });

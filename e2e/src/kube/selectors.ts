@@ -96,17 +96,51 @@ export function matchLabelSelectorObject(
 /** Field selectors: `metadata.name=x`, `metadata.namespace!=y`, Json dotted path compared as a string. */
 export type FieldSelector = (obj: Record<string, Json>) => boolean;
 
-export function parseFieldSelector(text: string | null | undefined): FieldSelector {
+/**
+ * The fields a kind may be selected by, where the test server knows the real server's list
+ * (ToSelectableFields in pkg/registry/<group>/<kind>/strategy.go): any other field is a 400,
+ * as there. Kinds not listed here compare any dotted path.
+ */
+const SELECTABLE: Record<string, Record<string, (o: Json) => unknown>> = {
+  Event: {
+    'metadata.name': (o) => o.metadata?.name,
+    'metadata.namespace': (o) => o.metadata?.namespace,
+    'involvedObject.kind': (o) => o.involvedObject?.kind,
+    'involvedObject.namespace': (o) => o.involvedObject?.namespace,
+    'involvedObject.name': (o) => o.involvedObject?.name,
+    'involvedObject.uid': (o) => o.involvedObject?.uid,
+    'involvedObject.apiVersion': (o) => o.involvedObject?.apiVersion,
+    'involvedObject.resourceVersion': (o) => o.involvedObject?.resourceVersion,
+    'involvedObject.fieldPath': (o) => o.involvedObject?.fieldPath,
+    reason: (o) => o.reason,
+    reportingComponent: (o) => o.reportingComponent,
+    source: (o) => o.source?.component || o.reportingComponent,
+    type: (o) => o.type,
+  },
+};
+
+/** `kind`: the core kind listed, for the fields only it may be selected by. */
+export function parseFieldSelector(text: string | null | undefined, kind?: string): FieldSelector {
   if (!text) return () => true;
+  const selectable = kind ? SELECTABLE[kind] : undefined;
   const reqs = splitTopLevel(text).map((part) => {
     const m = part.match(/^([\w.]+)\s*(==|=|!=)\s*(.*)$/);
     if (!m) throw badRequest(`invalid field selector: ${part}`);
-    return { path: m[1]!.split('.'), neg: m[2] === '!=', value: m[3]!.trim() };
+    const field = m[1]!;
+    if (selectable && !selectable[field]) throw badRequest(`field label not supported: ${field}`);
+    const path = field.split('.');
+    const read =
+      selectable?.[field] ??
+      ((o: Json) => {
+        let cur: Json = o;
+        for (const p of path) cur = cur?.[p];
+        return cur;
+      });
+    return { read, neg: m[2] === '!=', value: m[3]!.trim() };
   });
   return (obj) =>
     reqs.every((r) => {
-      let cur: Json = obj;
-      for (const p of r.path) cur = cur?.[p];
+      const cur = r.read(obj);
       const actual = cur === undefined || cur === null ? '' : String(cur);
       return r.neg ? actual !== r.value : actual === r.value;
     });

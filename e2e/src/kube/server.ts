@@ -462,7 +462,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
         const dryRun = write.dryRun || (opts.dryRun ?? []).includes('All');
         if (!name) {
           const selector = parseLabelSelector(q.get('labelSelector'));
-          const fields = parseFieldSelector(q.get('fieldSelector'));
+          const fields = parseFieldSelector(q.get('fieldSelector'), type.group ? undefined : type.kind);
           const items = api
             .list(type, namespace)
             .items.filter((o) => selector(o.metadata.labels) && fields(o));
@@ -519,7 +519,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
     accept: string | undefined,
   ) => {
     const selector = parseLabelSelector(q.get('labelSelector'));
-    const fields = parseFieldSelector(q.get('fieldSelector'));
+    const fields = parseFieldSelector(q.get('fieldSelector'), type.group ? undefined : type.kind);
     const { items, resourceVersion } = api.list(type, namespace);
     const matched = items.filter((o) => selector(o.metadata.labels) && fields(o));
     if (wantsTable(accept)) {
@@ -546,7 +546,7 @@ export async function startKubeServer(options: KubeServerOptions = {}): Promise<
     accept: string | undefined,
   ) => {
     const selector = parseLabelSelector(q.get('labelSelector'));
-    const fields = parseFieldSelector(q.get('fieldSelector'));
+    const fields = parseFieldSelector(q.get('fieldSelector'), type.group ? undefined : type.kind);
     const matches = (o: Json | undefined) =>
       Boolean(o) &&
       (!namespace || o.metadata.namespace === namespace) &&

@@ -19,6 +19,7 @@ interface Column {
   type: string;
   cell: (o: Json) => unknown;
   priority?: number;
+  format?: string;
 }
 
 function jsonPathCell(path: string): (o: Json) => unknown {
@@ -131,6 +132,8 @@ function columnsFor(type: ResourceType): Column[] {
         },
         AGE,
       ];
+    case 'Event':
+      return type.group ? [NAME, AGE] : EVENT_COLUMNS;
     case 'PersistentVolumeClaim':
       return [
         NAME,
@@ -143,6 +146,39 @@ function columnsFor(type: ResourceType): Column[] {
       return [NAME, AGE];
   }
 }
+
+/**
+ * The real server's columns for core/v1 Events (pkg/printers/internalversion): the timestamps of
+ * an event written through events.k8s.io (eventTime, series) stand in for the legacy ones.
+ */
+const EVENT_COLUMNS: Column[] = (() => {
+  const first = (o: Json) => formatAge(o.firstTimestamp ?? o.eventTime ?? undefined);
+  const last = (o: Json) =>
+    o.series ? formatAge(o.series.lastObservedTime) : o.lastTimestamp ? formatAge(o.lastTimestamp) : first(o);
+  const count = (o: Json) => (o.series ? o.series.count : o.count || 1);
+  const target = (o: Json) => {
+    const kind = String(o.involvedObject?.kind ?? '').toLowerCase();
+    return o.involvedObject?.name ? `${kind}/${o.involvedObject.name}` : kind;
+  };
+  const source = (o: Json) => {
+    const component = o.source?.component || o.reportingComponent || '';
+    const instance = o.source?.host || o.reportingInstance || '';
+    if (!component) return '<unknown>';
+    return instance ? `${component}, ${instance}` : component;
+  };
+  return [
+    { name: 'Last Seen', type: 'string', cell: last },
+    { name: 'Type', type: 'string', cell: (o) => o.type ?? '' },
+    { name: 'Reason', type: 'string', cell: (o) => o.reason ?? '' },
+    { name: 'Object', type: 'string', cell: target },
+    { name: 'Subobject', type: 'string', cell: (o) => o.involvedObject?.fieldPath ?? '', priority: 1 },
+    { name: 'Source', type: 'string', cell: source, priority: 1 },
+    { name: 'Message', type: 'string', cell: (o) => String(o.message ?? '').trim() },
+    { name: 'First Seen', type: 'string', cell: first, priority: 1 },
+    { name: 'Count', type: 'string', cell: count, priority: 1 },
+    { name: 'Name', type: 'string', cell: (o) => o.metadata.name, priority: 1, format: 'name' },
+  ];
+})();
 
 /** A `meta.k8s.io/v1` Table, which `kubectl get` asks for; rows carry the objects' metadata. */
 export function toTable(
@@ -160,7 +196,7 @@ export function toTable(
     table.columnDefinitions = cols.map((c) => ({
       name: c.name,
       type: c.type,
-      format: c === NAME ? 'name' : '',
+      format: c === NAME ? 'name' : (c.format ?? ''),
       description: c.name,
       priority: c.priority ?? 0,
     }));

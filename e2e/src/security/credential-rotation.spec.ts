@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { appFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
@@ -11,7 +12,7 @@ import { connectAsAgent, readIdentity } from './support.js';
  * hub here issues credentials that live 9 s, so the agent (rotating at a third of the lifetime)
  * trades its credential every 3 s; the fleet must not notice.
  */
-describe('security: agent credentials expire and agents rotate them', { timeout: 180_000 }, () => {
+describe('security: agent credentials expire and agents rotate them', { timeout: 360_000 }, () => {
   let fleet: Fleet;
 
   before(async () => {
@@ -75,6 +76,50 @@ describe('security: agent credentials expire and agents rotate them', { timeout:
     assert.ok(
       audit.audit.filter((e) => e.action === 'agent.rotate-credential' && e.outcome === 'ok').length >= 2,
       JSON.stringify(audit.audit),
+    );
+  });
+
+  test('an agent from before age keys makes one when it starts and registers its recipient with a credential rotation', async () => {
+    const c = fleet.clusters.get('dev-1')!;
+    const recipientOnHub = async () =>
+      (
+        await fleet.flotillaJson<{ clusters: { cluster: string; recipient: string }[] }>(
+          'secret',
+          'recipients',
+          '--env',
+          'dev',
+        )
+      ).clusters.find((r) => r.cluster === 'dev-1')?.recipient;
+    const joined = readIdentity(c.stateDir) as ReturnType<typeof readIdentity> & { ageRecipient?: string };
+    assert.equal(await recipientOnHub(), joined.ageRecipient, 'registered at join');
+    await c.agent!.stop();
+    const file = join(c.stateDir, 'identity.json');
+    const old = JSON.parse(readFileSync(file, 'utf8'));
+    delete old.ageIdentities;
+    delete old.ageRecipient;
+    delete old.ageRecipientRegistered;
+    writeFileSync(file, JSON.stringify(old), { mode: 0o600 });
+    await fleet.startAgent('dev-1');
+    const made = await eventually(
+      () => {
+        const now = readIdentity(c.stateDir) as typeof joined & { ageRecipientRegistered?: boolean };
+        assert.ok(now.ageRecipient && now.ageRecipientRegistered, 'a new age key, registered by a rotation');
+        return now.ageRecipient!;
+      },
+      // A busy hub may fail the first rotation: the agent tries again a minute later.
+      {
+        timeoutMs: 90_000,
+        intervalMs: 200,
+        message: 'the agent makes an age key and rotates to register it',
+      },
+    );
+    assert.notEqual(made, joined.ageRecipient);
+    await eventually(
+      async () => assert.equal(await recipientOnHub(), made, 'the hub lists the new recipient'),
+      {
+        timeoutMs: 15_000,
+        message: 'the hub lists the recipient the rotation carried',
+      },
     );
   });
 

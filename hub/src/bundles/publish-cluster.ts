@@ -28,6 +28,8 @@ export interface RenderedCluster {
   inputKey?: string;
   /** Objects from fleet-wide apps: identity key → `app/NAME`; the rest are the environment's. */
   sources?: Record<string, string>;
+  /** What the hub warns of in this content (plain Secrets), stored with the bundle for fleet status. */
+  warnings?: string[];
 }
 
 /** The environment as the publisher needs it: its branch (resolved) and sync policy. */
@@ -192,6 +194,7 @@ export function createBundlePublisher(options: BundlePublisherOptions): BundlePu
         envelope: encodeEnvelope(signWithRing(bundle, ring)),
         inputKey: render.inputKey ?? null,
         sources: render.sources && Object.keys(render.sources).length > 0 ? render.sources : null,
+        warnings: render.warnings?.length ? render.warnings : null,
       });
     }
 

@@ -45,6 +45,12 @@ export function fleetStatusTable(clusters: FleetClusterStatus[]): string {
   );
 }
 
+/** Below the table: what the hub warns of, per cluster and object (e.g. a Secret in clear). */
+export function fleetWarningsText(clusters: FleetClusterStatus[]): string {
+  const lines = clusters.flatMap((c) => (c.warnings ?? []).map((w) => `warning: ${c.name}: ${w}`));
+  return lines.length ? `\n${lines.join('\n')}\n` : '';
+}
+
 export interface FleetWatchOptions {
   /** One read of the fleet's status (the admin API's GET /api/v1/fleet/status). */
   poll(): Promise<FleetClusterStatus[]>;

@@ -69,6 +69,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'agent-nats-url': { type: 'string', multiple: true },
     'bundle-replicas': { type: 'string' },
     'tls-san': { type: 'string', multiple: true },
+    'age-recovery-recipient': { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
     'log-level': { type: 'string' },
     'chart-auth-file': { type: 'string' },
@@ -126,6 +127,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     ...(receivers ? { notify: { receivers } } : {}),
     agentNats: (values['agent-nats-url'] as string[]) ?? [],
     tlsSans: (values['tls-san'] as string[]) ?? [],
+    ageRecoveryRecipients: (values['age-recovery-recipient'] as string[]) ?? [],
     logger,
   });
   if (hub.identity.newAdminToken) {

@@ -15,7 +15,7 @@ import { ago } from '../util/ago.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
-import { fleetStatusTable, watchFleetStatus } from './fleet-status.js';
+import { fleetStatusTable, fleetWarningsText, watchFleetStatus } from './fleet-status.js';
 import { labelsText, table } from './format.js';
 import { rolloutCommands } from './rollout-commands.js';
 
@@ -52,7 +52,8 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla hub start --nats URL --repo URL [--data-dir D] [--cache-dir D] [--repo-username U --repo-password P | --repo-token T]
                      [--database postgres://…] [--http HOST:PORT] [--http-tls] [--grpc HOST:PORT] [--advertise HOST:PORT]
                      [--poll 30s] [--heartbeat-window 30s] [--agent-credential-ttl 90d] [--agent-nats-url URL]…
-                     [--bundle-replicas 1] [--tls-san NAME]… [--ready-file F] [--log-level info]
+                     [--bundle-replicas 1] [--tls-san NAME]… [--age-recovery-recipient age1…]… [--ready-file F]
+                     [--log-level info]
                      [--chart-auth-file F]   (JSON [{url, username, password}]: private Helm repositories and registries)
                      [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
   flotilla hub rotate-key [--data-dir D]
@@ -63,9 +64,12 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla cluster show NAME [--source app/NAME|env/NAME] [-o json]   (its objects: source, sync, health and why, open drift)
   flotilla cluster token NAME [--ttl 24h] [-o json]    (join an existing cluster again; replaces its agent)
   flotilla cluster remove NAME
-  flotilla cluster pause NAME [--reason TEXT] | cluster resume NAME   (keeps its bundle, gets no new one)
-  flotilla env pause ENV [--reason TEXT] | env resume ENV
-  flotilla rollout status ENV [-o json] | rollout resume ENV          (waves; resume goes on past a halt)
+  flotilla cluster pause NAME [--reason TEXT]          (keeps its bundle, gets no new one)
+  flotilla cluster resume NAME
+  flotilla env pause ENV [--reason TEXT]
+  flotilla env resume ENV
+  flotilla rollout status ENV [-o json]                (its waves)
+  flotilla rollout resume ENV                          (goes on past a halt)
   flotilla bundle approve CLUSTER                      (a bundle held for its blast radius)
   flotilla notify history [-o json]                    (webhook deliveries and their outcome)
   flotilla fleet status [-o json] [--watch [--interval 2s]]  (--watch: then a row per change, until Ctrl-C)
@@ -78,6 +82,10 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla secret recipients --env ENV… [-o json]      (the age recipients SOPS files for ENV are encrypted to)
+  flotilla secret encrypt --env ENV… -f FILE [-o OUT]  (a SOPS file for ENV's agents, made here: the hub never sees it)
+  flotilla secret rekey --env ENV… -f FILE --identity KEYFILE [-o OUT]
+                                                       (the same values for today's recipients; KEYFILE opens FILE now)
   flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
 Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
@@ -88,7 +96,7 @@ promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your O
 /** Flags every command takes, as completion offers them. */
 const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify']);
+const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify', 'secret']);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -129,19 +137,19 @@ export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<nu
   }
 }
 
-interface Ctx {
+export interface Ctx {
   parse(options: Options): ReturnType<typeof parseArgs<{ options: Options; allowPositionals: true }>>;
   env: CliEnv;
   io: CliIo;
   client(): HubClient;
 }
 
-function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
+export function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
   return createHubClient(hub, env.token, env.actor, env.caFile);
 }
 
-function jsonOutput(values: Record<string, unknown>): boolean {
+export function jsonOutput(values: Record<string, unknown>): boolean {
   const o = values.output;
   if (o === undefined) return false;
   if (o === 'json') return true;
@@ -372,9 +380,13 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     }
     if (values.interval) throw new CliError('fleet status: --interval goes with --watch', 2);
     const clusters = await poll();
-    print(io, json, { clusters }, () => fleetStatusTable(clusters));
+    print(io, json, { clusters }, () => fleetStatusTable(clusters) + fleetWarningsText(clusters));
     return 0;
   },
+
+  'secret recipients': async (ctx) => (await import('./secret-commands.js')).secretRecipients(ctx),
+  'secret encrypt': async (ctx) => (await import('./secret-commands.js')).secretEncrypt(ctx),
+  'secret rekey': async (ctx) => (await import('./secret-commands.js')).secretRekey(ctx),
 
   'fleet drift': async ({ parse, io, env }) => {
     const { values } = parse({ history: { type: 'boolean' }, source: { type: 'string' } });

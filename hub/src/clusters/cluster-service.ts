@@ -141,7 +141,7 @@ export interface ClusterService {
   rotateCredential(
     credential: string,
     peer: string,
-  ): Promise<{ agentCredential: string; expiresAt: Date; nats: Registration['nats'] }>;
+  ): Promise<{ cluster: string; agentCredential: string; expiresAt: Date; nats: Registration['nats'] }>;
   /** Agent public keys stored at registration (verify air-gapped status files). */
   agentKeys(cluster: string): Promise<Uint8Array[]>;
 }
@@ -530,7 +530,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
         detail: `expires ${expiresAt.toISOString()}`,
       });
       logger.info({ cluster: row.cluster, expiresAt }, 'agent credential rotated');
-      return { agentCredential, expiresAt, nats: natsCredentials(natsUser) };
+      return { cluster: row.cluster, agentCredential, expiresAt, nats: natsCredentials(natsUser) };
     },
 
     async agentKeys(cluster) {

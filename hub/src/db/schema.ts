@@ -85,9 +85,25 @@ export const bundles = pgTable(
      * annotation says; null when every object is the environment's.
      */
     sources: jsonb('sources').$type<Record<string, string>>(),
+    /**
+     * What the hub warns of in this content, one line per object, e.g. a Secret that travels in
+     * clear (not SOPS-encrypted). Never a value.
+     */
+    warnings: jsonb('warnings').$type<string[]>(),
   },
   (t) => [uniqueIndex('bundles_cluster_generation').on(t.cluster, t.generation)],
 );
+
+/**
+ * Each cluster's age recipient (`age1…`, public): SOPS files for its environment are
+ * encrypted to it. Registered by the agent at join and again with each credential rotation;
+ * the identity that opens them never leaves the cluster.
+ */
+export const ageRecipients = pgTable('age_recipients', {
+  cluster: text('cluster').primaryKey(),
+  recipient: text('recipient').notNull(),
+  registeredAt: at('registered_at').notNull().defaultNow(),
+});
 
 /**
  * Clusters a publish pass found changed, waiting to be rendered and published by any hub

@@ -30,6 +30,8 @@ export interface GrpcServerOptions {
   heartbeatSeconds?: number;
   /** Counts for /metrics. */
   onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
+  /** Where agents' age recipients go (at Register and RotateCredential); none: not kept. */
+  recipients?: { record(cluster: string, recipient: string): Promise<void> };
 }
 
 export interface GrpcServer {
@@ -55,6 +57,16 @@ function bearer(metadata: grpc.Metadata): string | undefined {
  */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const { clusters, ingest, streams, logger } = options;
+  /**
+   * Keeps the age recipient an agent sent. A bad or unstorable one is logged, never fails the
+   * call: the agent sends it again with its next rotation, and SOPS files are then encrypted to it.
+   */
+  const recordRecipient = async (cluster: string, recipient: string, peer: string) => {
+    if (!recipient || !options.recipients) return;
+    await options.recipients
+      .record(cluster, recipient)
+      .catch((err) => logger.warn({ cluster, peer, err: errorMessage(err) }, 'age recipient not recorded'));
+  };
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   addGrpcService(server, AgentService, {
     register(call, callback) {
@@ -65,6 +77,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           agentPublicKey: call.request.agentPublicKey,
           agentVersion: call.request.agentVersion,
           peer,
+        })
+        .then(async (r) => {
+          await recordRecipient(r.cluster, call.request.ageRecipient, peer);
+          return r;
         })
         .then((r) =>
           callback(
@@ -94,6 +110,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         ? clusters.rotateCredential(credential, peer)
         : Promise.reject(new FlotillaError('unauthenticated', 'agent credential missing'))
       )
+        .then(async (r) => {
+          await recordRecipient(r.cluster, call.request.ageRecipient, peer);
+          return r;
+        })
         .then((r) =>
           callback(
             null,
@@ -122,7 +142,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         if (cluster) streams.detach(cluster, call);
         call.emit('error', toGrpcError(err));
       };
-      // Reports are handled strictly in order: an Ack{seq} means every report up to seq is stored.
+      // The stream's work in order: authentication first, then each report's storage and Ack.
       let chain: Promise<void> = (async () => {
         cluster = credential ? await clusters.authenticate(credential) : undefined;
         checkedAt = Date.now();
@@ -147,8 +167,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         logger.info({ cluster }, 'agent connected');
       })();
       chain.catch(fail);
-      const handle = async (report: ReportStatusRequest) => {
-        if (failed || !cluster) return;
+      /**
+       * Hands a report to the ingest (in arrival order) and returns its storage as a value, not
+       * awaited: the stream's next report is handed over at once, so the reports an agent queued
+       * while away are stored in a few batches instead of one batch round each.
+       */
+      const submit = async (report: ReportStatusRequest): Promise<{ stored: Promise<void> }> => {
+        if (failed || !cluster) return { stored: Promise.resolve() };
         // Checked again on the stream's reports, at most once a second: a credential revoked
         // through any hub replica ends this stream at its next message after that (heartbeats
         // keep it within seconds), and a burst of queued reports costs one check, not one each.
@@ -159,26 +184,41 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           }
           checkedAt = Date.now();
         }
-        try {
-          const outcome = await ingest.ingest(cluster, report, 'stream');
-          options.onReport?.(outcome.stored ? 'stored' : 'duplicate');
-        } catch (err) {
-          options.onReport?.('failed');
-          logger.error(
-            { cluster, err: errorMessage(err) },
-            'status report not stored; the agent will resend it',
-          );
-          throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
-            cause: err,
-          });
-        }
-        if (!failed)
-          call.write(
-            create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: report.seq } } }),
-          );
+        const name = cluster;
+        const stored = ingest.ingest(name, report, 'stream').then(
+          (outcome) => {
+            options.onReport?.(outcome.stored ? 'stored' : 'duplicate');
+          },
+          (err) => {
+            options.onReport?.('failed');
+            logger.error(
+              { cluster: name, err: errorMessage(err) },
+              'status report not stored; the agent will resend it',
+            );
+            throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
+              cause: err,
+            });
+          },
+        );
+        // Awaited below, in order; a failure after the stream already failed is not unhandled.
+        stored.catch(() => {});
+        return { stored };
       };
+      /** Reports handed to the ingest so far, in order (waits on authentication, not on storage). */
+      let submitted: Promise<unknown> = chain;
       call.on('data', (report: ReportStatusRequest) => {
-        chain = chain.then(() => handle(report));
+        const handed = submitted.then(() => submit(report));
+        submitted = handed.catch(() => {});
+        // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
+        chain = chain
+          .then(() => handed)
+          .then(({ stored }) => stored)
+          .then(() => {
+            if (!failed)
+              call.write(
+                create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: report.seq } } }),
+              );
+          });
         chain.catch(fail);
       });
       call.on('end', () => {

@@ -12,9 +12,11 @@ import {
   type KubeObject,
   type Logger,
 } from '@flotilla/shared';
+import { isSopsDocument } from '@flotilla/shared/sops';
 import { LRUCache } from 'lru-cache';
 import { parse } from 'yaml';
 import type { AppConfig, EnvironmentConfig, TargetConfig } from '../config/index.js';
+import { plainSecretWarnings } from '../secrets/plain-secrets.js';
 import { type GitSource, SourceError } from '../source/index.js';
 import { chartRoot, readChartArchive } from './chart-archive.js';
 import { CHART_REF_FILE, type ChartRef, type ChartSpec, parseChartSpec } from './chart-ref.js';
@@ -25,6 +27,7 @@ import { parseRenderLimits, type RenderLimits } from './limits.js';
 import { type ManifestBudget, parseManifests } from './manifests.js';
 import { RenderError } from './render-error.js';
 import { networkIsolationAvailable, runSandboxed } from './sandbox-exec.js';
+import { checkSopsObjects, isSopsText, refuseSopsInChart, restoreSopsDocuments } from './sops-documents.js';
 import { type ClusterVars, substituteClusterVars } from './substitute.js';
 
 export type RendererKind = 'plain' | 'kustomize' | 'helm';
@@ -47,6 +50,8 @@ export interface RenderResult {
   commit: string;
   /** True when these objects came from the render cache (same inputs as an earlier render). */
   cacheHit: boolean;
+  /** One line per object the hub warns of (a Secret that travels in clear); never a value. */
+  warnings: string[];
   /**
    * Digest of everything the render read (renderer, directories, every input blob, the
    * cluster's name, environment and labels, the limits, the apps and target chosen): equal
@@ -483,7 +488,9 @@ export function createRenderer(options: RendererOptions): Renderer {
           );
         origin.set(idKey, unit);
         if (app) {
-          obj.metadata.annotations = { ...annotations, [SOURCE_ANNOTATION]: unit.source };
+          // A SOPS document's MAC covers its metadata: it is recorded here only, never annotated.
+          if (!encrypted(obj))
+            obj.metadata.annotations = { ...annotations, [SOURCE_ANNOTATION]: unit.source };
           sources[idKey] = unit.source;
         }
         objects.push(obj);
@@ -498,6 +505,14 @@ export function createRenderer(options: RendererOptions): Renderer {
       },
       'rendered',
     );
+    const warnings = plainSecretWarnings(objects);
+    // Said once, when the content is rendered, not at every pass that finds it in the cache.
+    if (hits < units.length)
+      for (const warning of warnings)
+        o.logger?.warn(
+          { environment: env.name, cluster: cluster.name, dir: units[0]!.dir, warning },
+          'plain Secret',
+        );
     return {
       objects,
       renderer: units[0]!.renderer,
@@ -512,6 +527,7 @@ export function createRenderer(options: RendererOptions): Renderer {
         renderer: u.renderer,
         objects: done[i]!.objects.length,
       })),
+      warnings,
     };
   }
 
@@ -544,8 +560,12 @@ export function createRenderer(options: RendererOptions): Renderer {
       const objects: KubeObject[] = [];
       for (const [path, data] of contents) {
         if (!MANIFEST.test(path)) continue;
-        const text = substituteClusterVars(decode(path, data), cluster, path);
-        objects.push(...parseCached(text, path, budget));
+        const raw = decode(path, data);
+        // A SOPS file travels as written: its MAC covers its values, substitution would break it.
+        const text = isSopsText(raw) ? raw : substituteClusterVars(raw, cluster, path);
+        const parsed = parseCached(text, path, budget);
+        checkSopsObjects(parsed, path);
+        objects.push(...parsed);
       }
       for (const sub of unit.nested) {
         objects.push(...(await renderCached(sub, env, cluster)).rendered.objects);
@@ -562,7 +582,10 @@ export function createRenderer(options: RendererOptions): Renderer {
       if (renderer === 'kustomize') {
         materialise(repo, contents);
         const out = await run(o.kubectlBin, ['kustomize', join(repo, dir)], repo, home, dir, 'kustomize');
-        return { objects: parseManifests(out, `${dir} (kustomize output)`, o.limits, budget), renderer };
+        const name = `${dir} (kustomize output)`;
+        const objects = restoreSopsDocuments(parseManifests(out, name, o.limits, budget), contents, name);
+        checkSopsObjects(objects, name);
+        return { objects, renderer };
       }
       // A chart from a repository or registry is unpacked (in memory, checked) beside the repository.
       let chartPath = join(repo, dir);
@@ -571,6 +594,7 @@ export function createRenderer(options: RendererOptions): Renderer {
         const files = readChartArchive(readFileSync(unit.chart.file), where, o.limits);
         const root = chartRoot(files, where);
         checkChart(root, files, o.limits);
+        refuseSopsInChart(root, files);
         materialise(join(sandbox, 'chart'), files);
         chartPath = join(sandbox, 'chart', root);
       }
@@ -581,7 +605,10 @@ export function createRenderer(options: RendererOptions): Renderer {
         for (const [path, bytes] of files)
           contents.set(`${dir}/charts/${dep.name}/${path.slice(root.length + 1)}`, bytes);
       }
-      if (!unit.chart) checkChart(dir, contents, o.limits);
+      if (!unit.chart) {
+        checkChart(dir, contents, o.limits);
+        refuseSopsInChart(dir, contents);
+      }
       const valuesFiles: string[] = [];
       for (const name of ['values.yaml', `values-${env.name}.yaml`, ...unit.values]) {
         const path = `${dir}/${name}`;
@@ -655,6 +682,9 @@ function parseSmallYaml(text: string, path: string): unknown {
     throw new RenderError(path, 'is not valid YAML');
   }
 }
+
+/** Whether an object is a SOPS document (a plain predicate: no narrowing of KubeObject). */
+const encrypted = (obj: KubeObject): boolean => isSopsDocument(obj);
 
 function hasChart(unit: Unit): boolean {
   return unit.renderer === 'helm' || unit.nested.some(hasChart);

@@ -39,7 +39,7 @@ export interface FleetClusterStatus {
    * nothing of this cluster, e.g. another cluster's app, leaves `desiredRevision` behind), or null
    * while its last render failed.
    */
-  renderedRevision: string | null;
+  renderedRevision?: string | null;
   /** When the status shown was observed by the agent, and how it arrived (`stream` or `import`). */
   reportedAt: string | null;
   reportedVia: string | null;
@@ -55,6 +55,11 @@ export interface FleetClusterStatus {
   /** A bundle the agent received and holds, and until when it holds it if it knows. */
   pendingGeneration: number | null;
   pendingUntil: string | null;
+  /**
+   * What the hub warns of in the newest bundle, one line per object (a Secret that travels in
+   * clear). Always set by this hub; optional for rows made elsewhere (tests, older hubs).
+   */
+  warnings?: string[];
 }
 
 /** One row of `flotilla fleet drift -o json`. */
@@ -172,6 +177,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
             cluster: bundles.cluster,
             generation: bundles.generation,
             revision: bundles.revision,
+            warnings: bundles.warnings,
           })
           .from(bundles)
           .where(mine(bundles))
@@ -257,6 +263,7 @@ export function createFleetView(options: FleetViewOptions): FleetView {
           hold: holdOf.get(c.name) ?? agentHold,
           pendingGeneration,
           pendingUntil: s?.pendingUntil?.toISOString() ?? null,
+          warnings: desired?.warnings ?? [],
         } satisfies FleetClusterStatus;
       });
     },
