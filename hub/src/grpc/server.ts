@@ -41,9 +41,6 @@ export interface GrpcServer {
 }
 
 /** The agent credential from `authorization: Bearer <credential>` metadata. */
-/** How long a status stream goes on trusting its credential before checking it again. */
-const RECHECK_CREDENTIAL_MS = 1000;
-
 function bearer(metadata: grpc.Metadata): string | undefined {
   const value = metadata.get(AGENT_AUTH_METADATA)[0];
   const match = /^Bearer\s+(\S+)$/i.exec(typeof value === 'string' ? value : '');
@@ -134,7 +131,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     reportStatus(call) {
       const credential = bearer(call.metadata);
       let cluster: string | undefined;
-      let checkedAt = 0;
       let failed = false;
       const fail = (err: unknown) => {
         if (failed) return;
@@ -145,7 +141,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       // The stream's work in order: authentication first, then each report's storage and Ack.
       let chain: Promise<void> = (async () => {
         cluster = credential ? await clusters.authenticate(credential) : undefined;
-        checkedAt = Date.now();
         if (!cluster) {
           logger.warn(
             { peer: call.getPeer() },
@@ -172,17 +167,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
        * awaited: the stream's next report is handed over at once, so the reports an agent queued
        * while away are stored in a few batches instead of one batch round each.
        */
-      const submit = async (report: ReportStatusRequest): Promise<{ stored: Promise<void> }> => {
+      const submit = async (
+        report: ReportStatusRequest,
+        stillValid: Promise<string | undefined>,
+      ): Promise<{ stored: Promise<void> }> => {
         if (failed || !cluster) return { stored: Promise.resolve() };
-        // Checked again on the stream's reports, at most once a second: a credential revoked
-        // through any hub replica ends this stream at its next message after that (heartbeats
-        // keep it within seconds), and a burst of queued reports costs one check, not one each.
-        if (Date.now() - checkedAt >= RECHECK_CREDENTIAL_MS) {
-          if ((await clusters.authenticate(credential!)) !== cluster) {
-            logger.warn({ cluster }, 'status stream ended: the agent credential was revoked or expired');
-            throw new FlotillaError('unauthenticated', 'agent credential revoked or expired');
-          }
-          checkedAt = Date.now();
+        // Checked again at every report: a credential revoked through any hub replica ends this
+        // stream at its next message (heartbeats keep that within seconds). The checks of queued
+        // reports run side by side; only their hand-over to the ingest is in order.
+        if ((await stillValid) !== cluster) {
+          logger.warn({ cluster }, 'status stream ended: the agent credential was revoked or expired');
+          throw new FlotillaError('unauthenticated', 'agent credential revoked or expired');
         }
         const name = cluster;
         const stored = ingest.ingest(name, report, 'stream').then(
@@ -205,9 +200,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         return { stored };
       };
       /** Reports handed to the ingest so far, in order (waits on authentication, not on storage). */
-      let submitted: Promise<unknown> = chain;
+      const opened = chain;
+      let submitted: Promise<unknown> = opened;
       call.on('data', (report: ReportStatusRequest) => {
-        const handed = submitted.then(() => submit(report));
+        const stillValid = opened.then(() => clusters.authenticate(credential!));
+        stillValid.catch(() => {});
+        const handed = submitted.then(() => submit(report, stillValid));
         submitted = handed.catch(() => {});
         // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
         chain = chain
