@@ -845,7 +845,7 @@ ${extra}`,
     const events = described.slice(described.indexOf('Events:'));
     assert.match(
       events,
-      /Normal\s+Configured\s+\d+s \(x4 over 5m\)\s+flotilla-agent\s+configured: bundle generation 3/,
+      /Normal\s+Configured\s+\d+s \(x4 over 5m(\d+s)?\)\s+flotilla-agent\s+configured: bundle generation 3/,
     );
     assert.equal(
       events.match(/Configured/g)?.length,
