@@ -35,6 +35,7 @@ import {
   type TransportHead,
 } from '@flotilla/shared';
 import * as grpc from '@grpc/grpc-js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { type NatsConnection, RetentionPolicy, StorageType } from 'nats';
 import { certificateHash } from './hub-tls.js';
 import {
@@ -368,4 +369,22 @@ export async function startFakeHub(
   );
   hub.address = `127.0.0.1:${bound}`;
   return hub;
+}
+
+/**
+ * A client-node KubeConfig for the Kubernetes API test server's kubeconfig. The test server
+ * speaks plain HTTP, which client-node refuses unless TLS verification is marked skipped; its
+ * kubeconfig does not say so, kubectl does not need it.
+ */
+export function testKubeConfig(kubeconfig: string): KubeConfig {
+  const loaded = new KubeConfig();
+  loaded.loadFromString(kubeconfig);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
+    users: loaded.users,
+    contexts: loaded.contexts,
+    currentContext: loaded.currentContext,
+  });
+  return kubeConfig;
 }

@@ -7,8 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startKubeServer } from '@flotilla/e2e/kube';
 import { type Bundle, createLogger, DEFAULT_SYNC_POLICY, type KubeObject } from '@flotilla/shared';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createReconciler } from '../reconcile/index.js';
+import { testKubeConfig } from '../test-support.js';
 import { createApplyEventWriter } from './index.js';
 
 const run = promisify(execFile);
@@ -28,16 +29,7 @@ describe('Kubernetes Events of applies, heals and prunes', () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-events-'));
     kubeconfigFile = join(dir, 'kubeconfig');
     await writeFile(kubeconfigFile, kube.kubeconfig);
-    // client-node refuses the plain-HTTP test server unless TLS verification is marked skipped.
-    const loaded = new KubeConfig();
-    loaded.loadFromString(kube.kubeconfig);
-    kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
-      users: loaded.users,
-      contexts: loaded.contexts,
-      currentContext: loaded.currentContext,
-    });
+    kubeConfig = testKubeConfig(kube.kubeconfig);
   });
 
   after(async () => {

@@ -17,6 +17,7 @@ import {
 } from '@flotilla/shared';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createWatchdog } from '../health/progress.js';
+import { testKubeConfig } from '../test-support.js';
 import { createReconciler, type Reconciler, type ReconcilerOptions, type ResourceReport } from './index.js';
 
 const run = promisify(execFile);
@@ -37,17 +38,7 @@ describe('reconcile engine against the Kubernetes API test server', () => {
     dir = await mkdtemp(join(tmpdir(), 'flotilla-reconcile-'));
     kubeconfigFile = join(dir, 'kubeconfig');
     await writeFile(kubeconfigFile, kube.kubeconfig);
-    // The test server speaks plain HTTP, which client-node refuses unless TLS verification is
-    // marked skipped; its kubeconfig does not say so, kubectl does not need it.
-    const loaded = new KubeConfig();
-    loaded.loadFromString(kube.kubeconfig);
-    kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
-      users: loaded.users,
-      contexts: loaded.contexts,
-      currentContext: loaded.currentContext,
-    });
+    kubeConfig = testKubeConfig(kube.kubeconfig);
   });
 
   after(async () => {
@@ -73,20 +64,6 @@ describe('reconcile engine against the Kubernetes API test server', () => {
       crdWaitMs: 20_000,
       ...extra,
     });
-  }
-
-  /** client-node needs the plain-HTTP test server marked as skipping TLS verification. */
-  function clientConfig(text: string): KubeConfig {
-    const loaded = new KubeConfig();
-    loaded.loadFromString(text);
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
-      users: loaded.users,
-      contexts: loaded.contexts,
-      currentContext: loaded.currentContext,
-    });
-    return config;
   }
 
   /** Applies a manifest with kubectl (client-side apply), as someone other than Flotilla would. */
@@ -614,7 +591,7 @@ describe('reconcile engine against the Kubernetes API test server', () => {
     const periodMs = Number(process.env.FLOTILLA_NOOP_PERIOD_MS ?? 3000);
     const resyncs = 4;
     const r = createReconciler({
-      kubeConfig: clientConfig(server.kubeconfig),
+      kubeConfig: testKubeConfig(server.kubeconfig),
       cluster: 'quiet',
       logger: createLogger({ name: 'test', level: 'silent' }),
     });

@@ -22,10 +22,11 @@ import {
   parseAgeIdentities,
 } from '@flotilla/shared/sops';
 import { SOPS_FIXTURES_MISSING, sopsFixturesDir } from '@flotilla/shared/sops/testing';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { manifestDigest } from '../reconcile/apply.js';
 import { createReconciler, type ResourceReport } from '../reconcile/index.js';
+import { testKubeConfig } from '../test-support.js';
 import { createSopsDecoder } from './index.js';
 
 const run = promisify(execFile);
@@ -44,15 +45,7 @@ describe('SOPS Secrets decrypted by the agent just before apply (Kubernetes API 
     dir = await mkdtemp(join(tmpdir(), 'flotilla-sops-agent-'));
     kubeconfigFile = join(dir, 'kubeconfig');
     await writeFile(kubeconfigFile, kube.kubeconfig);
-    const loaded = new KubeConfig();
-    loaded.loadFromString(kube.kubeconfig);
-    kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: loaded.clusters.map((c) => ({ ...c, skipTLSVerify: true })),
-      users: loaded.users,
-      contexts: loaded.contexts,
-      currentContext: loaded.currentContext,
-    });
+    kubeConfig = testKubeConfig(kube.kubeconfig);
   });
   after(async () => {
     await kube?.stop();
