@@ -8,6 +8,7 @@ import {
   secretHashKey,
   sha256Digest,
 } from '@flotilla/shared';
+import { createAccess, createTokenStore, tokenRoutes } from './access/index.js';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -459,7 +460,10 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       'Whether this replica renders and publishes (1) or follows (0).',
       async () => [{ value: election?.isLeader() ? 1 : 0 }],
     );
+    const tokens = createTokenStore({ db, audit });
+    const access = createAccess({ bootstrapTokenHash: identity.adminTokenHash, tokens, audit });
     const routes = [
+      ...tokenRoutes(tokens),
       ...adminRoutes({
         clusters,
         fleet,
@@ -474,10 +478,15 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         },
       }),
       ...promotionRoutes(promotion),
-      ...rolloutRoutes({ rollout, pauses }),
+      ...rolloutRoutes({
+        rollout,
+        pauses,
+        clusterEnvironment: async (name) => (await clusters.get(name))?.environment,
+      }),
       {
         method: 'GET',
         path: '/api/v1/notifications',
+        permission: 'read',
         handle: async (req) => ({
           json: { deliveries: await notifier.history(Math.min(Number(req.query.get('limit')) || 200, 5000)) },
         }),
@@ -487,7 +496,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         fleet,
         promotions: promotion,
         audit,
-        adminTokenHash: identity.adminTokenHash,
+        access,
         sessions: createSessions(),
         rollouts: rollout,
       }),
@@ -496,7 +505,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     const api: ApiServer = await startApiServer({
       listen: options.http,
       ...(options.httpTls ? { tls: { certPem: identity.tls.chainPem, keyPem: identity.tls.keyPem } } : {}),
-      adminTokenHash: identity.adminTokenHash,
+      access,
       health: () => ({ leader: election?.isLeader() ?? false }),
       routes,
       metrics,

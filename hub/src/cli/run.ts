@@ -25,8 +25,6 @@ export interface CliEnv {
   token?: string;
   repoPassword?: string;
   repoToken?: string;
-  /** Named in the audit log and promotion history (FLOTILLA_ACTOR or the OS user). */
-  actor?: string;
   /** PEM file of the CA that an https:// hub's certificate must chain to (FLOTILLA_CA_FILE). */
   caFile?: string;
 }
@@ -82,21 +80,37 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla token create NAME --role viewer|deployer|approver|admin [--env ENV]… [--ttl 30d] [-o json]
+                                                       (an API token, shown once; --env scopes its role, default every environment)
+  flotilla token list [-o json]
+  flotilla token revoke NAME
   flotilla secret recipients --env ENV… [-o json]      (the age recipients SOPS files for ENV are encrypted to)
   flotilla secret encrypt --env ENV… -f FILE [-o OUT]  (a SOPS file for ENV's agents, made here: the hub never sees it)
   flotilla secret rekey --env ENV… -f FILE --identity KEYFILE [-o OUT]
                                                        (the same values for today's recipients; KEYFILE opens FILE now)
   flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
-Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
+Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the token (the bootstrap admin token or one
+from \`flotilla token create\`) comes from FLOTILLA_TOKEN;
 a hub started with --http-tls is https://…, trusted through FLOTILLA_CA_FILE (tls/ca.pem in its data dir);
-promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your OS user).
+the audit log and promotion history name the token's identity (\`admin\` for the bootstrap token, token:NAME).
 `;
 
 /** Flags every command takes, as completion offers them. */
 const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify', 'secret']);
+const GROUPS = new Set([
+  'hub',
+  'cluster',
+  'fleet',
+  'bundle',
+  'status',
+  'env',
+  'rollout',
+  'notify',
+  'secret',
+  'token',
+]);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -146,7 +160,7 @@ export interface Ctx {
 
 export function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
-  return createHubClient(hub, env.token, env.actor, env.caFile);
+  return createHubClient(hub, env.token, env.caFile);
 }
 
 export function jsonOutput(values: Record<string, unknown>): boolean {
@@ -384,6 +398,9 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 
+  'token create': async (ctx) => (await import('./token-commands.js')).tokenCreate(ctx),
+  'token list': async (ctx) => (await import('./token-commands.js')).tokenList(ctx),
+  'token revoke': async (ctx) => (await import('./token-commands.js')).tokenRevoke(ctx),
   'secret recipients': async (ctx) => (await import('./secret-commands.js')).secretRecipients(ctx),
   'secret encrypt': async (ctx) => (await import('./secret-commands.js')).secretEncrypt(ctx),
   'secret rekey': async (ctx) => (await import('./secret-commands.js')).secretRekey(ctx),

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
@@ -336,3 +337,25 @@ export const chartPins = pgTable('chart_pins', {
   digest: text('digest').notNull(),
   pinnedAt: at('pinned_at').notNull().defaultNow(),
 });
+
+/**
+ * API tokens of people and machines (`flotilla token create`), stored only as sha256 hashes.
+ * A name is unique among tokens not revoked; revoked rows stay for the record.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role').$type<'viewer' | 'deployer' | 'approver' | 'admin'>().notNull(),
+    /** The environments its scoped permissions apply to; empty for every environment. */
+    environments: jsonb('environments').$type<string[]>().notNull().default([]),
+    tokenHash: text('token_hash').notNull().unique(),
+    createdBy: text('created_by').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    expiresAt: at('expires_at').notNull(),
+    revokedAt: at('revoked_at'),
+    lastUsedAt: at('last_used_at'),
+  },
+  (t) => [uniqueIndex('api_tokens_live_name').on(t.name).where(sql`revoked_at is null`)],
+);

@@ -14,8 +14,11 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'POST',
       path: '/api/v1/promotions',
+      permission: 'promote',
+      environments: async (req) => [name(await req.json(), 'to')],
       async handle(req) {
         const body = await req.json();
+        if (body.approve === true) await req.authorize('approve', name(body, 'to'));
         if (body.approve !== undefined && typeof body.approve !== 'boolean')
           throw new InvalidError('approve', 'must be true or false');
         const result = await promotions.promote({
@@ -30,6 +33,7 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'GET',
       path: '/api/v1/promotions',
+      permission: 'read',
       handle: async (req) => ({
         json: { promotions: await promotions.history(Number(req.query.get('limit')) || undefined) },
       }),
@@ -37,6 +41,8 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'POST',
       path: '/api/v1/rollbacks',
+      permission: 'rollback',
+      environments: async (req) => [name(await req.json(), 'environment')],
       async handle(req) {
         const body = await req.json();
         return { status: 201, json: await promotions.rollback(name(body, 'environment'), req.actor) };
@@ -45,6 +51,7 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'GET',
       path: '/api/v1/environments/:from/diff/:to',
+      permission: 'read',
       handle: async (req) => ({ json: await promotions.diff(req.params.from!, req.params.to!) }),
     },
   ];
