@@ -527,26 +527,28 @@ export async function startHub(input: HubOptions): Promise<Hub> {
 
 /** Tells receivers of every promotion made (and approved) or refused, without changing what promote does. */
 function notifyingPromotions(service: PromotionService, notifier: Notifier): PromotionService {
-  return {
-    ...service,
-    async promote(request) {
+  const notifying =
+    (run: PromotionService['promote'], approval: boolean): PromotionService['promote'] =>
+    async (request) => {
       try {
-        const result = await service.promote(request);
-        if (result.changed) {
+        const result = await run(request);
+        if (result.changed && result.record) {
+          const by = result.record.actor;
           const event = {
             key: result.commit,
-            summary: `${request.actor} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+            summary: `${by} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
             environment: result.to,
             details: {
               from: result.from,
               to: result.to,
               revision: result.fromRevision,
               commit: result.commit,
-              actor: request.actor,
+              actor: by,
+              ...(result.record.approvedBy ? { approvedBy: result.record.approvedBy } : {}),
             },
           };
           notifier.emit({ kind: 'promotion.made', ...event });
-          if (request.approve)
+          if (approval)
             notifier.emit({
               kind: 'promotion.approved',
               ...event,
@@ -565,6 +567,10 @@ function notifyingPromotions(service: PromotionService, notifier: Notifier): Pro
           });
         throw err;
       }
-    },
+    };
+  return {
+    ...service,
+    promote: notifying((r) => service.promote(r), false),
+    approve: notifying((r) => service.approve(r), true),
   };
 }

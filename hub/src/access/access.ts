@@ -24,8 +24,6 @@ export interface Access {
     environments: readonly string[],
     what: string,
   ): Promise<void>;
-  /** Records a refusal decided elsewhere (the four-eyes rule) the same way, and returns the error to throw. */
-  refuse(error: PermissionDeniedError, identity: Identity, what: string): Promise<PermissionDeniedError>;
 }
 
 export interface AccessOptions {
@@ -40,16 +38,6 @@ export interface AccessOptions {
 
 export function createAccess(options: AccessOptions): Access {
   const now = options.now ?? Date.now;
-  const refuse: Access['refuse'] = async (error, identity, what) => {
-    await options.audit?.record({
-      action: 'access.refused',
-      actor: identity.actor,
-      cluster: null,
-      outcome: 'refused',
-      detail: `${what}: ${error.message}`,
-    });
-    return error;
-  };
   return {
     async authenticate(token) {
       if (secretMatches(token, options.bootstrapTokenHash)) return BOOTSTRAP_ADMIN;
@@ -69,13 +57,16 @@ export function createAccess(options: AccessOptions): Access {
           : environments
               .filter((e) => !can(identity, permission, e))
               .map((environment) => ({ environment }))[0];
-      if (missing)
-        throw await refuse(
-          new PermissionDeniedError(identity, permission, missing.environment),
-          identity,
-          what,
-        );
+      if (!missing) return;
+      const error = PermissionDeniedError.lacking(identity, permission, missing.environment);
+      await options.audit?.record({
+        action: 'access.refused',
+        actor: identity.actor,
+        cluster: null,
+        outcome: 'refused',
+        detail: `${what}: ${error.message}`,
+      });
+      throw error;
     },
-    refuse,
   };
 }

@@ -88,17 +88,23 @@ export function describeIdentity(identity: Identity): string {
   return `${identity.actor} (${identity.role}${scope})`;
 }
 
-/** A refused call: names the permission (and environment) the caller lacks. */
+/** A refused call: names the permission (and environment) the caller lacks, or why it may not use it. */
 export class PermissionDeniedError extends FlotillaError {
   readonly permission: Permission;
   readonly environment: string | undefined;
-  constructor(identity: Identity, permission: Permission, environment?: string, why?: string) {
-    super(
-      'permission-denied',
-      `permission denied: ${describeIdentity(identity)} lacks ${permission}${environment ? ` on environment ${environment}` : ''}${why ? `: ${why}` : ''}`,
-    );
+  constructor(message: string, permission: Permission, environment?: string) {
+    super('permission-denied', `permission denied: ${message}`);
     this.name = 'PermissionDeniedError';
     this.permission = permission;
     this.environment = environment;
+  }
+
+  /** `token:dora (deployer of staging) lacks promote on environment prod`. */
+  static lacking(identity: Identity, permission: Permission, environment?: string): PermissionDeniedError {
+    return new PermissionDeniedError(
+      `${describeIdentity(identity)} lacks ${permission}${environment ? ` on environment ${environment}` : ''}`,
+      permission,
+      environment,
+    );
   }
 }

@@ -4,7 +4,7 @@ import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
 import { parseLabelChanges } from '../clusters/selector.js';
 import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
-import type { PromotionRecord } from '../promotion/promotion-log.js';
+import type { PendingPromotion, PromotionRecord } from '../promotion/promotion-log.js';
 import type {
   ClusterDetail,
   ClusterListEntry,
@@ -74,7 +74,8 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla fleet drift [--history] [--source app/NAME|env/NAME] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
   flotilla env diff FROM TO [-o json]
-  flotilla promote FROM TO [--approve] [-o json]
+  flotilla promote FROM TO [-o json]                   (into an environment with approve: true, it waits for approval)
+  flotilla promote FROM TO --approve [-o json]         (approve the waiting promotion: another identity than the one that asked)
   flotilla promote --history [-o json]
   flotilla rollback ENV [-o json]
   flotilla bundle export --cluster X -o FILE
@@ -494,19 +495,40 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     const client = clientFor(env, { values });
     if (values.history) {
       if (positionals.length > 0) throw new CliError('promote --history takes no environments', 2);
-      const data = await client.json<{ promotions: PromotionRecord[] }>('GET', '/api/v1/promotions');
-      print(io, json, data.promotions, () =>
+      const data = await client.json<{ promotions: PromotionRecord[]; pending?: PendingPromotion[] }>(
+        'GET',
+        '/api/v1/promotions',
+      );
+      const pending = data.pending ?? [];
+      // JSON: the promotions made, newest first, each waiting one before them as kind "pending".
+      const rows = [
+        ...pending.map((p) => ({
+          id: p.id,
+          at: p.requestedAt,
+          kind: 'pending' as const,
+          from: p.from,
+          to: p.to,
+          fromRevision: p.revision,
+          commit: null,
+          fastForward: false,
+          actor: p.requestedBy,
+          approvedBy: null,
+        })),
+        ...data.promotions,
+      ];
+      print(io, json, rows, () =>
         table(
-          ['TIME', 'KIND', 'FROM', 'TO', 'REVISION', 'COMMIT', 'FF', 'ACTOR'],
-          data.promotions.map((p) => [
+          ['TIME', 'KIND', 'FROM', 'TO', 'REVISION', 'COMMIT', 'FF', 'ACTOR', 'APPROVED BY'],
+          rows.map((p) => [
             p.at,
-            p.kind,
+            p.kind === 'pending' ? 'pending approval' : p.kind,
             p.from,
             p.to,
             p.fromRevision.slice(0, 12),
-            p.commit.slice(0, 12),
+            p.commit?.slice(0, 12) ?? '',
             p.fastForward ? 'yes' : '',
             p.actor,
+            p.approvedBy ?? '',
           ]),
         ),
       );
@@ -515,21 +537,23 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     if (positionals.length !== 2)
       throw new CliError('promote: expected FROM and TO environments (or --history)', 2);
     const [from, to] = positionals as [string, string];
-    const result = await client.json<PromoteResult>('POST', '/api/v1/promotions', {
-      from,
-      to,
-      approve: values.approve === true,
-    });
+    const result = await client.json<PromoteResult>(
+      'POST',
+      values.approve ? '/api/v1/promotions/approvals' : '/api/v1/promotions',
+      { from, to },
+    );
     print(
       io,
       json,
       result,
       () =>
-        (!result.changed
-          ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
-          : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
-              result.fastForward ? ' (fast-forward)' : ''
-            }; ${to}'s clusters follow on the next sync\n`) +
+        (result.pending
+          ? `promotion ${from}@${result.fromRevision.slice(0, 12)} → ${to} waits for approval by an identity other than ${result.pending.requestedBy}: \`flotilla promote ${from} ${to} --approve\`\n`
+          : !result.changed
+            ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
+            : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
+                result.fastForward ? ' (fast-forward)' : ''
+              }${result.record?.approvedBy ? `, asked for by ${result.record.actor}, approved by ${result.record.approvedBy}` : ''}; ${to}'s clusters follow on the next sync\n`) +
         (result.notes ?? []).map((n) => `note: ${n}\n`).join(''),
     );
     return 0;

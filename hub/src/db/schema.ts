@@ -243,7 +243,32 @@ export const promotions = pgTable('promotions', {
   previousHead: text('previous_head'),
   /** For a rollback: the id of the promotion it undid. */
   undoes: integer('undoes'),
+  /** Into an environment that requires approval: who approved it (never `who`: four eyes). */
+  approvedBy: text('approved_by'),
 });
+
+/**
+ * Promotions into an environment with `promotion: {approve: true}`, asked for and waiting for
+ * an approval by another identity. At most one waits per FROM → TO; a newer request supersedes it.
+ */
+export const promotionRequests = pgTable(
+  'promotion_requests',
+  {
+    id: serial('id').primaryKey(),
+    fromEnv: text('from_env').notNull(),
+    toEnv: text('to_env').notNull(),
+    /** The FROM revision the gates verified when it was asked for: what an approval promotes. */
+    revision: text('revision').notNull(),
+    requestedBy: text('requested_by').notNull(),
+    requestedAt: at('requested_at').notNull().defaultNow(),
+    state: text('state').$type<'pending' | 'approved' | 'superseded'>().notNull().default('pending'),
+    decidedBy: text('decided_by'),
+    decidedAt: at('decided_at'),
+    /** The promotion an approval made. */
+    promotionId: integer('promotion_id'),
+  },
+  (t) => [uniqueIndex('promotion_requests_pending').on(t.fromEnv, t.toEnv).where(sql`state = 'pending'`)],
+);
 
 /** A manual sync asked for and not yet delivered on the cluster's status stream. */
 export const pendingSyncs = pgTable('pending_syncs', {
