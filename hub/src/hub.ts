@@ -55,6 +55,7 @@ import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
 import { createStatusIngest, type StatusIngest } from './status/ingest.js';
+import { type WebhookOptions, webhookRoutes } from './webhooks/index.js';
 
 /** How to run a hub. Defaults are applied in parseHubOptions only. */
 export interface HubOptions {
@@ -103,6 +104,8 @@ export interface HubOptions {
    * encrypted to them too, so that whoever holds their identities (off the hub) can rekey.
    */
   ageRecoveryRecipients?: string[];
+  /** The git webhook: its secret (GitHub, GitLab, Gitea/Forgejo signatures) and rate limit. */
+  webhook?: WebhookOptions;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
@@ -110,10 +113,16 @@ export interface HubOptions {
 export type ResolvedHubOptions = Required<
   Omit<
     HubOptions,
-    'database' | 'advertise' | 'extraRoutes' | 'notify' | 'ageRecoveryRecipients' | 'chartCredentials'
+    | 'database'
+    | 'advertise'
+    | 'extraRoutes'
+    | 'notify'
+    | 'ageRecoveryRecipients'
+    | 'chartCredentials'
+    | 'webhook'
   >
 > &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'> & {
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook'> & {
     nats: string[];
     ageRecoveryRecipients: string[];
   };
@@ -460,6 +469,10 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       'Whether this replica renders and publishes (1) or follows (0).',
       async () => [{ value: election?.isLeader() ? 1 : 0 }],
     );
+    if (!options.webhook?.secret)
+      logger.warn(
+        'the git webhook takes unsigned calls (no webhook secret): set one with --webhook-secret-file or FLOTILLA_WEBHOOK_SECRET',
+      );
     const tokens = createTokenStore({ db, audit });
     const access = createAccess({ bootstrapTokenHash: identity.adminTokenHash, tokens, audit });
     const routes = [
@@ -477,6 +490,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
           return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
         },
       }),
+      ...webhookRoutes({ options: options.webhook ?? {}, audit, trigger: (reason) => sync.trigger(reason) }),
       ...promotionRoutes(promotion),
       ...rolloutRoutes({
         rollout,

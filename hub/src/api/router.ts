@@ -9,6 +9,8 @@ export interface ApiRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
+  /** The caller's address, as the socket sees it (a proxy in front shows as itself). */
+  remoteAddress: string | undefined;
   /** Who is calling, as authenticated, for the audit log (`admin`, `token:NAME`); `anonymous` on a public route. */
   actor: string;
   /** The authenticated caller; undefined on a public route. */
@@ -47,6 +49,8 @@ export interface Route {
    * permission must be held on each. Without it, on at least one environment.
    */
   environments?(req: ApiRequest): Promise<string[]>;
+  /** The largest body this route reads; default the server's. */
+  maxBodyBytes?: number;
   handle(req: ApiRequest): Promise<ApiResponse>;
 }
 

@@ -239,16 +239,6 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     },
     {
       method: 'POST',
-      path: '/api/v1/webhooks/git',
-      // A git host cannot hold the admin token; the webhook only makes the hub fetch sooner.
-      permission: 'public',
-      async handle() {
-        void s.sync.trigger('webhook');
-        return { status: 202, json: { accepted: true } };
-      },
-    },
-    {
-      method: 'POST',
       path: '/api/v1/publish-loop/run',
       permission: 'sync',
       async handle() {

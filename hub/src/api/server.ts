@@ -94,13 +94,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       }
       const what = `${method} ${url.pathname}`;
       let body: Promise<Uint8Array> | undefined;
-      const bytes = () => (body ??= readBody(req, maxBody));
+      const bytes = () => (body ??= readBody(req, route.maxBodyBytes ?? maxBody));
       const request: ApiRequest = {
         method,
         path: url.pathname,
         params: params ?? {},
         query: url.searchParams,
         headers: req.headers,
+        remoteAddress: req.socket.remoteAddress,
         actor: identity?.actor ?? 'anonymous',
         identity,
         async authorize(permission, environment) {

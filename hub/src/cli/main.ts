@@ -14,6 +14,7 @@ const code = await runCli(
     token: process.env.FLOTILLA_TOKEN,
     repoPassword: process.env.FLOTILLA_REPO_PASSWORD,
     repoToken: process.env.FLOTILLA_REPO_TOKEN,
+    webhookSecret: process.env.FLOTILLA_WEBHOOK_SECRET || undefined,
     caFile: process.env.FLOTILLA_CA_FILE || undefined,
   },
   { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stop: stop.signal },
