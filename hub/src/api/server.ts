@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
 import type { Access } from '../access/access.js';
 import { visibleTo } from '../access/redact.js';
-import type { Identity } from '../access/roles.js';
+import { can, type Identity } from '../access/roles.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { httpErrorOf } from './http-errors.js';
 import { type ApiRequest, matchPath, parseJson, type Route, readBody, send } from './router.js';
@@ -111,13 +111,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         bytes,
         json: async <T>() => parseJson<T>(await bytes()),
       };
-      if (identity && route.permission !== 'public')
-        await options.access.authorize(
-          identity,
-          route.permission,
-          route.environments ? await route.environments(request) : [],
-          what,
-        );
+      if (identity && route.permission !== 'public') {
+        const permission = route.permission;
+        // A caller without the permission anywhere is refused even when the body is bad (403,
+        // not 400), naming the environment when the body gives one.
+        const environments = can(identity, permission)
+          ? await route.environments?.(request)
+          : await route.environments?.(request).catch(() => undefined);
+        await options.access.authorize(identity, permission, environments ?? [], what);
+      }
       const response = visibleTo(identity, await route.handle(request));
       send(res, response);
       done(response.status ?? 200);
