@@ -1,5 +1,5 @@
 import { assertClusterName, FlotillaError, InvalidError, type Logger } from '@flotilla/shared';
-import { and, eq, gt, isNull, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, or, type SQL, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit.js';
 import type { Db } from '../db/database.js';
 import {
@@ -18,6 +18,7 @@ import { type AgentNatsUser, mintAgentUser, type NatsIdentity, revokeNatsUser } 
 import { hashSecret, newSecret } from '../pki/secrets.js';
 import type { SigningKeyRing } from '../pki/signing-keys.js';
 import { publicHubKeys } from '../pki/signing-keys.js';
+import { createBatchedLookup } from '../util/batched-lookup.js';
 import { assertLabels } from './selector.js';
 
 /** A registered cluster as the hub's DB holds it. */
@@ -215,6 +216,30 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
       );
     return row;
   };
+
+  /**
+   * The live credential rows of many credentials in one query: every report on every status
+   * stream is authenticated, and the reports queued meanwhile share the next query.
+   */
+  const liveCredentials = createBatchedLookup<string, typeof agentCredentials.$inferSelect>(
+    async (hashes) => {
+      const found = new Map<string, typeof agentCredentials.$inferSelect>();
+      for (let i = 0; i < hashes.length; i += 1000) {
+        const rows = await db
+          .select()
+          .from(agentCredentials)
+          .where(
+            and(
+              inArray(agentCredentials.credentialHash, hashes.slice(i, i + 1000)),
+              isNull(agentCredentials.revokedAt),
+              or(isNull(agentCredentials.expiresAt), gt(agentCredentials.expiresAt, now())),
+            ),
+          );
+        for (const row of rows) found.set(row.credentialHash, row);
+      }
+      return found;
+    },
+  );
 
   const get = async (name: string): Promise<Cluster | undefined> => {
     const [row] = await db.select().from(clusters).where(eq(clusters.name, name));
@@ -485,7 +510,7 @@ export function createClusterService(options: ClusterServiceOptions): ClusterSer
     },
 
     async authenticate(credential) {
-      const row = await credentialRow(credential);
+      const row = await liveCredentials.get(hashSecret(credential));
       if (row?.supersedes != null) {
         // First use of a rotated credential: the one it replaces, and its NATS user, stop now.
         await revokeCredentials(eq(agentCredentials.id, row.supersedes), row.cluster, row.natsUser);
