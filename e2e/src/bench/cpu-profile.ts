@@ -111,3 +111,17 @@ export function summariseProfile(
       .map(([frame, us]) => ({ frame, ms: Math.round(us / 1000), percent: total ? (100 * us) / total : 0 }));
   return { self: rank(self), inclusive: rank(inclusive), areas: rank(areas) };
 }
+
+/** A summary as indented lines: self time by area, the top functions, and the hub's own by total time. */
+export function formatProfileSummary(when: string, p: ProfileSummary): string[] {
+  const top = (xs: SelfTime[]) =>
+    xs.map((x) => `    ${x.ms.toString().padStart(6)} ms ${x.percent.toFixed(1).padStart(5)} %  ${x.frame}`);
+  return [
+    `  self time by area ${when}:`,
+    ...top(p.areas),
+    `  top self time ${when}:`,
+    ...top(p.self),
+    `  hub/src functions by total time (with callees) ${when}:`,
+    ...top(p.inclusive),
+  ];
+}

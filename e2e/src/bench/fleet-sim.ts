@@ -22,7 +22,7 @@ import { type PostgresServer, startPostgresServer } from '../harness/postgres.js
 import { type ManagedProcess, startProcess } from '../harness/process.js';
 import { connectAsHub } from '../security/support.js';
 import { monotonicUs, type ProfileSummary, type ProfileWindow, summariseProfile } from './cpu-profile.js';
-import { type Percentiles, percentiles, procStats } from './report.js';
+import { lanes, type Percentiles, percentiles, procStats } from './report.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from './sim-protocol.js';
 
 const WORKER = join(ROOT, 'e2e', 'src', 'sim', 'agent-worker.ts');
@@ -642,19 +642,6 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     await pg?.destroy();
     if (agentStateDir) rmSync(agentStateDir, { recursive: true, force: true });
   }
-}
-
-/** Runs `fn` over the items with at most `width` at a time. */
-async function lanes<T>(
-  width: number,
-  items: readonly T[],
-  fn: (item: T, i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
 }
 
 /** Another hub replica: the same data dir (as a shared volume gives them), a git cache of its own. */

@@ -19,7 +19,7 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ProfileSummary, SelfTime } from './cpu-profile.js';
+import { formatProfileSummary } from './cpu-profile.js';
 import { type FleetBenchResult, runFleetBench } from './fleet-sim.js';
 import { formatPercentiles, machineLine } from './report.js';
 
@@ -68,16 +68,7 @@ const result = await runFleetBench({
   progress: (line) => process.stderr.write(`bench:fleet: ${line}\n`),
 });
 
-const top = (xs: SelfTime[]) =>
-  xs.map((x) => `    ${x.ms.toString().padStart(6)} ms ${x.percent.toFixed(1).padStart(5)} %  ${x.frame}`);
-const summary = (when: string, p: ProfileSummary) => [
-  `  self time by area ${when}:`,
-  ...top(p.areas),
-  `  top self time ${when}:`,
-  ...top(p.self),
-  `  hub/src functions by total time (with callees) ${when}:`,
-  ...top(p.inclusive),
-];
+const summary = formatProfileSummary;
 const cpu = (r: FleetBenchResult['hubRounds']) => r.map((x) => x.cpuS.toFixed(1)).join(', ');
 const r = result;
 console.log(

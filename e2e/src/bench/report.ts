@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, totalmem } from 'node:os';
 
 /** What every benchmark prints first: the machine its figures come from. */
@@ -40,4 +40,43 @@ export function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return { rssKiB, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
+/**
+ * CPU time (clock ticks of 10 ms) of a process and its live descendants, from /proc: a server
+ * that forks a process per connection (PostgreSQL's backends each start a session of their own,
+ * so the process group does not hold them).
+ */
+export function treeCpuTicks(root: number): number {
+  const procs = new Map<number, { ppid: number; ticks: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      procs.set(Number(entry), { ppid: Number(stat[1]), ticks: Number(stat[11]) + Number(stat[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid; p !== undefined && p > 1; p = procs.get(p)?.ppid)
+      if (p === root) return true;
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) ticks += p.ticks;
+  return ticks;
+}
+
+/** Runs `fn` over the items with at most `width` at a time. */
+export async function lanes<T>(
+  width: number,
+  items: readonly T[],
+  fn: (item: T, i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) await fn(items[i]!, i);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, lane));
 }

@@ -1,10 +1,11 @@
 import type { Logger } from '@flotilla/shared';
-import { and, eq, gt, isNull, or, type SQL } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, or, type SQL } from 'drizzle-orm';
 import type { AuditLog } from '../audit/audit.js';
 import type { Db } from '../db/database.js';
 import { agentCredentials } from '../db/schema.js';
 import { type AgentNatsUser, mintAgentUser, type NatsIdentity } from '../nats/identity.js';
 import { hashSecret, newSecret } from '../pki/secrets.js';
+import { createBatchedLookup } from '../util/batched-lookup.js';
 import type { NatsRevocation } from './nats-revocation.js';
 import { DEFAULT_CREDENTIAL_TTL_MS, type Registration, UnauthenticatedError } from './types.js';
 
@@ -83,6 +84,30 @@ export function createAgentCredentials(options: AgentCredentialsOptions): AgentC
     return row;
   };
 
+  /**
+   * The live credential rows of many credentials in one query: every report on every status
+   * stream is authenticated, and the reports queued meanwhile share the next query.
+   */
+  const liveCredentials = createBatchedLookup<string, typeof agentCredentials.$inferSelect>(
+    async (hashes) => {
+      const found = new Map<string, typeof agentCredentials.$inferSelect>();
+      for (let i = 0; i < hashes.length; i += 1000) {
+        const rows = await db
+          .select()
+          .from(agentCredentials)
+          .where(
+            and(
+              inArray(agentCredentials.credentialHash, hashes.slice(i, i + 1000)),
+              isNull(agentCredentials.revokedAt),
+              or(isNull(agentCredentials.expiresAt), gt(agentCredentials.expiresAt, now())),
+            ),
+          );
+        for (const row of rows) found.set(row.credentialHash, row);
+      }
+      return found;
+    },
+  );
+
   const issue: AgentCredentials['issue'] = async (cluster, agentPublicKey, supersedes) => {
     const natsUser = await mintAgentUser(options.natsIdentity, cluster);
     const agentCredential = newSecret('flt_agent');
@@ -112,7 +137,7 @@ export function createAgentCredentials(options: AgentCredentialsOptions): AgentC
     },
 
     async authenticate(credential) {
-      const row = await credentialRow(credential);
+      const row = await liveCredentials.get(hashSecret(credential));
       if (row?.supersedes != null) {
         // First use of a rotated credential: the one it replaces, and its NATS user, stop now.
         await revoke(eq(agentCredentials.id, row.supersedes), row.cluster, row.natsUser);

@@ -12,6 +12,7 @@ import {
   type OperatorLimits,
 } from '@nats-io/jwt';
 import { readTextIfExists, writeFileAtomic } from '../util/files.js';
+import { nodeKeyPair } from './node-keys.js';
 
 /**
  * The NATS side of the hub's identity (operator mode): an operator, the system account and
@@ -63,10 +64,10 @@ const SYSTEM_ACCOUNT_LIMITS: OperatorLimits = {
 function seedOf(dir: string, name: string, create: () => KeyPair): KeyPair {
   const path = join(dir, `${name}.seed`);
   const stored = readTextIfExists(path)?.trim();
-  if (stored) return fromSeed(new TextEncoder().encode(stored));
+  if (stored) return nodeKeyPair(fromSeed(new TextEncoder().encode(stored)));
   const kp = create();
   writeFileAtomic(path, new TextDecoder().decode(kp.getSeed()), true);
-  return kp;
+  return nodeKeyPair(kp);
 }
 
 function natsDir(dataDir: string): string {
@@ -158,14 +159,14 @@ export function writeNatsServerConfig(dataDir: string, identity: NatsIdentity): 
 
 /** A user with the account's full permissions: the hub itself. */
 export async function mintHubUser(identity: NatsIdentity): Promise<{ jwt: string; seed: Uint8Array }> {
-  const user = createUser();
+  const user = nodeKeyPair(createUser());
   const jwt = await encodeUser('flotilla-hub', user, identity.account, { ...NO_LIMITS });
   return { jwt, seed: user.getSeed() };
 }
 
 /** A system-account user, for `$SYS.REQ.CLAIMS.UPDATE` (revocations). */
 export async function mintSystemUser(identity: NatsIdentity): Promise<{ jwt: string; seed: Uint8Array }> {
-  const user = createUser();
+  const user = nodeKeyPair(createUser());
   const jwt = await encodeUser('flotilla-hub-sys', user, identity.systemAccount, { ...NO_LIMITS });
   return { jwt, seed: user.getSeed() };
 }
@@ -183,7 +184,7 @@ export interface AgentNatsUser {
  * its notify subject and its own inbox prefix. Nothing else, and no `$JS.API.>`.
  */
 export async function mintAgentUser(identity: NatsIdentity, cluster: string): Promise<AgentNatsUser> {
-  const user = createUser();
+  const user = nodeKeyPair(createUser());
   const inboxPrefix = agentInboxPrefix(cluster);
   const jwt = await encodeUser(cluster, user, identity.account, {
     ...NO_LIMITS,

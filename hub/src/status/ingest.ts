@@ -2,9 +2,10 @@ import { toJson } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { type ClusterStatus, type ReportStatusRequest, ReportStatusRequestSchema } from '@flotilla/proto';
 import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from '@flotilla/shared';
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.js';
 import { clusterStatus, drift, resourceStatus, statusReports } from '../db/schema.js';
+import { unnestInsert } from '../db/unnest.js';
 
 /** How a report reached the hub: the live gRPC stream, or a file carried out of an air-gapped site. */
 export type ReportVia = 'stream' | 'import';
@@ -33,6 +34,7 @@ export interface StatusIngestOptions {
 }
 
 type ClusterStatusRow = typeof clusterStatus.$inferSelect;
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 type DriftRow = typeof drift.$inferSelect;
 
 interface Pending {
@@ -143,11 +145,11 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
     }
     const stored = new Set<string>();
     for (let i = 0; i < rows.length; i += 1000) {
-      const inserted = await tx
-        .insert(statusReports)
-        .values(rows.slice(i, i + 1000))
-        .onConflictDoNothing()
-        .returning({ cluster: statusReports.cluster, seq: statusReports.seq });
+      const { rows: inserted } = (await tx.execute(
+        sql`${unnestInsert(statusReports, ['cluster', 'seq', 'kind', 'observedAt', 'via', 'body'], rows.slice(i, i + 1000))}
+            on conflict do nothing returning cluster, seq`,
+      )) as unknown as { rows: Array<{ cluster: string; seq: number | string }> };
+      // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
       for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
     }
     // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
@@ -211,36 +213,103 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
       }
     }
 
-    for (const [cluster, c] of changes) {
-      if (Object.keys(c.set).length === 0) continue;
-      const values = { ...c.set, cluster };
-      await tx
-        .insert(clusterStatus)
-        .values(values)
-        .onConflictDoUpdate({ target: clusterStatus.cluster, set: values });
-    }
+    await upsertClusterStatus(
+      tx,
+      [...changes].map(([cluster, c]) => ({ ...c.set, cluster })),
+    );
     const replaced = [...changes].filter(([, c]) => c.resources).map(([cluster]) => cluster);
     if (replaced.length > 0) {
       await tx.delete(resourceStatus).where(inArray(resourceStatus.cluster, replaced));
       const all = replaced.flatMap((cluster) => changes.get(cluster)!.resources!);
-      for (let i = 0; i < all.length; i += 1000)
-        await tx.insert(resourceStatus).values(all.slice(i, i + 1000));
+      for (let i = 0; i < all.length; i += 5000)
+        await tx.execute(unnestInsert(resourceStatus, RESOURCE_KEYS, all.slice(i, i + 5000)));
     }
-    for (let i = 0; i < opened.length; i += 500)
-      await tx
-        .insert(drift)
-        .values(opened.slice(i, i + 500).map((e) => ({ ...e.row, clearedAt: e.clearedAt })));
-    // Events stored earlier whose values changed or that closed in this batch.
+    for (let i = 0; i < opened.length; i += 5000)
+      await tx.execute(
+        unnestInsert(
+          drift,
+          DRIFT_KEYS,
+          opened.slice(i, i + 5000).map((e) => ({ ...e.row, clearedAt: e.clearedAt })),
+        ),
+      );
+    // Events stored earlier whose values changed or that closed in this batch, in one statement.
     const events = [...[...changes.values()].flatMap((c) => [...(c.open?.values() ?? [])]), ...closed];
-    for (const e of events)
-      if (e.id !== undefined && (e.changed || e.clearedAt))
-        await tx
-          .update(drift)
-          .set({ desired: e.row.desired, live: e.row.live, clearedAt: e.clearedAt })
-          .where(eq(drift.id, e.id));
+    const updated = events.filter((e) => e.id !== undefined && (e.changed || e.clearedAt));
+    for (let i = 0; i < updated.length; i += 500) {
+      const rows = updated
+        .slice(i, i + 500)
+        .map(
+          (e) =>
+            sql`(${e.id}::integer, ${e.row.desired}::text, ${e.row.live}::text, ${e.clearedAt?.toISOString() ?? null}::timestamptz)`,
+        );
+      await tx.execute(
+        sql`update ${drift} set desired = v.desired, live = v.live, cleared_at = v.cleared_at
+            from (values ${sql.join(rows, sql`, `)}) as v(id, desired, live, cleared_at)
+            where ${drift.id} = v.id`,
+      );
+    }
     return outcomes;
   });
 }
+
+/**
+ * Writes the fields each cluster's reports set, a multi-row upsert per set of fields (a batch
+ * has a few: status reports, refusals, heartbeats) instead of a statement per cluster. Fields
+ * a row does not set keep their stored values.
+ */
+async function upsertClusterStatus(tx: Tx, rows: Array<Partial<ClusterStatusRow> & { cluster: string }>) {
+  const bySignature = new Map<string, typeof rows>();
+  // In one order, so that two replicas' transactions never wait on each other in a cycle.
+  for (const row of [...rows].sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0))) {
+    const keys = Object.keys(row);
+    if (keys.length === 1) continue;
+    const signature = keys.sort().join(',');
+    bySignature.set(signature, [...(bySignature.get(signature) ?? []), row]);
+  }
+  for (const group of bySignature.values()) {
+    const keys = Object.keys(group[0]!) as Array<keyof ClusterStatusRow>;
+    const set = sql.join(
+      keys
+        .filter((k) => k !== 'cluster')
+        .map((k) => {
+          const name = sql.identifier(clusterStatus[k].name);
+          return sql`${name} = excluded.${name}`;
+        }),
+      sql`, `,
+    );
+    for (let i = 0; i < group.length; i += 5000)
+      await tx.execute(
+        sql`${unnestInsert(clusterStatus, keys, group.slice(i, i + 5000))}
+            on conflict (${sql.identifier(clusterStatus.cluster.name)}) do update set ${set}`,
+      );
+  }
+}
+
+const RESOURCE_KEYS = [
+  'cluster',
+  'group',
+  'version',
+  'kind',
+  'namespace',
+  'name',
+  'sync',
+  'health',
+  'healthReason',
+  'error',
+] as const;
+const DRIFT_KEYS = [
+  'cluster',
+  'group',
+  'version',
+  'kind',
+  'namespace',
+  'name',
+  'field',
+  'desired',
+  'live',
+  'since',
+  'clearedAt',
+] as const;
 
 function observedAtOf(report: ReportStatusRequest): Date {
   return report.observedAt ? timestampDate(report.observedAt) : new Date();
