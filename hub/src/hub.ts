@@ -21,7 +21,7 @@ import {
   DEFAULT_CREDENTIAL_TTL_MS,
 } from './clusters/cluster-service.js';
 import { loadFleetConfig } from './config/index.js';
-import { createSessions, dashboardRoutes } from './dashboard/index.js';
+import { appliedBundle, createPipelineView, createSessions, dashboardRoutes } from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
@@ -255,6 +255,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     });
     notifier.start();
     stops.push(() => notifier.stop());
+    /** The fleet config of the newest good pass; a follower replica runs no passes and reads flotilla.yaml itself. */
+    const fleetConfig = async () => {
+      const own = publishLoop.config();
+      if (own) return own;
+      try {
+        await source.fetch();
+        return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
+      } catch {
+        return undefined;
+      }
+    };
     const pauses = createPauses({ db, audit, onChange: () => void sync.trigger('pause or resume') });
     const rollout = createRolloutService({
       db,
@@ -263,17 +274,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       pauses,
       audit,
       logger,
-      async config() {
-        const own = publishLoop.config();
-        if (own) return own;
-        // A follower replica runs no passes: it reads flotilla.yaml itself.
-        try {
-          await source.fetch();
-          return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
-        } catch {
-          return undefined;
-        }
-      },
+      config: fleetConfig,
       async previousObjects(cluster) {
         const latest = await publisher.latest(cluster);
         if (!latest) return undefined;
@@ -490,6 +491,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         adminTokenHash: identity.adminTokenHash,
         sessions: createSessions(),
         rollouts: rollout,
+        pipeline: createPipelineView({ config: fleetConfig, fleet, promotions: promotion, source }),
+        bundles: { applied: (cluster) => appliedBundle(db, cluster) },
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];

@@ -1,3 +1,4 @@
+import { type Bundle, FlotillaError } from '@flotilla/shared';
 import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
 import { secretMatches } from '../pki/secrets.js';
@@ -5,15 +6,22 @@ import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { RolloutStatus } from '../rollout/index.js';
 import type { FleetView } from '../status/fleet-view.js';
 import { ago } from '../util/ago.js';
+import { pageFleet, parseFleetQuery } from './fleet-query.js';
 import {
   CONTENT_SECURITY_POLICY,
   clusterPage,
   driftHistoryPage,
+  esc,
   fleetPage,
   loginPage,
   notFoundPage,
+  objectPage,
+  page as pageHtml,
   promotionsPage,
 } from './html.js';
+import { findObject, objectDiff, parseRef, refKey } from './object-diff.js';
+import type { PipelineView } from './pipeline.js';
+import { pipelinePage } from './pipeline-page.js';
 import { rolloutPage } from './rollout-page.js';
 import type { Sessions } from './sessions.js';
 
@@ -25,6 +33,10 @@ export interface DashboardServices {
   sessions: Sessions;
   /** Rollout waves of an environment (`/ui/rollouts/ENV`). */
   rollouts?: { status(environment: string): Promise<RolloutStatus> };
+  /** Environments in promotion order with their gates (`/ui/pipeline`). */
+  pipeline?: PipelineView;
+  /** The bundle a cluster applied: the desired side of an object's diff. */
+  bundles?: { applied(cluster: string): Promise<Bundle | undefined> };
 }
 
 export const SESSION_COOKIE = 'flotilla_session';
@@ -77,10 +89,24 @@ function sourceParam(req: ApiRequest): string | undefined {
  * what the CLI shows (Secret values only as keyed hashes, as agents report them).
  */
 export function dashboardRoutes(s: DashboardServices): Route[] {
+  // A bad filter or reference is the user's to fix: shown on a page that says which parameter.
   const page =
     (render: (req: ApiRequest) => Promise<ApiResponse>): Route['handle'] =>
-    async (req) =>
-      s.sessions.valid(sessionOf(req)) ? render(req) : redirect('/ui/login');
+    async (req) => {
+      if (!s.sessions.valid(sessionOf(req))) return redirect('/ui/login');
+      try {
+        return await render(req);
+      } catch (err) {
+        if (err instanceof FlotillaError && err.code === 'invalid')
+          return html(
+            pageHtml('Bad request', `<h1>Bad request</h1><p class="err">${esc(err.message)}</p>`, {
+              nav: true,
+            }),
+            400,
+          );
+        throw err;
+      }
+    };
   return [
     { method: 'GET', path: '/', public: true, handle: async () => redirect('/ui') },
     {
@@ -131,11 +157,38 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       public: true,
       handle: page(async (req) => {
         const source = sourceParam(req);
+        const query = parseFleetQuery(req.query);
         const [clusters, drift] = await Promise.all([
           s.fleet.status(),
           s.fleet.drift(source ? { source } : {}),
         ]);
-        return html(fleetPage(clusters, drift, (iso) => ago(iso), source));
+        return html(fleetPage(pageFleet(clusters, query), query, drift, (iso) => ago(iso), source));
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/ui/pipeline',
+      public: true,
+      handle: page(async () => {
+        if (!s.pipeline) return html(notFoundPage('The pipeline is not served here.'), 404);
+        const { stages, configError } = await s.pipeline.stages();
+        return html(pipelinePage(stages, configError));
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/ui/clusters/:name/object',
+      public: true,
+      handle: page(async (req) => {
+        const cluster = req.params.name!;
+        const ref = parseRef(req.query.get('ref') ?? '');
+        if (!ref) return html(notFoundPage('ref must be group/kind/namespace/name.'), 404);
+        const detail = await s.fleet.cluster(cluster);
+        if (!detail) return html(notFoundPage(`No cluster named ${cluster}.`), 404);
+        const resource = detail.resources.find((r) => refKey(r) === refKey(ref));
+        if (!resource) return html(notFoundPage(`Cluster ${cluster} reports no object ${refKey(ref)}.`), 404);
+        const desired = findObject(await s.bundles?.applied(cluster), ref);
+        return html(objectPage(cluster, resource, objectDiff(desired, resource.drift)));
       }),
     },
     {
