@@ -8,6 +8,7 @@ import {
   secretHashKey,
   sha256Digest,
 } from '@flotilla/shared';
+import { createAccess, createTokenStore, tokenRoutes } from './access/index.js';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -54,6 +55,7 @@ import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
 import { createStatusIngest, type StatusIngest } from './status/ingest.js';
+import { type WebhookOptions, webhookRoutes } from './webhooks/index.js';
 
 /** How to run a hub. Defaults are applied in parseHubOptions only. */
 export interface HubOptions {
@@ -102,6 +104,8 @@ export interface HubOptions {
    * encrypted to them too, so that whoever holds their identities (off the hub) can rekey.
    */
   ageRecoveryRecipients?: string[];
+  /** The git webhook: its secret (GitHub, GitLab, Gitea/Forgejo signatures) and rate limit. */
+  webhook?: WebhookOptions;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
@@ -109,10 +113,16 @@ export interface HubOptions {
 export type ResolvedHubOptions = Required<
   Omit<
     HubOptions,
-    'database' | 'advertise' | 'extraRoutes' | 'notify' | 'ageRecoveryRecipients' | 'chartCredentials'
+    | 'database'
+    | 'advertise'
+    | 'extraRoutes'
+    | 'notify'
+    | 'ageRecoveryRecipients'
+    | 'chartCredentials'
+    | 'webhook'
   >
 > &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials'> & {
+  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook'> & {
     nats: string[];
     ageRecoveryRecipients: string[];
   };
@@ -460,7 +470,14 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       'Whether this replica renders and publishes (1) or follows (0).',
       async () => [{ value: election?.isLeader() ? 1 : 0 }],
     );
+    if (!options.webhook?.secret)
+      logger.warn(
+        'the git webhook takes unsigned calls (no webhook secret): set one with --webhook-secret-file or FLOTILLA_WEBHOOK_SECRET',
+      );
+    const tokens = createTokenStore({ db, audit });
+    const access = createAccess({ bootstrapTokenHash: identity.adminTokenHash, tokens, audit });
     const routes = [
+      ...tokenRoutes(tokens),
       ...adminRoutes({
         clusters,
         fleet,
@@ -474,11 +491,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
           return { keyId: ring.current.keyId, keys: ring.all.map((k) => k.keyId) };
         },
       }),
+      ...webhookRoutes({ options: options.webhook ?? {}, audit, trigger: (reason) => sync.trigger(reason) }),
       ...promotionRoutes(promotion),
-      ...rolloutRoutes({ rollout, pauses }),
+      ...rolloutRoutes({
+        rollout,
+        pauses,
+        clusterEnvironment: async (name) => (await clusters.get(name))?.environment,
+      }),
       {
         method: 'GET',
         path: '/api/v1/notifications',
+        permission: 'read',
         handle: async (req) => ({
           json: { deliveries: await notifier.history(Math.min(Number(req.query.get('limit')) || 200, 5000)) },
         }),
@@ -488,7 +511,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         fleet,
         promotions: promotion,
         audit,
-        adminTokenHash: identity.adminTokenHash,
+        access,
         sessions: createSessions(),
         rollouts: rollout,
         pipeline: createPipelineView({ config: fleetConfig, fleet, promotions: promotion, source }),
@@ -499,7 +522,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     const api: ApiServer = await startApiServer({
       listen: options.http,
       ...(options.httpTls ? { tls: { certPem: identity.tls.chainPem, keyPem: identity.tls.keyPem } } : {}),
-      adminTokenHash: identity.adminTokenHash,
+      access,
       health: () => ({ leader: election?.isLeader() ?? false }),
       routes,
       metrics,
@@ -521,26 +544,28 @@ export async function startHub(input: HubOptions): Promise<Hub> {
 
 /** Tells receivers of every promotion made (and approved) or refused, without changing what promote does. */
 function notifyingPromotions(service: PromotionService, notifier: Notifier): PromotionService {
-  return {
-    ...service,
-    async promote(request) {
+  const notifying =
+    (run: PromotionService['promote'], approval: boolean): PromotionService['promote'] =>
+    async (request) => {
       try {
-        const result = await service.promote(request);
-        if (result.changed) {
+        const result = await run(request);
+        if (result.changed && result.record) {
+          const by = result.record.actor;
           const event = {
             key: result.commit,
-            summary: `${request.actor} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
+            summary: `${by} promoted ${result.from}@${result.fromRevision.slice(0, 12)} → ${result.to} as ${result.commit.slice(0, 12)}${result.notes.length ? ` (${result.notes.join('; ')})` : ''}`,
             environment: result.to,
             details: {
               from: result.from,
               to: result.to,
               revision: result.fromRevision,
               commit: result.commit,
-              actor: request.actor,
+              actor: by,
+              ...(result.record.approvedBy ? { approvedBy: result.record.approvedBy } : {}),
             },
           };
           notifier.emit({ kind: 'promotion.made', ...event });
-          if (request.approve)
+          if (approval)
             notifier.emit({
               kind: 'promotion.approved',
               ...event,
@@ -559,6 +584,10 @@ function notifyingPromotions(service: PromotionService, notifier: Notifier): Pro
           });
         throw err;
       }
-    },
+    };
+  return {
+    ...service,
+    promote: notifying((r) => service.promote(r), false),
+    approve: notifying((r) => service.approve(r), true),
   };
 }

@@ -43,11 +43,18 @@ test('secrets deep in a record, in free text and in the message are scrubbed too
       err: 'fetch https://bob:pw-in-url@git.example/r.git failed',
       list: [{ seed: 'SUDEEP' }],
     },
-    'joined with flt_join_AbCdEf123 and Authorization Bearer abc.def',
+    'joined with flt_join_AbCdEf123, flt_tok_XyZ789 and Authorization Bearer abc.def',
   );
   await new Promise((r) => setImmediate(r));
   const out = lines.join('');
-  for (const secret of ['deep-pw-1', 'pw-in-url', 'SUDEEP', 'flt_join_AbCdEf123', 'abc.def'])
+  for (const secret of [
+    'deep-pw-1',
+    'pw-in-url',
+    'SUDEEP',
+    'flt_join_AbCdEf123',
+    'flt_tok_XyZ789',
+    'abc.def',
+  ])
     assert.ok(!out.includes(secret), `${secret} leaked: ${out}`);
   assert.ok(out.includes('git.example/r.git'), 'the rest of the text stays');
 });

@@ -46,7 +46,7 @@ export function scrubText(text: string): string {
   return text
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s@]+@/gi, '$1')
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, '$1 [redacted]')
-    .replace(/\bflt_(admin|join|agent)_[A-Za-z0-9_-]+/g, 'flt_$1_[redacted]');
+    .replace(/\bflt_(admin|join|agent|tok)_[A-Za-z0-9_-]+/g, 'flt_$1_[redacted]');
 }
 
 /** A copy of a log record with secret-named fields censored at any depth and text scrubbed. */

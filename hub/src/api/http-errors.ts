@@ -1,4 +1,5 @@
 import { errorMessage, FlotillaError } from '@flotilla/shared';
+import { PermissionDeniedError } from '../access/roles.js';
 
 const HTTP_STATUS: Record<string, number> = {
   invalid: 400,
@@ -33,7 +34,21 @@ function databaseUnavailable(err: unknown): boolean {
 }
 
 /** The one place hub errors become HTTP statuses; unexpected errors are a terse 500. */
-export function httpErrorOf(err: unknown): { status: number; body: { error: string; code: string } } {
+export function httpErrorOf(err: unknown): {
+  status: number;
+  body: { error: string; code: string; permission?: string; environment?: string };
+} {
+  if (err instanceof PermissionDeniedError) {
+    return {
+      status: 403,
+      body: {
+        error: err.message,
+        code: err.code,
+        permission: err.permission,
+        ...(err.environment ? { environment: err.environment } : {}),
+      },
+    };
+  }
   if (err instanceof FlotillaError) {
     return { status: HTTP_STATUS[err.code] ?? 500, body: { error: err.message, code: err.code } };
   }

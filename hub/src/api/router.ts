@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FlotillaError, InvalidError } from '@flotilla/shared';
+import type { Identity, Permission } from '../access/roles.js';
 
 /** What a route handler gets: the parsed request, with body readers that enforce a size limit. */
 export interface ApiRequest {
@@ -8,8 +9,17 @@ export interface ApiRequest {
   params: Record<string, string>;
   query: URLSearchParams;
   headers: IncomingMessage['headers'];
-  /** Who is calling, for the audit log. */
+  /** The caller's address, as the socket sees it (a proxy in front shows as itself). */
+  remoteAddress: string | undefined;
+  /** Who is calling, as authenticated, for the audit log (`admin`, `token:NAME`); `anonymous` on a public route. */
   actor: string;
+  /** The authenticated caller; undefined on a public route. */
+  identity: Identity | undefined;
+  /**
+   * Checks a permission the route's declaration could not (one that depends on what the
+   * handler finds): throws an audited 403 naming it.
+   */
+  authorize(permission: Permission, environment?: string): Promise<void>;
   json<T = Record<string, unknown>>(): Promise<T>;
   bytes(): Promise<Uint8Array>;
 }
@@ -29,8 +39,18 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** `/api/v1/clusters/:name` style. */
   path: string;
-  /** Routes are admin-only unless marked public. */
-  public?: boolean;
+  /**
+   * What the caller must hold, checked before `handle` (a refusal is an audited 403 naming
+   * it); `public` for the few routes that authenticate otherwise (dashboard login, webhooks).
+   */
+  permission: Permission | 'public';
+  /**
+   * The environments the call acts on (the promotion's target, a cluster's environment): the
+   * permission must be held on each. Without it, on at least one environment.
+   */
+  environments?(req: ApiRequest): Promise<string[]>;
+  /** The largest body this route reads; default the server's. */
+  maxBodyBytes?: number;
   handle(req: ApiRequest): Promise<ApiResponse>;
 }
 

@@ -34,10 +34,16 @@ function str(body: Record<string, unknown>, field: string, required = true): str
 
 /** Every /api/v1 route of the hub. Others (promotion) add theirs next to these. */
 export function adminRoutes(s: AdminApiServices): Route[] {
+  /** A cluster's environment, for the scope check; none for an unknown cluster (the handler says 404). */
+  const clusterEnvironment = async (name: string) => {
+    const cluster = await s.clusters.get(name);
+    return cluster ? [cluster.environment] : [];
+  };
   return [
     {
       method: 'GET',
       path: '/api/v1/clusters',
+      permission: 'read',
       async handle(req) {
         // `?selector=region in (eu),gpu=true`: what a label selector selects, as kubectl's -l.
         const text = req.query.get('selector');
@@ -51,6 +57,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/clusters/:name/labels',
+      permission: 'clusters',
       async handle(req) {
         const body = await req.json();
         const set = (body.set ?? {}) as Record<string, unknown>;
@@ -71,6 +78,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/clusters/:name/environment',
+      permission: 'clusters',
       async handle(req) {
         const body = await req.json();
         return { json: await s.clusters.move(req.params.name!, str(body, 'environment')!, req.actor) };
@@ -79,6 +87,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/clusters',
+      permission: 'clusters',
       async handle(req) {
         const body = await req.json();
         const labels = (body.labels ?? {}) as Record<string, unknown>;
@@ -102,6 +111,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/clusters/:name/tokens',
+      permission: 'clusters',
       async handle(req) {
         const body = await req.json();
         const ttl = str(body, 'ttl', false);
@@ -116,6 +126,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'DELETE',
       path: '/api/v1/clusters/:name',
+      permission: 'clusters',
       async handle(req) {
         await s.clusters.remove(req.params.name!, req.actor);
         return { json: { removed: req.params.name } };
@@ -124,6 +135,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'GET',
       path: '/api/v1/clusters/:name',
+      permission: 'read',
       async handle(req) {
         const source = req.query.get('source') ?? undefined;
         const detail = await s.fleet.cluster(req.params.name!, source ? { source } : {});
@@ -134,11 +146,13 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'GET',
       path: '/api/v1/fleet/status',
+      permission: 'read',
       handle: async () => ({ json: { clusters: await s.fleet.status() } }),
     },
     {
       method: 'GET',
       path: '/api/v1/fleet/drift',
+      permission: 'read',
       handle: async (req) => ({
         json: {
           drift: await s.fleet.drift({
@@ -151,6 +165,14 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/sync',
+      permission: 'sync',
+      async environments(req) {
+        const body = await req.json();
+        const cluster = str(body, 'cluster', false);
+        return cluster
+          ? clusterEnvironment(cluster)
+          : [str(body, 'environment', false) ?? ''].filter(Boolean);
+      },
       async handle(req) {
         const body = await req.json();
         const cluster = str(body, 'cluster', false);
@@ -167,6 +189,8 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'GET',
       path: '/api/v1/bundles/:cluster/latest',
+      permission: 'read-secrets',
+      environments: (req) => clusterEnvironment(req.params.cluster!),
       async handle(req) {
         const cluster = req.params.cluster!;
         const latest = await s.bundles.latest(cluster);
@@ -181,11 +205,13 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/status/import',
+      permission: 'clusters',
       handle: async (req) => ({ json: await s.statusImport.import(await req.bytes(), req.actor) }),
     },
     {
       method: 'GET',
       path: '/api/v1/audit',
+      permission: 'read',
       handle: async (req) => ({
         json: {
           audit: await s.audit.list({
@@ -198,6 +224,7 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     {
       method: 'POST',
       path: '/api/v1/hub/rotate-key',
+      permission: 'keys',
       async handle(req) {
         const rotated = await s.rotateKey();
         await s.audit.record({
@@ -212,17 +239,8 @@ export function adminRoutes(s: AdminApiServices): Route[] {
     },
     {
       method: 'POST',
-      path: '/api/v1/webhooks/git',
-      // A git host cannot hold the admin token; the webhook only makes the hub fetch sooner.
-      public: true,
-      async handle() {
-        void s.sync.trigger('webhook');
-        return { status: 202, json: { accepted: true } };
-      },
-    },
-    {
-      method: 'POST',
       path: '/api/v1/publish-loop/run',
+      permission: 'sync',
       async handle() {
         const pass = await s.sync.trigger('api');
         return { json: pass };

@@ -2,15 +2,18 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { errorMessage, FlotillaError, type Logger } from '@flotilla/shared';
+import type { Access } from '../access/access.js';
+import { visibleTo } from '../access/redact.js';
+import { can, type Identity } from '../access/roles.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { secretMatches } from '../pki/secrets.js';
 import { httpErrorOf } from './http-errors.js';
-import { matchPath, parseJson, type Route, readBody, send } from './router.js';
+import { type ApiRequest, matchPath, parseJson, type Route, readBody, send } from './router.js';
 
 export interface ApiServerOptions {
   /** `host:port`; port 0 picks a free one. */
   listen: string;
-  adminTokenHash: string;
+  /** Who a bearer token is and what it may do: every non-public route goes through it. */
+  access: Access;
   routes: Route[];
   metrics: Metrics;
   logger: Logger;
@@ -29,8 +32,10 @@ export interface ApiServer {
 }
 
 /**
- * The admin HTTP API: JSON under /api/v1 behind the admin bearer token (compared in constant
- * time), plus /healthz and /metrics. Errors become HTTP statuses in httpErrorOf only.
+ * The admin HTTP API: JSON under /api/v1 behind bearer tokens (the bootstrap admin token or
+ * API tokens with a role), plus /healthz and /metrics. Every route declares the permission it
+ * needs and the environments a call acts on; the check runs here, before the handler.
+ * Errors become HTTP statuses in httpErrorOf only.
  */
 export async function startApiServer(options: ApiServerOptions): Promise<ApiServer> {
   const { logger, metrics } = options;
@@ -74,29 +79,48 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         done(status);
         return;
       }
-      if (!route.public) {
+      let identity: Identity | undefined;
+      if (route.permission !== 'public') {
         const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-        if (!auth || !secretMatches(auth, options.adminTokenHash)) {
+        identity = auth ? await options.access.authenticate(auth) : undefined;
+        if (!identity) {
           send(res, {
             status: 401,
-            json: { error: 'admin token missing or wrong', code: 'unauthenticated' },
+            json: { error: 'token missing, wrong, expired or revoked', code: 'unauthenticated' },
           });
           done(401);
           return;
         }
       }
+      const what = `${method} ${url.pathname}`;
       let body: Promise<Uint8Array> | undefined;
-      const bytes = () => (body ??= readBody(req, maxBody));
-      const response = await route.handle({
+      const bytes = () => (body ??= readBody(req, route.maxBodyBytes ?? maxBody));
+      const request: ApiRequest = {
         method,
         path: url.pathname,
         params: params ?? {},
         query: url.searchParams,
         headers: req.headers,
-        actor: actorOf(req.headers['x-flotilla-actor']),
+        remoteAddress: req.socket.remoteAddress,
+        actor: identity?.actor ?? 'anonymous',
+        identity,
+        async authorize(permission, environment) {
+          if (!identity) throw new FlotillaError('unauthenticated', `${what}: no authenticated caller`);
+          await options.access.authorize(identity, permission, environment ? [environment] : [], what);
+        },
         bytes,
         json: async <T>() => parseJson<T>(await bytes()),
-      });
+      };
+      if (identity && route.permission !== 'public') {
+        const permission = route.permission;
+        // A caller without the permission anywhere is refused even when the body is bad (403,
+        // not 400), naming the environment when the body gives one.
+        const environments = can(identity, permission)
+          ? await route.environments?.(request)
+          : await route.environments?.(request).catch(() => undefined);
+        await options.access.authorize(identity, permission, environments ?? [], what);
+      }
+      const response = visibleTo(identity, await route.handle(request));
       send(res, response);
       done(response.status ?? 200);
     })().catch((err) => {
@@ -128,14 +152,4 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         server.closeAllConnections();
       }),
   };
-}
-
-/**
- * Who is calling, for the audit log and promotion history. Every admin holds the same token;
- * the CLI names its user in `x-flotilla-actor` (FLOTILLA_ACTOR or the OS user), recorded as
- * `admin:NAME`: an attribution, not an authentication.
- */
-export function actorOf(header: string | string[] | undefined): string {
-  const name = (Array.isArray(header) ? header[0] : header)?.replace(/[^\w.@-]/g, '').slice(0, 64);
-  return name ? `admin:${name}` : 'admin';
 }

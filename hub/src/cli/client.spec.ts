@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '@flotilla/shared';
+import { createAccess } from '../access/access.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { hashSecret, newSecret } from '../pki/secrets.js';
@@ -25,11 +26,12 @@ describe('the CLI client against an admin API served over TLS', () => {
     api = await startApiServer({
       listen: '127.0.0.1:0',
       tls: { certPem: tls.chainPem, keyPem: tls.keyPem },
-      adminTokenHash: hashSecret(TOKEN),
+      access: createAccess({ bootstrapTokenHash: hashSecret(TOKEN) }),
       routes: [
         {
           method: 'GET',
           path: '/api/v1/whoami',
+          permission: 'read',
           handle: async (req) => ({ json: { actor: req.actor } }),
         },
       ],
@@ -53,11 +55,11 @@ describe('the CLI client against an admin API served over TLS', () => {
 
   test('the hub serves https and the CLI trusts it through the CA file of its data dir', async () => {
     assert.match(api.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    const res = await createHubClient(api.url, TOKEN, 'ada', caFile).json<{ actor: string }>(
+    const res = await createHubClient(api.url, TOKEN, caFile).json<{ actor: string }>(
       'GET',
       '/api/v1/whoami',
     );
-    assert.equal(res.actor, 'admin:ada');
+    assert.equal(res.actor, 'admin', 'the bootstrap token is the admin');
   });
 
   test('without the CA file, or with another CA, the certificate is refused with a message that says what to set', async () => {
@@ -67,10 +69,7 @@ describe('the CLI client against an admin API served over TLS', () => {
     try {
       await ensureTls(other);
       const wrong = await refusal(
-        createHubClient(api.url, TOKEN, undefined, join(other, 'tls', 'ca.pem')).json(
-          'GET',
-          '/api/v1/whoami',
-        ),
+        createHubClient(api.url, TOKEN, join(other, 'tls', 'ca.pem')).json('GET', '/api/v1/whoami'),
       );
       assert.match(wrong, /does not trust/);
     } finally {
@@ -80,9 +79,7 @@ describe('the CLI client against an admin API served over TLS', () => {
   });
 
   test('a CA file that cannot be read, and plain http to the TLS port, are clear one-line errors', async () => {
-    const missing = await refusal(
-      (async () => createHubClient(api.url, TOKEN, undefined, join(dir, 'nope.pem')))(),
-    );
+    const missing = await refusal((async () => createHubClient(api.url, TOKEN, join(dir, 'nope.pem')))());
     assert.match(missing, /FLOTILLA_CA_FILE .*nope\.pem: ENOENT/);
     const plain = await refusal(
       createHubClient(api.url.replace('https:', 'http:'), TOKEN).json('GET', '/api/v1/whoami'),

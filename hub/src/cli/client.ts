@@ -37,12 +37,7 @@ const UNTRUSTED = new Set([
  * An https:// hub must present a certificate that chains to `caFile` (the ca.pem of the hub's
  * data dir) or to a CA the system trusts.
  */
-export function createHubClient(
-  hubUrl: string,
-  token: string | undefined,
-  actor?: string,
-  caFile?: string,
-): HubClient {
+export function createHubClient(hubUrl: string, token: string | undefined, caFile?: string): HubClient {
   const base = hubUrl.replace(/\/+$/, '');
   let ca: string | undefined;
   if (caFile) {
@@ -60,7 +55,6 @@ export function createHubClient(
     return new Promise<HubResponse>((resolveResponse, reject) => {
       const headers: Record<string, string> = {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...(actor ? { 'x-flotilla-actor': actor } : {}),
         ...(type ? { 'content-type': type } : {}),
       };
       const req = request(url, { method, headers, ...(ca && url.protocol === 'https:' ? { ca } : {}) });
@@ -90,8 +84,8 @@ export function createHubClient(
     if (res.status === 401) {
       throw new CliError(
         token
-          ? `the hub at ${base} refused the admin token (check FLOTILLA_TOKEN)`
-          : `the hub at ${base} needs an admin token: set FLOTILLA_TOKEN`,
+          ? `the hub at ${base} refused the token: wrong, expired or revoked (check FLOTILLA_TOKEN)`
+          : `the hub at ${base} needs a token: set FLOTILLA_TOKEN`,
       );
     }
     if (res.status < 200 || res.status > 299) {

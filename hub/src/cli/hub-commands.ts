@@ -74,6 +74,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'log-level': { type: 'string' },
     'chart-auth-file': { type: 'string' },
     'notify-config': { type: 'string' },
+    'webhook-secret-file': { type: 'string' },
   });
   const nats = values.nats as string[] | undefined;
   if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
@@ -93,7 +94,11 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
       throw new CliError(`hub start: --notify-config ${errorMessage(err)}`, 2);
     }
   }
+  const webhookSecret = values['webhook-secret-file']
+    ? readSecretFile(values['webhook-secret-file'] as string, '--webhook-secret-file')
+    : env.webhookSecret;
   const hub = await startHub({
+    ...(webhookSecret ? { webhook: { secret: webhookSecret } } : {}),
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
     nats,
@@ -156,6 +161,22 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   });
   logger.info('hub stopped');
   return 0;
+}
+
+/** A secret kept in a file (a mounted Kubernetes Secret): its first line; never printed. */
+function readSecretFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(
+      `hub start: ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
+      2,
+    );
+  }
+  const secret = text.split('\n')[0]!.trim();
+  if (!secret) throw new CliError(`hub start: ${flag} ${file}: is empty`, 2);
+  return secret;
 }
 
 /**

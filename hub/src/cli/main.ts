@@ -1,13 +1,4 @@
-import { userInfo } from 'node:os';
 import { runCli } from './run.js';
-
-function userName(): string | undefined {
-  try {
-    return userInfo().username;
-  } catch {
-    return undefined;
-  }
-}
 
 // The only place the CLI reads the environment.
 const argv = process.argv.slice(2);
@@ -23,7 +14,7 @@ const code = await runCli(
     token: process.env.FLOTILLA_TOKEN,
     repoPassword: process.env.FLOTILLA_REPO_PASSWORD,
     repoToken: process.env.FLOTILLA_REPO_TOKEN,
-    actor: process.env.FLOTILLA_ACTOR || userName(),
+    webhookSecret: process.env.FLOTILLA_WEBHOOK_SECRET || undefined,
     caFile: process.env.FLOTILLA_CA_FILE || undefined,
   },
   { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stop: stop.signal },

@@ -4,7 +4,7 @@ import { errorMessage } from '@flotilla/shared';
 import type { AuditEntry } from '../audit/audit.js';
 import { parseLabelChanges } from '../clusters/selector.js';
 import type { EnvDiff, PromoteResult, RollbackResult } from '../promotion/index.js';
-import type { PromotionRecord } from '../promotion/promotion-log.js';
+import type { PendingPromotion, PromotionRecord } from '../promotion/promotion-log.js';
 import type {
   ClusterDetail,
   ClusterListEntry,
@@ -25,8 +25,8 @@ export interface CliEnv {
   token?: string;
   repoPassword?: string;
   repoToken?: string;
-  /** Named in the audit log and promotion history (FLOTILLA_ACTOR or the OS user). */
-  actor?: string;
+  /** The git webhook's secret for `hub start` (FLOTILLA_WEBHOOK_SECRET); --webhook-secret-file wins. */
+  webhookSecret?: string;
   /** PEM file of the CA that an https:// hub's certificate must chain to (FLOTILLA_CA_FILE). */
   caFile?: string;
 }
@@ -56,6 +56,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--log-level info]
                      [--chart-auth-file F]   (JSON [{url, username, password}]: private Helm repositories and registries)
                      [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
+                     [--webhook-secret-file F]  (or FLOTILLA_WEBHOOK_SECRET: git webhooks must be signed with it)
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]
@@ -76,27 +77,44 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla fleet drift [--history] [--source app/NAME|env/NAME] [-o json]
   flotilla sync CLUSTER | --env ENV [-o json]
   flotilla env diff FROM TO [-o json]
-  flotilla promote FROM TO [--approve] [-o json]
+  flotilla promote FROM TO [-o json]                   (into an environment with approve: true, it waits for approval)
+  flotilla promote FROM TO --approve [-o json]         (approve the waiting promotion: another identity than the one that asked)
   flotilla promote --history [-o json]
   flotilla rollback ENV [-o json]
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla token create NAME --role viewer|deployer|approver|admin [--env ENV]… [--ttl 30d] [-o json]
+                                                       (an API token, shown once; --env scopes its role, default every environment)
+  flotilla token list [-o json]
+  flotilla token revoke NAME
   flotilla secret recipients --env ENV… [-o json]      (the age recipients SOPS files for ENV are encrypted to)
   flotilla secret encrypt --env ENV… -f FILE [-o OUT]  (a SOPS file for ENV's agents, made here: the hub never sees it)
   flotilla secret rekey --env ENV… -f FILE --identity KEYFILE [-o OUT]
                                                        (the same values for today's recipients; KEYFILE opens FILE now)
   flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
-Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the admin token comes from FLOTILLA_TOKEN;
+Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the token (the bootstrap admin token or one
+from \`flotilla token create\`) comes from FLOTILLA_TOKEN;
 a hub started with --http-tls is https://…, trusted through FLOTILLA_CA_FILE (tls/ca.pem in its data dir);
-promotions and rollbacks are recorded as done by FLOTILLA_ACTOR (default: your OS user).
+the audit log and promotion history name the token's identity (\`admin\` for the bootstrap token, token:NAME).
 `;
 
 /** Flags every command takes, as completion offers them. */
 const GLOBAL_FLAGS = ['--hub', '-o', '--output', '-h', '--help'];
 
-const GROUPS = new Set(['hub', 'cluster', 'fleet', 'bundle', 'status', 'env', 'rollout', 'notify', 'secret']);
+const GROUPS = new Set([
+  'hub',
+  'cluster',
+  'fleet',
+  'bundle',
+  'status',
+  'env',
+  'rollout',
+  'notify',
+  'secret',
+  'token',
+]);
 
 /** Runs one CLI invocation; returns the exit code. Never calls process.exit itself. */
 export async function runCli(argv: string[], env: CliEnv, io: CliIo): Promise<number> {
@@ -146,7 +164,7 @@ export interface Ctx {
 
 export function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
   const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
-  return createHubClient(hub, env.token, env.actor, env.caFile);
+  return createHubClient(hub, env.token, env.caFile);
 }
 
 export function jsonOutput(values: Record<string, unknown>): boolean {
@@ -384,6 +402,9 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 
+  'token create': async (ctx) => (await import('./token-commands.js')).tokenCreate(ctx),
+  'token list': async (ctx) => (await import('./token-commands.js')).tokenList(ctx),
+  'token revoke': async (ctx) => (await import('./token-commands.js')).tokenRevoke(ctx),
   'secret recipients': async (ctx) => (await import('./secret-commands.js')).secretRecipients(ctx),
   'secret encrypt': async (ctx) => (await import('./secret-commands.js')).secretEncrypt(ctx),
   'secret rekey': async (ctx) => (await import('./secret-commands.js')).secretRekey(ctx),
@@ -477,19 +498,40 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     const client = clientFor(env, { values });
     if (values.history) {
       if (positionals.length > 0) throw new CliError('promote --history takes no environments', 2);
-      const data = await client.json<{ promotions: PromotionRecord[] }>('GET', '/api/v1/promotions');
-      print(io, json, data.promotions, () =>
+      const data = await client.json<{ promotions: PromotionRecord[]; pending?: PendingPromotion[] }>(
+        'GET',
+        '/api/v1/promotions',
+      );
+      const pending = data.pending ?? [];
+      // JSON: the promotions made, newest first, each waiting one before them as kind "pending".
+      const rows = [
+        ...pending.map((p) => ({
+          id: p.id,
+          at: p.requestedAt,
+          kind: 'pending' as const,
+          from: p.from,
+          to: p.to,
+          fromRevision: p.revision,
+          commit: null,
+          fastForward: false,
+          actor: p.requestedBy,
+          approvedBy: null,
+        })),
+        ...data.promotions,
+      ];
+      print(io, json, rows, () =>
         table(
-          ['TIME', 'KIND', 'FROM', 'TO', 'REVISION', 'COMMIT', 'FF', 'ACTOR'],
-          data.promotions.map((p) => [
+          ['TIME', 'KIND', 'FROM', 'TO', 'REVISION', 'COMMIT', 'FF', 'ACTOR', 'APPROVED BY'],
+          rows.map((p) => [
             p.at,
-            p.kind,
+            p.kind === 'pending' ? 'pending approval' : p.kind,
             p.from,
             p.to,
             p.fromRevision.slice(0, 12),
-            p.commit.slice(0, 12),
+            p.commit?.slice(0, 12) ?? '',
             p.fastForward ? 'yes' : '',
             p.actor,
+            p.approvedBy ?? '',
           ]),
         ),
       );
@@ -498,21 +540,23 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     if (positionals.length !== 2)
       throw new CliError('promote: expected FROM and TO environments (or --history)', 2);
     const [from, to] = positionals as [string, string];
-    const result = await client.json<PromoteResult>('POST', '/api/v1/promotions', {
-      from,
-      to,
-      approve: values.approve === true,
-    });
+    const result = await client.json<PromoteResult>(
+      'POST',
+      values.approve ? '/api/v1/promotions/approvals' : '/api/v1/promotions',
+      { from, to },
+    );
     print(
       io,
       json,
       result,
       () =>
-        (!result.changed
-          ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
-          : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
-              result.fastForward ? ' (fast-forward)' : ''
-            }; ${to}'s clusters follow on the next sync\n`) +
+        (result.pending
+          ? `promotion ${from}@${result.fromRevision.slice(0, 12)} → ${to} waits for approval by an identity other than ${result.pending.requestedBy}: \`flotilla promote ${from} ${to} --approve\`\n`
+          : !result.changed
+            ? `${to} already holds what ${from} runs (${result.fromRevision.slice(0, 12)}); nothing to promote\n`
+            : `promoted ${from}@${result.fromRevision.slice(0, 12)} → ${to} as ${result.commit.slice(0, 12)}${
+                result.fastForward ? ' (fast-forward)' : ''
+              }${result.record?.approvedBy ? `, asked for by ${result.record.actor}, approved by ${result.record.approvedBy}` : ''}; ${to}'s clusters follow on the next sync\n`) +
         (result.notes ?? []).map((n) => `note: ${n}\n`).join(''),
     );
     return 0;

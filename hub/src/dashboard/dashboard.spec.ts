@@ -4,6 +4,8 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Health, Phase, ReportStatusRequestSchema, SyncState } from '@flotilla/proto';
 import { type Bundle, createLogger } from '@flotilla/shared';
+import { type Access, createAccess } from '../access/access.js';
+import { createTokenStore, type TokenStore } from '../access/token-store.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
 import { createAuditLog } from '../audit/audit.js';
 import { parseFleetConfig } from '../config/index.js';
@@ -32,6 +34,8 @@ pipeline: [dev, prod]
 describe('dashboard: the fleet in a browser, behind a login', () => {
   let database: Database;
   let api: ApiServer;
+  let tokens: TokenStore;
+  let access: Access;
   let now = Date.now();
   const audit = () => createAuditLog(database.db);
 
@@ -96,14 +100,16 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
       commit: 'beef000000000000',
       kind: 'promote',
     });
+    tokens = createTokenStore({ db, audit: audit() });
+    access = createAccess({ bootstrapTokenHash: hashSecret(ADMIN_TOKEN), tokens, audit: audit() });
     api = await startApiServer({
       listen: '127.0.0.1:0',
-      adminTokenHash: hashSecret(ADMIN_TOKEN),
+      access,
       routes: dashboardRoutes({
         fleet: createFleetView({ db, heartbeatWindowMs: 30_000 }),
         promotions: { history: (limit) => createPromotionLog(db).list(limit ? { limit } : {}) },
         audit: audit(),
-        adminTokenHash: hashSecret(ADMIN_TOKEN),
+        access,
         sessions: createSessions({ ttlMs: 60_000, now: () => now }),
         bundles: {
           applied: async (cluster) =>
@@ -191,7 +197,7 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
     const res = await login('flt_admin_wrong');
     assert.equal(res.status, 401);
     assert.equal(res.headers.get('set-cookie'), null);
-    assert.match(await res.text(), /not the admin token/);
+    assert.match(await res.text(), /not valid here/);
     const refused = (await audit().list()).filter((e) => e.action === 'dashboard.login');
     assert.equal(refused.at(0)?.outcome, 'refused');
   });
@@ -248,6 +254,25 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
     assert.ok(!fleet.includes('spec.replicas'), 'drift of the app’s Deployment is left out');
     const history = await (await get('/ui/drift?source=app%2Fmonitoring', cookie)).text();
     assert.ok(history.includes('spec.replicas') && !history.includes('data.password'));
+  });
+
+  test('a viewer token logs in and reads every page, Secret hashes as a bare [redacted]; revoking it ends its session', async () => {
+    const viewer = await tokens.create({ name: 'vera', role: 'viewer' }, 'admin');
+    const res = await login(viewer.token);
+    assert.equal(res.status, 303);
+    const cookie = sessionCookie(res);
+    const fleet = await (await get('/ui', cookie)).text();
+    assert.match(fleet, /spec\.replicas/, 'a viewer reads the fleet and its drift');
+    assert.ok(fleet.includes('data.password'));
+    assert.ok(!fleet.includes(SECRET_HASH), 'no Secret-derived hash for a viewer');
+    assert.ok(fleet.includes('[redacted]'));
+    for (const path of ['/ui/clusters/dev-1', '/ui/drift', '/ui/promotions'])
+      assert.equal((await get(path, cookie)).status, 200, path);
+    const logins = (await audit().list()).filter((e) => e.action === 'dashboard.login' && e.outcome === 'ok');
+    assert.equal(logins.at(0)?.actor, 'token:vera', 'the login is audited under the token');
+    await tokens.revoke('vera', 'admin');
+    assert.equal((await get('/ui', cookie)).status, 303, 'a revoked token’s session ends at its next page');
+    assert.equal((await login(viewer.token)).status, 401);
   });
 
   test('logging out ends the session, and a session expires', async () => {

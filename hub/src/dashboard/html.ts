@@ -85,7 +85,7 @@ export function loginPage(error?: string): string {
   return page(
     'Log in',
     `<form class="login" method="post" action="/ui/login"><h1>Fleet dashboard</h1>` +
-      `<label for="token">Admin token (<span class="mono">FLOTILLA_TOKEN</span>)</label>` +
+      `<label for="token">Token (<span class="mono">FLOTILLA_TOKEN</span>)</label>` +
       `<input id="token" name="token" type="password" autocomplete="off" required autofocus>` +
       (error ? `<p class="err">${esc(error)}</p>` : '') +
       `<button type="submit">Log in</button></form>`,

@@ -1,7 +1,9 @@
 import { type Bundle, FlotillaError } from '@flotilla/shared';
+import type { Access } from '../access/access.js';
+import { visibleTo } from '../access/redact.js';
+import { PermissionDeniedError } from '../access/roles.js';
 import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
-import { secretMatches } from '../pki/secrets.js';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { RolloutStatus } from '../rollout/index.js';
 import type { FleetView } from '../status/fleet-view.js';
@@ -29,7 +31,8 @@ export interface DashboardServices {
   fleet: FleetView;
   promotions: { history(limit?: number): Promise<PromotionRecord[]> };
   audit: AuditLog;
-  adminTokenHash: string;
+  /** Who a token is (at login) and whether a session's identity may see a page. */
+  access: Access;
   sessions: Sessions;
   /** Rollout waves of an environment (`/ui/rollouts/ENV`). */
   rollouts?: { status(environment: string): Promise<RolloutStatus> };
@@ -84,18 +87,32 @@ function sourceParam(req: ApiRequest): string | undefined {
 
 /**
  * The read-only fleet dashboard under /ui: the fleet, one cluster, drift history and
- * promotions. A browser logs in once with the admin token and gets an HttpOnly, SameSite=Strict
+ * promotions. A browser logs in once with a token (any role: every page needs read) and gets an HttpOnly, SameSite=Strict
  * session cookie; the token is never stored in the browser or put in a URL. Every page shows
  * what the CLI shows (Secret values only as keyed hashes, as agents report them).
  */
 export function dashboardRoutes(s: DashboardServices): Route[] {
-  // A bad filter or reference is the user's to fix: shown on a page that says which parameter.
+  /**
+   * A page: for a session whose identity is still valid and may read; Secret-derived values as
+   * it may see them. A bad filter or reference is the user's to fix: a page that names the parameter.
+   */
   const page =
     (render: (req: ApiRequest) => Promise<ApiResponse>): Route['handle'] =>
     async (req) => {
-      if (!s.sessions.valid(sessionOf(req))) return redirect('/ui/login');
+      const id = sessionOf(req);
+      const identity = s.sessions.identity(id);
+      if (!identity || !(await s.access.stillValid(identity))) {
+        s.sessions.close(id);
+        return redirect('/ui/login');
+      }
       try {
-        return await render(req);
+        await s.access.authorize(identity, 'read', [], `${req.method} ${req.path}`);
+      } catch (err) {
+        if (err instanceof PermissionDeniedError) return html(notFoundPage(err.message), 403);
+        throw err;
+      }
+      try {
+        return visibleTo(identity, await render(req));
       } catch (err) {
         if (err instanceof FlotillaError && err.code === 'invalid')
           return html(
@@ -108,33 +125,41 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       }
     };
   return [
-    { method: 'GET', path: '/', public: true, handle: async () => redirect('/ui') },
+    { method: 'GET', path: '/', permission: 'public', handle: async () => redirect('/ui') },
     {
       method: 'GET',
       path: '/ui/login',
-      public: true,
-      handle: async (req) => (s.sessions.valid(sessionOf(req)) ? redirect('/ui') : html(loginPage())),
+      permission: 'public',
+      handle: async (req) => (s.sessions.identity(sessionOf(req)) ? redirect('/ui') : html(loginPage())),
     },
     {
       method: 'POST',
       path: '/ui/login',
-      public: true,
+      permission: 'public',
       async handle(req) {
         const form = new URLSearchParams(
           new TextDecoder().decode((await req.bytes()).slice(0, MAX_LOGIN_BYTES)),
         );
         const token = form.get('token')?.trim() ?? '';
-        if (!token || !secretMatches(token, s.adminTokenHash)) {
+        const identity = token ? await s.access.authenticate(token) : undefined;
+        if (!identity) {
           await s.audit.record({
             action: 'dashboard.login',
             actor: 'dashboard',
             cluster: null,
             outcome: 'refused',
-            detail: 'wrong admin token',
+            detail: 'token missing, wrong, expired or revoked',
           });
-          return html(loginPage('That is not the admin token.'), 401);
+          return html(loginPage('That token is not valid here (wrong, expired or revoked).'), 401);
         }
-        const id = s.sessions.open();
+        await s.audit.record({
+          action: 'dashboard.login',
+          actor: identity.actor,
+          cluster: null,
+          outcome: 'ok',
+          detail: identity.role,
+        });
+        const id = s.sessions.open(identity);
         return redirect('/ui', {
           'set-cookie': `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=28800`,
         });
@@ -143,7 +168,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'POST',
       path: '/ui/logout',
-      public: true,
+      permission: 'public',
       async handle(req) {
         s.sessions.close(sessionOf(req));
         return redirect('/ui/login', {
@@ -154,7 +179,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui',
-      public: true,
+      permission: 'public',
       handle: page(async (req) => {
         const source = sourceParam(req);
         const query = parseFleetQuery(req.query);
@@ -168,7 +193,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui/pipeline',
-      public: true,
+      permission: 'public',
       handle: page(async () => {
         if (!s.pipeline) return html(notFoundPage('The pipeline is not served here.'), 404);
         const { stages, configError } = await s.pipeline.stages();
@@ -178,7 +203,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui/clusters/:name/object',
-      public: true,
+      permission: 'public',
       handle: page(async (req) => {
         const cluster = req.params.name!;
         const ref = parseRef(req.query.get('ref') ?? '');
@@ -194,7 +219,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui/clusters/:name',
-      public: true,
+      permission: 'public',
       handle: page(async (req) => {
         const source = sourceParam(req);
         const detail = await s.fleet.cluster(req.params.name!, source ? { source } : {});
@@ -205,7 +230,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui/drift',
-      public: true,
+      permission: 'public',
       handle: page(async (req) => {
         const source = sourceParam(req);
         return html(
@@ -216,13 +241,13 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     {
       method: 'GET',
       path: '/ui/promotions',
-      public: true,
+      permission: 'public',
       handle: page(async () => html(promotionsPage(await s.promotions.history(500)))),
     },
     {
       method: 'GET',
       path: '/ui/rollouts/:environment',
-      public: true,
+      permission: 'public',
       handle: page(async (req) => {
         if (!s.rollouts) return html(notFoundPage('Rollouts are not served here.'), 404);
         try {

@@ -1,16 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import type { Identity } from '../access/roles.js';
 
 /**
- * Browser sessions of the dashboard. A browser trades the admin token once for a random
- * session id in an HttpOnly cookie, so the token itself is never kept by the browser. Sessions
+ * Browser sessions of the dashboard. A browser trades a token once for a random session id in
+ * an HttpOnly cookie, so the token itself is never kept by the browser; the session holds the
+ * token's identity, which every page checks again (access.stillValid, access.authorize). Sessions
  * live in the hub's memory: a hub restart logs browsers out, which costs a login and leaks
  * nothing.
  */
 export interface Sessions {
-  /** A new session id; the oldest session goes once `max` are open. */
-  open(): string;
-  /** True while `id` is an open session that has not expired. */
-  valid(id: string | undefined): boolean;
+  /** A new session id for `identity`; the oldest session goes once `max` are open. */
+  open(identity: Identity): string;
+  /** The identity of `id` while it is an open session that has not expired. */
+  identity(id: string | undefined): Identity | undefined;
   close(id: string | undefined): void;
 }
 
@@ -26,27 +28,27 @@ export function createSessions(options: SessionOptions = {}): Sessions {
   const ttlMs = options.ttlMs ?? 8 * 3600_000;
   const max = options.max ?? 1000;
   const now = options.now ?? Date.now;
-  /** id → expiry; a Map keeps insertion order, so the first key is the oldest session. */
-  const expiries = new Map<string, number>();
+  /** id → session; a Map keeps insertion order, so the first key is the oldest session. */
+  const sessions = new Map<string, { expiry: number; identity: Identity }>();
   return {
-    open() {
+    open(identity) {
       const id = randomBytes(32).toString('base64url');
-      while (expiries.size >= max) expiries.delete(expiries.keys().next().value!);
-      expiries.set(id, now() + ttlMs);
+      while (sessions.size >= max) sessions.delete(sessions.keys().next().value!);
+      sessions.set(id, { expiry: now() + ttlMs, identity });
       return id;
     },
-    valid(id) {
-      if (!id) return false;
-      const expiry = expiries.get(id);
-      if (expiry === undefined) return false;
-      if (expiry <= now()) {
-        expiries.delete(id);
-        return false;
+    identity(id) {
+      if (!id) return undefined;
+      const session = sessions.get(id);
+      if (!session) return undefined;
+      if (session.expiry <= now()) {
+        sessions.delete(id);
+        return undefined;
       }
-      return true;
+      return session.identity;
     },
     close(id) {
-      if (id) expiries.delete(id);
+      if (id) sessions.delete(id);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
@@ -242,7 +243,32 @@ export const promotions = pgTable('promotions', {
   previousHead: text('previous_head'),
   /** For a rollback: the id of the promotion it undid. */
   undoes: integer('undoes'),
+  /** Into an environment that requires approval: who approved it (never `who`: four eyes). */
+  approvedBy: text('approved_by'),
 });
+
+/**
+ * Promotions into an environment with `promotion: {approve: true}`, asked for and waiting for
+ * an approval by another identity. At most one waits per FROM → TO; a newer request supersedes it.
+ */
+export const promotionRequests = pgTable(
+  'promotion_requests',
+  {
+    id: serial('id').primaryKey(),
+    fromEnv: text('from_env').notNull(),
+    toEnv: text('to_env').notNull(),
+    /** The FROM revision the gates verified when it was asked for: what an approval promotes. */
+    revision: text('revision').notNull(),
+    requestedBy: text('requested_by').notNull(),
+    requestedAt: at('requested_at').notNull().defaultNow(),
+    state: text('state').$type<'pending' | 'approved' | 'superseded'>().notNull().default('pending'),
+    decidedBy: text('decided_by'),
+    decidedAt: at('decided_at'),
+    /** The promotion an approval made. */
+    promotionId: integer('promotion_id'),
+  },
+  (t) => [uniqueIndex('promotion_requests_pending').on(t.fromEnv, t.toEnv).where(sql`state = 'pending'`)],
+);
 
 /** A manual sync asked for and not yet delivered on the cluster's status stream. */
 export const pendingSyncs = pgTable('pending_syncs', {
@@ -336,3 +362,25 @@ export const chartPins = pgTable('chart_pins', {
   digest: text('digest').notNull(),
   pinnedAt: at('pinned_at').notNull().defaultNow(),
 });
+
+/**
+ * API tokens of people and machines (`flotilla token create`), stored only as sha256 hashes.
+ * A name is unique among tokens not revoked; revoked rows stay for the record.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: serial('id').primaryKey(),
+    name: text('name').notNull(),
+    role: text('role').$type<'viewer' | 'deployer' | 'approver' | 'admin'>().notNull(),
+    /** The environments its scoped permissions apply to; empty for every environment. */
+    environments: jsonb('environments').$type<string[]>().notNull().default([]),
+    tokenHash: text('token_hash').notNull().unique(),
+    createdBy: text('created_by').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    expiresAt: at('expires_at').notNull(),
+    revokedAt: at('revoked_at'),
+    lastUsedAt: at('last_used_at'),
+  },
+  (t) => [uniqueIndex('api_tokens_live_name').on(t.name).where(sql`revoked_at is null`)],
+);

@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { type GitServer, startGitServer } from '@flotilla/e2e/harness';
 import { createLogger } from '@flotilla/shared';
+import { PermissionDeniedError } from '../access/roles.js';
 import { createAuditLog } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
 import { openTestDatabase } from '../db/testing.js';
@@ -261,7 +262,7 @@ apps:
     assert.equal(await show('origin/staging', 'apps/monitoring/staging/extra.yaml'), 'staging: own');
   });
 
-  test('protected environments: soak time and --approve are gates, each named', async () => {
+  test('protected environments: soak time is a gate; approval waits for another identity (four eyes), both named in the commit', async () => {
     const { service, work, setFleet } = await setup({
       'flotilla.yaml': DIRS,
       'environments/staging/app.yaml': 'replicas: 3\n',
@@ -272,16 +273,38 @@ apps:
       row('staging-1', 'staging', head, { healthySince: new Date(Date.now() - 60_000).toISOString() }),
     ]);
     await assert.rejects(
-      service.promote({ from: 'staging', to: 'prod', actor: 'a', approve: true }),
+      service.promote({ from: 'staging', to: 'prod', actor: 'token:dora' }),
       /staging-1 has soaked (1m|6\ds) of the 10m prod requires/,
     );
     setFleet([row('staging-1', 'staging', head)]);
     await assert.rejects(
-      service.promote({ from: 'staging', to: 'prod', actor: 'a' }),
-      /prod requires approval: run again with --approve/,
+      service.approve({ from: 'staging', to: 'prod', actor: 'token:alice' }),
+      /no promotion waits for approval/,
     );
-    const p = await service.promote({ from: 'staging', to: 'prod', actor: 'a', approve: true });
+    const asked = await service.promote({ from: 'staging', to: 'prod', actor: 'token:dora' });
+    assert.equal(asked.changed, false, 'nothing moves before the approval');
+    assert.equal(asked.pending?.requestedBy, 'token:dora');
+    assert.equal(asked.pending?.revision, head);
+    assert.deepEqual(
+      (await service.pending()).map((p) => [p.from, p.to, p.requestedBy]),
+      [['staging', 'prod', 'token:dora']],
+    );
+    assert.equal((await work.git('ls-remote', 'origin', 'main')).split('\t')[0], head, 'main did not move');
+    const self = await service.approve({ from: 'staging', to: 'prod', actor: 'token:dora' }).then(
+      () => assert.fail('the requester approved their own promotion'),
+      (err: unknown) => err,
+    );
+    assert.ok(self instanceof PermissionDeniedError, String(self));
+    assert.match(self.message, /token:dora asked for this promotion and cannot approve it too \(four eyes\)/);
+    const p = await service.approve({ from: 'staging', to: 'prod', actor: 'token:alice' });
     assert.equal(p.changed, true);
+    assert.equal(p.record?.actor, 'token:dora');
+    assert.equal(p.record?.approvedBy, 'token:alice');
+    await work.git('fetch', '-q', 'origin');
+    const message = await work.git('log', '-1', '--format=%B', p.commit);
+    assert.match(message, /Promoted by token:dora\.\nApproved by token:alice\./);
+    assert.deepEqual(await service.pending(), [], 'approved: no longer waiting');
+    assert.equal((await service.history())[0]?.approvedBy, 'token:alice');
   });
 
   test('branch mapping: a fast-forward, and its rollback restores the directory in one revert commit', async () => {

@@ -1,4 +1,5 @@
 import { ErrorCode, FlotillaError, type Logger } from '@flotilla/shared';
+import { PermissionDeniedError } from '../access/roles.js';
 import type { AuditLog } from '../audit/audit.js';
 import { type EnvironmentConfig, type FleetConfig, loadFleetConfig } from '../config/index.js';
 import { pauseText } from '../rollout/pause.js';
@@ -9,12 +10,12 @@ import { diffEnvironments, type FileDiff } from './env-diff.js';
 import { evaluateGates, type SourceClusterState } from './gates.js';
 import { promoteTree, revertCommit } from './git/index.js';
 import { type TreeChange, updateTree, writeEmptyTree } from './git/tree-edit.js';
-import type { PromotionLog, PromotionRecord } from './promotion-log.js';
+import type { PendingPromotion, PromotionLog, PromotionRecord } from './promotion-log.js';
 
 export interface PromoteRequest {
   from: string;
   to: string;
-  approve?: boolean;
+  /** The authenticated identity asking (or, for approve, approving). */
   actor: string;
 }
 
@@ -31,6 +32,8 @@ export interface PromoteResult {
   /** What the gates left out, e.g. paused FROM clusters. */
   notes: string[];
   record: PromotionRecord | null;
+  /** Into an environment that requires approval: the request now waiting for another identity; nothing moved. */
+  pending: PendingPromotion | null;
 }
 
 export interface RollbackResult {
@@ -54,7 +57,18 @@ export interface EnvDiff {
 
 /** `flotilla promote`, `flotilla rollback`, `flotilla env diff` and the promotion history. */
 export interface PromotionService {
+  /**
+   * Moves FROM's running revision into TO; into an environment with `promotion: {approve:
+   * true}` it only records the request (gates checked), which then waits for approve().
+   */
   promote(request: PromoteRequest): Promise<PromoteResult>;
+  /**
+   * Approves the promotion FROM → TO waiting for approval and runs it, gates checked again:
+   * refused (403) when the approver is the identity that asked for it.
+   */
+  approve(request: PromoteRequest): Promise<PromoteResult>;
+  /** Promotions waiting for approval, oldest first. */
+  pending(): Promise<PendingPromotion[]>;
   rollback(environment: string, actor: string): Promise<RollbackResult>;
   diff(from: string, to: string): Promise<EnvDiff>;
   history(limit?: number): Promise<PromotionRecord[]>;
@@ -167,101 +181,185 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
       .catch((err) => logger.warn({ err: String(err), reason }, 'publish pass after a promotion failed'));
   };
 
+  /**
+   * One promotion, serialised by the caller. Without an approval, into an environment that
+   * requires one, it stops after the gates and records the request; with one, the request's
+   * revision is what FROM must still run.
+   */
+  const run = async (
+    request: PromoteRequest,
+    approval: { approvedBy: string; request: PendingPromotion } | null,
+  ): Promise<PromoteResult> => {
+    const { from, to, actor } = request;
+    const { config, defaultBranch } = await current();
+    checkPipeline(config, from, to);
+    const fromEnv = envOf(config, from);
+    const toEnv = envOf(config, to);
+    const clusters = await sourceClusters(from);
+    const gate = evaluateGates({
+      from,
+      to,
+      clusters,
+      promotion: toEnv.promotion,
+      // Approval is this service's own step (a request waits for another identity), not a gate.
+      approved: true,
+      now: now(),
+    });
+    if (!gate.ok) {
+      await audit.record({
+        action: 'promote',
+        actor,
+        cluster: null,
+        outcome: 'refused',
+        detail: `${from} → ${to}: ${gate.reasons.join('; ')}`,
+      });
+      throw new PromotionRefusedError(from, to, gate.reasons, gate.notes);
+    }
+    const fromBranch = fromEnv.branch ?? defaultBranch;
+    const toBranch = toEnv.branch ?? defaultBranch;
+    const previousHead = await branchHead(toBranch);
+    if (toEnv.promotion.approve && !approval) {
+      const pending = await log.request({ from, to, revision: gate.revision, requestedBy: actor });
+      await audit.record({
+        action: 'promote.request',
+        actor,
+        cluster: null,
+        outcome: 'ok',
+        detail: `${from}@${gate.revision.slice(0, 12)} → ${to}: waits for approval by another identity`,
+      });
+      logger.info({ from, to, revision: gate.revision, requestedBy: actor }, 'promotion waits for approval');
+      return {
+        from,
+        to,
+        fromRevision: gate.revision,
+        commit: previousHead ?? '',
+        fastForward: false,
+        changed: false,
+        notes: gate.notes,
+        record: null,
+        pending,
+      };
+    }
+    if (approval && approval.request.revision !== gate.revision) {
+      const reason = `${from} now runs ${gate.revision.slice(0, 12)}, the promotion asked for ${approval.request.revision.slice(0, 12)}: ask for it again`;
+      await audit.record({
+        action: 'promote.approve',
+        actor: approval.approvedBy,
+        cluster: null,
+        outcome: 'refused',
+        detail: `${from} → ${to}: ${reason}`,
+      });
+      throw new PromotionRefusedError(from, to, [reason], gate.notes);
+    }
+    const short = gate.revision.slice(0, 12);
+    const apps = await appPromotionPaths(
+      source,
+      config,
+      fromEnv,
+      toEnv,
+      gate.revision,
+      fromBranch === toBranch,
+    );
+    const result = await promoteTree(source, {
+      from: { branch: fromBranch, path: fromEnv.path, commit: gate.revision },
+      to: { branch: toBranch, path: toEnv.path, keep: toEnv.keep },
+      also: apps,
+      message: [
+        `promote ${from} → ${to}: ${fromEnv.path}@${short}`,
+        '',
+        `${to} (${toBranch}:${toEnv.path}) now holds what ${from} runs at ${gate.revision}`,
+        `(${clusters
+          .filter((c) => !c.paused)
+          .map((c) => c.name)
+          .join(', ')} Synced and Healthy), except the files ${to} keeps.`,
+        ...apps.map((a) => `App ${a.app}: ${a.to} now holds ${a.from}.`),
+        ...gate.notes.map((n) => `Note: ${n}.`),
+        `Promoted by ${actor}.`,
+        ...(approval ? [`Approved by ${approval.approvedBy}.`] : []),
+      ].join('\n'),
+      author,
+    });
+    const outcome: PromoteResult = {
+      from,
+      to,
+      fromRevision: gate.revision,
+      commit: result.commit,
+      fastForward: result.fastForward,
+      changed: result.changed,
+      notes: gate.notes,
+      record: null,
+      pending: null,
+    };
+    if (!result.changed) {
+      if (approval) await log.approved(approval.request.id, approval.approvedBy, null);
+      logger.info({ from, to, revision: gate.revision }, 'promotion: TO already holds that content');
+      return outcome;
+    }
+    outcome.record = await log.record({
+      actor,
+      from,
+      to,
+      fromRevision: gate.revision,
+      commit: result.commit,
+      kind: 'promote',
+      fastForward: result.fastForward,
+      previousHead,
+      ...(approval ? { approvedBy: approval.approvedBy } : {}),
+    });
+    if (approval) {
+      await log.approved(approval.request.id, approval.approvedBy, outcome.record.id);
+      await audit.record({
+        action: 'promote.approve',
+        actor: approval.approvedBy,
+        cluster: null,
+        outcome: 'ok',
+        detail: `${from}@${short} → ${to}, asked for by ${actor}`,
+      });
+    }
+    await audit.record({
+      action: 'promote',
+      actor,
+      cluster: null,
+      outcome: 'ok',
+      detail: `${from}@${short} → ${to} as ${result.commit.slice(0, 12)}${result.fastForward ? ' (fast-forward)' : ''}${approval ? `, approved by ${approval.approvedBy}` : ''}`,
+    });
+    logger.info(
+      { from, to, revision: gate.revision, commit: result.commit, fastForward: result.fastForward },
+      'promoted',
+    );
+    afterMove(`promote ${from} → ${to}`);
+    return outcome;
+  };
+
   return {
-    promote: (request) =>
+    promote: (request) => serial(() => run(request, null)),
+
+    approve: (request) =>
       serial(async () => {
         const { from, to, actor } = request;
-        const { config, defaultBranch } = await current();
-        checkPipeline(config, from, to);
-        const fromEnv = envOf(config, from);
-        const toEnv = envOf(config, to);
-        const clusters = await sourceClusters(from);
-        const gate = evaluateGates({
-          from,
-          to,
-          clusters,
-          promotion: toEnv.promotion,
-          approved: request.approve === true,
-          now: now(),
-        });
-        if (!gate.ok) {
+        const [waiting] = await log.pending({ from, to });
+        if (!waiting) {
           await audit.record({
-            action: 'promote',
+            action: 'promote.approve',
             actor,
             cluster: null,
             outcome: 'refused',
-            detail: `${from} → ${to}: ${gate.reasons.join('; ')}`,
+            detail: `${from} → ${to}: nothing waits for approval`,
           });
-          throw new PromotionRefusedError(from, to, gate.reasons, gate.notes);
+          throw new FlotillaError(
+            ErrorCode.NotFound,
+            `approve ${from} → ${to}: no promotion waits for approval; ask for it first with \`flotilla promote ${from} ${to}\``,
+          );
         }
-        const fromBranch = fromEnv.branch ?? defaultBranch;
-        const toBranch = toEnv.branch ?? defaultBranch;
-        const previousHead = await branchHead(toBranch);
-        const short = gate.revision.slice(0, 12);
-        const apps = await appPromotionPaths(
-          source,
-          config,
-          fromEnv,
-          toEnv,
-          gate.revision,
-          fromBranch === toBranch,
-        );
-        const result = await promoteTree(source, {
-          from: { branch: fromBranch, path: fromEnv.path, commit: gate.revision },
-          to: { branch: toBranch, path: toEnv.path, keep: toEnv.keep },
-          also: apps,
-          message: [
-            `promote ${from} → ${to}: ${fromEnv.path}@${short}`,
-            '',
-            `${to} (${toBranch}:${toEnv.path}) now holds what ${from} runs at ${gate.revision}`,
-            `(${clusters
-              .filter((c) => !c.paused)
-              .map((c) => c.name)
-              .join(', ')} Synced and Healthy), except the files ${to} keeps.`,
-            ...apps.map((a) => `App ${a.app}: ${a.to} now holds ${a.from}.`),
-            ...gate.notes.map((n) => `Note: ${n}.`),
-            `Promoted by ${actor}.`,
-          ].join('\n'),
-          author,
-        });
-        const outcome: PromoteResult = {
-          from,
-          to,
-          fromRevision: gate.revision,
-          commit: result.commit,
-          fastForward: result.fastForward,
-          changed: result.changed,
-          notes: gate.notes,
-          record: null,
-        };
-        if (!result.changed) {
-          logger.info({ from, to, revision: gate.revision }, 'promotion: TO already holds that content');
-          return outcome;
+        if (waiting.requestedBy === actor) {
+          const detail = `${from} → ${to}: ${actor} asked for this promotion and cannot approve it too (four eyes): another approver must`;
+          await audit.record({ action: 'promote.approve', actor, cluster: null, outcome: 'refused', detail });
+          throw new PermissionDeniedError(detail, 'approve', to);
         }
-        outcome.record = await log.record({
-          actor,
-          from,
-          to,
-          fromRevision: gate.revision,
-          commit: result.commit,
-          kind: 'promote',
-          fastForward: result.fastForward,
-          previousHead,
-        });
-        await audit.record({
-          action: 'promote',
-          actor,
-          cluster: null,
-          outcome: 'ok',
-          detail: `${from}@${short} → ${to} as ${result.commit.slice(0, 12)}${result.fastForward ? ' (fast-forward)' : ''}`,
-        });
-        logger.info(
-          { from, to, revision: gate.revision, commit: result.commit, fastForward: result.fastForward },
-          'promoted',
-        );
-        afterMove(`promote ${from} → ${to}`);
-        return outcome;
+        return run({ from, to, actor: waiting.requestedBy }, { approvedBy: actor, request: waiting });
       }),
+
+    pending: () => log.pending(),
 
     rollback: (environment, actor) =>
       serial(async () => {

@@ -14,14 +14,34 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'POST',
       path: '/api/v1/promotions',
+      permission: 'promote',
+      environments: async (req) => [name(await req.json(), 'to')],
       async handle(req) {
         const body = await req.json();
-        if (body.approve !== undefined && typeof body.approve !== 'boolean')
-          throw new InvalidError('approve', 'must be true or false');
+        if (body.approve !== undefined)
+          throw new InvalidError(
+            'approve',
+            'an approval is POST /api/v1/promotions/approvals (flotilla promote FROM TO --approve), by an identity other than the one that asked',
+          );
         const result = await promotions.promote({
           from: name(body, 'from'),
           to: name(body, 'to'),
-          approve: body.approve === true,
+          actor: req.actor,
+        });
+        return { status: result.pending ? 202 : result.changed ? 201 : 200, json: result };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/promotions/approvals',
+      // Approving needs `approve` on TO, not `promote`: an approver approves, a deployer asks.
+      permission: 'approve',
+      environments: async (req) => [name(await req.json(), 'to')],
+      async handle(req) {
+        const body = await req.json();
+        const result = await promotions.approve({
+          from: name(body, 'from'),
+          to: name(body, 'to'),
           actor: req.actor,
         });
         return { status: result.changed ? 201 : 200, json: result };
@@ -30,13 +50,19 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'GET',
       path: '/api/v1/promotions',
+      permission: 'read',
       handle: async (req) => ({
-        json: { promotions: await promotions.history(Number(req.query.get('limit')) || undefined) },
+        json: {
+          promotions: await promotions.history(Number(req.query.get('limit')) || undefined),
+          pending: await promotions.pending(),
+        },
       }),
     },
     {
       method: 'POST',
       path: '/api/v1/rollbacks',
+      permission: 'rollback',
+      environments: async (req) => [name(await req.json(), 'environment')],
       async handle(req) {
         const body = await req.json();
         return { status: 201, json: await promotions.rollback(name(body, 'environment'), req.actor) };
@@ -45,6 +71,7 @@ export function promotionRoutes(promotions: PromotionService): Route[] {
     {
       method: 'GET',
       path: '/api/v1/environments/:from/diff/:to',
+      permission: 'read',
       handle: async (req) => ({ json: await promotions.diff(req.params.from!, req.params.to!) }),
     },
   ];

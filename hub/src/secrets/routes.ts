@@ -11,6 +11,8 @@ export function secretRoutes(recipients: RecipientStore): Route[] {
     {
       method: 'GET',
       path: '/api/v1/secrets/recipients',
+      // Public keys only: what anyone encrypting for the fleet needs.
+      permission: 'read',
       async handle(req) {
         const envs = req.query
           .getAll('env')

@@ -1,0 +1,5 @@
+export * from './access.js';
+export * from './redact.js';
+export * from './roles.js';
+export * from './routes.js';
+export * from './token-store.js';
