@@ -514,8 +514,22 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         access,
         sessions: createSessions(),
         rollouts: rollout,
-        pipeline: createPipelineView({ config: fleetConfig, fleet, promotions: promotion, source }),
+        pipeline: createPipelineView({
+          config: fleetConfig,
+          fleet,
+          promotions: promotion,
+          source,
+          pendingApprovals: async () =>
+            (await promotion.pending()).map((p) => ({
+              id: p.id,
+              from: p.from,
+              to: p.to,
+              requestedBy: p.requestedBy,
+              at: p.requestedAt,
+            })),
+        }),
         bundles: { applied: (cluster) => appliedBundle(db, cluster) },
+        actions: { promotion, applyRequests, pauses },
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];

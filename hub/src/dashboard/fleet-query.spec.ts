@@ -59,7 +59,7 @@ describe('fleet filters and paging', () => {
     assert.equal(page.counts.drifted, expected.length, 'every Degraded one has drifted too');
     assert.equal(
       page.counts.healthy + page.counts.degraded,
-      1000 / 2 - fleet.filter((c, i) => i % 2 && i % 3 === 0).length,
+      1000 / 2 - fleet.filter((_c, i) => i % 2 && i % 3 === 0).length,
     );
     assert.equal(fleetQueryString(q, { page: 2 }), '?env=prod&labels=region%3Deu&state=degraded&page=2');
   });

@@ -39,7 +39,7 @@ form.login button{padding:8px 16px}
 form.filter{display:flex;gap:10px;align-items:flex-end;flex-wrap:wrap;margin:0 0 12px}
 form.filter label{display:flex;flex-direction:column;font-size:12px;color:#525b6e;gap:2px}
 form.filter input,form.filter select{padding:4px 6px}
-.add{color:#17692b}.del{color:#9b1c1c}.states a{margin-right:10px}.states a.on{font-weight:700}nav.pages{margin:10px 0;display:flex;gap:12px}
+.actions{display:flex;gap:8px;margin:0 0 10px}form.act{display:inline}.done{color:#17692b}.add{color:#17692b}.del{color:#9b1c1c}.states a{margin-right:10px}.states a.on{font-weight:700}nav.pages{margin:10px 0;display:flex;gap:12px}
 .pipe{display:flex;flex-wrap:wrap;gap:8px;align-items:stretch;margin-bottom:16px}
 .stage{background:#fff;box-shadow:0 1px 2px #0001;padding:10px 14px;min-width:180px}
 .stage h2{margin:0 0 6px}.step{padding:10px 6px;min-width:150px;font-size:13px;color:#525b6e}
@@ -302,6 +302,8 @@ export function clusterPage(
   { cluster: c, resources }: ClusterDetail,
   ago: (iso: string | null) => string,
   source?: string,
+  /** The action buttons this session may use (already checked against its role). */
+  buttons = '',
 ): string {
   const here = `/ui/clusters/${encodeURIComponent(c.name)}`;
   const drifted = resources.flatMap((r) =>
@@ -319,7 +321,9 @@ export function clusterPage(
   );
   return page(
     c.name,
-    `<h1>Cluster ${esc(c.name)}</h1><dl>` +
+    `<h1>Cluster ${esc(c.name)}</h1>` +
+      (buttons ? `<div class="actions">${buttons}</div>` : '') +
+      `<dl>` +
       `<dt>Environment</dt><dd>${esc(c.environment)}</dd>` +
       `<dt>Labels</dt><dd>${esc(
         Object.entries(c.labels)

@@ -1,3 +1,4 @@
+import { type ActionKind, actionButton } from './actions.js';
 import { badge, esc, mono, page, table } from './html.js';
 import type { PipelineStage, PipelineStep } from './pipeline.js';
 
@@ -40,7 +41,23 @@ export function stepState(step: PipelineStep): 'ready' | 'waiting' | 'up to date
 
 const STEP_CLASS = { ready: 'ok', waiting: 'warn', 'up to date': 'off', 'approval pending': 'warn' } as const;
 
-function stageCard(s: PipelineStage): string {
+function stageButtons(s: PipelineStage, may: (kind: ActionKind, environment: string) => boolean): string {
+  const env = s.name;
+  const out = [
+    may('sync', env) && s.clusters > 0 ? actionButton({ kind: 'sync', environment: env }, 'Sync') : '',
+    may('pause', env) && s.clusters > 0
+      ? s.paused
+        ? actionButton({ kind: 'resume', environment: env }, 'Resume')
+        : actionButton({ kind: 'pause', environment: env }, 'Pause')
+      : '',
+    may('rollback', env) && s.promotedInto
+      ? actionButton({ kind: 'rollback', environment: env }, 'Roll back')
+      : '',
+  ].join('');
+  return out ? `<div class="actions">${out}</div>` : '';
+}
+
+function stageCard(s: PipelineStage, may: (kind: ActionKind, environment: string) => boolean): string {
   const ready = s.clusters > 0 && s.ready === s.clusters - s.pausedClusters;
   return (
     `<div class="stage" id="env-${esc(s.name)}"><h2><a href="/ui?env=${encodeURIComponent(s.name)}">${esc(s.name)}</a></h2>` +
@@ -55,17 +72,29 @@ function stageCard(s: PipelineStage): string {
       : s.pausedClusters > 0
         ? `<div><span class="b off">${s.pausedClusters} paused</span></div>`
         : '') +
-    `<div class="muted">${esc(s.branch ? `${s.branch}:` : '')}${esc(s.path)} · <a href="/ui/rollouts/${encodeURIComponent(s.name)}">rollout</a></div></div>`
+    `<div class="muted">${esc(s.branch ? `${s.branch}:` : '')}${esc(s.path)} · <a href="/ui/rollouts/${encodeURIComponent(s.name)}">rollout</a></div>` +
+    stageButtons(s, may) +
+    '</div>'
   );
 }
 
-function stepArrow(step: PipelineStep): string {
+function stepArrow(step: PipelineStep, may: (kind: ActionKind, environment: string) => boolean): string {
   const state = stepState(step);
+  const buttons = [
+    may('promote', step.to) && step.pendingApprovals.length === 0
+      ? actionButton({ kind: 'promote', from: step.from, to: step.to }, `Promote ${step.from} → ${step.to}`)
+      : '',
+    may('approve', step.to) && step.pendingApprovals.length > 0
+      ? actionButton({ kind: 'approve', from: step.from, to: step.to }, `Approve ${step.from} → ${step.to}`)
+      : '',
+  ].join('');
   return (
     `<div class="step"><div>→ promote</div><div>${badge(state, STEP_CLASS[state]).html}</div>` +
     `<div>${step.diffError ? '?' : step.files.length} file${step.files.length === 1 ? '' : 's'}` +
     `${step.commits !== null ? `, ${step.commits} commit${step.commits === 1 ? '' : 's'}` : ''}</div>` +
-    `<div><a href="#step-${esc(step.from)}-${esc(step.to)}">details</a></div></div>`
+    `<div><a href="#step-${esc(step.from)}-${esc(step.to)}">details</a></div>` +
+    (buttons ? `<div class="actions">${buttons}</div>` : '') +
+    '</div>'
   );
 }
 
@@ -96,8 +125,13 @@ function stepDetail(step: PipelineStep): string {
 }
 
 /** `/ui/pipeline`: environments in promotion order, what each runs, and what promoting would move. */
-export function pipelinePage(stages: PipelineStage[], configError: string | null): string {
-  const flow = stages.map((s) => stageCard(s) + (s.next ? stepArrow(s.next) : '')).join('');
+export function pipelinePage(
+  stages: PipelineStage[],
+  configError: string | null,
+  /** Whether this session may do an action on an environment: only those buttons are shown. */
+  may: (kind: ActionKind, environment: string) => boolean = () => false,
+): string {
+  const flow = stages.map((s) => stageCard(s, may) + (s.next ? stepArrow(s.next, may) : '')).join('');
   return page(
     'Pipeline',
     `<h1>Pipeline</h1>` +

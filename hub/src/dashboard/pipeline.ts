@@ -51,6 +51,8 @@ export interface PipelineStage {
   /** Paused clusters, and the environment's own pause if it has one. */
   pausedClusters: number;
   paused: Pause | null;
+  /** A promotion into it that is not rolled back yet: what a rollback would undo. */
+  promotedInto: boolean;
   /** Promotion into the next environment; null for the last one. */
   next: PipelineStep | null;
 }
@@ -176,6 +178,7 @@ export function createPipelineView(options: PipelineViewOptions): PipelineView {
           disconnected: members.filter((c) => !c.connected).length,
           pausedClusters: members.length - active.length,
           paused: envPause,
+          promotedInto: history.some((r) => r.kind === 'promote' && r.to === env.name && !undone.has(r.id)),
           members,
         };
       });

@@ -1,13 +1,29 @@
 import { type Bundle, FlotillaError } from '@flotilla/shared';
 import type { Access } from '../access/access.js';
 import { visibleTo } from '../access/redact.js';
-import { PermissionDeniedError } from '../access/roles.js';
+import { type Identity, PermissionDeniedError } from '../access/roles.js';
 import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { RolloutStatus } from '../rollout/index.js';
 import type { FleetView } from '../status/fleet-view.js';
 import { ago } from '../util/ago.js';
+import {
+  ACTION_PERMISSION,
+  type Action,
+  type ActionKind,
+  type ActionServices,
+  actionButton,
+  actionEnvironment,
+  confirmPage,
+  createCsrfTokens,
+  describeAction,
+  mayAct,
+  parseAction,
+  resultPage,
+  runAction,
+  sameOrigin,
+} from './actions.js';
 import { pageFleet, parseFleetQuery } from './fleet-query.js';
 import {
   CONTENT_SECURITY_POLICY,
@@ -40,6 +56,14 @@ export interface DashboardServices {
   pipeline?: PipelineView;
   /** The bundle a cluster applied: the desired side of an object's diff. */
   bundles?: { applied(cluster: string): Promise<Bundle | undefined> };
+  /** The services behind the buttons; without them the dashboard only reads. */
+  actions?: ActionServices;
+}
+
+/** The session a page is rendered for. */
+interface SessionContext {
+  id: string;
+  identity: Identity;
 }
 
 export const SESSION_COOKIE = 'flotilla_session';
@@ -97,7 +121,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
    * it may see them. A bad filter or reference is the user's to fix: a page that names the parameter.
    */
   const page =
-    (render: (req: ApiRequest) => Promise<ApiResponse>): Route['handle'] =>
+    (render: (req: ApiRequest, session: SessionContext) => Promise<ApiResponse>): Route['handle'] =>
     async (req) => {
       const id = sessionOf(req);
       const identity = s.sessions.identity(id);
@@ -112,7 +136,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         throw err;
       }
       try {
-        return visibleTo(identity, await render(req));
+        return visibleTo(identity, await render(req, { id: id!, identity }));
       } catch (err) {
         if (err instanceof FlotillaError && err.code === 'invalid')
           return html(
@@ -124,6 +148,8 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         throw err;
       }
     };
+  const csrf = createCsrfTokens();
+  const environmentOf = async (cluster: string) => (await s.fleet.status(cluster))[0]?.environment;
   return [
     { method: 'GET', path: '/', permission: 'public', handle: async () => redirect('/ui') },
     {
@@ -192,12 +218,88 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
     },
     {
       method: 'GET',
+      path: '/ui/act',
+      permission: 'public',
+      handle: page(async (req, { id, identity }) => {
+        if (!s.actions) return html(notFoundPage('The dashboard is read-only here.'), 404);
+        const action = parseAction(req.query);
+        const env = await actionEnvironment(action, environmentOf);
+        if (!env) return html(notFoundPage('No such cluster.'), 404);
+        try {
+          await s.access.authorize(
+            identity,
+            ACTION_PERMISSION[action.kind],
+            [env],
+            `dashboard ${action.kind}`,
+          );
+        } catch (err) {
+          if (err instanceof PermissionDeniedError)
+            return html(resultPage('Refused', err.message, false), 403);
+          throw err;
+        }
+        return html(confirmPage(action, describeAction(action, env), csrf.issue(id)));
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/ui/act',
+      permission: 'public',
+      async handle(req) {
+        // A cross-site request is refused before anything else is read: Origin, then the session's token.
+        const id = sessionOf(req);
+        const identity = s.sessions.identity(id);
+        const refuse = async (why: string) => {
+          await s.audit.record({
+            action: 'dashboard.refused',
+            actor: identity?.actor ?? 'dashboard',
+            cluster: null,
+            outcome: 'refused',
+            detail: why,
+          });
+          return html(resultPage('Refused', `Refused: ${why}.`, false), 403);
+        };
+        if (!sameOrigin(req.headers)) return refuse('the request does not come from this dashboard (Origin)');
+        if (!identity || !(await s.access.stillValid(identity))) return redirect('/ui/login');
+        const form = new URLSearchParams(
+          new TextDecoder().decode((await req.bytes()).slice(0, MAX_LOGIN_BYTES)),
+        );
+        if (!csrf.valid(id!, form.get('csrf')))
+          return refuse('the form’s CSRF token is missing or not this session’s');
+        if (!s.actions) return html(notFoundPage('The dashboard is read-only here.'), 404);
+        let action: Action;
+        try {
+          action = parseAction(form);
+        } catch (err) {
+          if (err instanceof FlotillaError) return html(resultPage('Bad request', err.message, false), 400);
+          throw err;
+        }
+        const env = await actionEnvironment(action, environmentOf);
+        if (!env) return html(notFoundPage('No such cluster.'), 404);
+        try {
+          await s.access.authorize(
+            identity,
+            ACTION_PERMISSION[action.kind],
+            [env],
+            `dashboard ${action.kind}`,
+          );
+          const message = await runAction(s.actions, action, identity.actor);
+          return html(resultPage('Done', message, true));
+        } catch (err) {
+          if (!(err instanceof FlotillaError)) throw err;
+          const status = err instanceof PermissionDeniedError ? 403 : err.code === 'not-found' ? 404 : 409;
+          return html(resultPage('Refused', err.message, false), status);
+        }
+      },
+    },
+    {
+      method: 'GET',
       path: '/ui/pipeline',
       permission: 'public',
-      handle: page(async () => {
+      handle: page(async (_req, { identity }) => {
         if (!s.pipeline) return html(notFoundPage('The pipeline is not served here.'), 404);
         const { stages, configError } = await s.pipeline.stages();
-        return html(pipelinePage(stages, configError));
+        const may = (kind: ActionKind, env: string) => !!s.actions && mayAct(identity, kind, env);
+        return html(pipelinePage(stages, configError, may));
       }),
     },
     {
@@ -220,11 +322,23 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       method: 'GET',
       path: '/ui/clusters/:name',
       permission: 'public',
-      handle: page(async (req) => {
+      handle: page(async (req, { identity }) => {
         const source = sourceParam(req);
         const detail = await s.fleet.cluster(req.params.name!, source ? { source } : {});
         if (!detail) return html(notFoundPage(`No cluster named ${req.params.name}.`), 404);
-        return html(clusterPage(detail, (iso) => ago(iso), source));
+        const env = detail.cluster.environment;
+        const cluster = detail.cluster.name;
+        const buttons = s.actions
+          ? [
+              mayAct(identity, 'sync', env) ? actionButton({ kind: 'sync', cluster }, 'Sync') : '',
+              mayAct(identity, 'pause', env)
+                ? detail.cluster.paused?.scope === 'cluster'
+                  ? actionButton({ kind: 'resume', cluster }, 'Resume')
+                  : actionButton({ kind: 'pause', cluster }, 'Pause')
+                : '',
+            ].join('')
+          : '';
+        return html(clusterPage(detail, (iso) => ago(iso), source, buttons));
       }),
     },
     {
