@@ -22,7 +22,14 @@ import {
   DEFAULT_CREDENTIAL_TTL_MS,
 } from './clusters/cluster-service.js';
 import { loadFleetConfig } from './config/index.js';
-import { appliedBundle, createPipelineView, createSessions, dashboardRoutes } from './dashboard/index.js';
+import {
+  appliedBundle,
+  createOidcLogin,
+  createPipelineView,
+  createSessions,
+  dashboardRoutes,
+  type OidcOptions,
+} from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
@@ -106,6 +113,8 @@ export interface HubOptions {
   ageRecoveryRecipients?: string[];
   /** The git webhook: its secret (GitHub, GitLab, Gitea/Forgejo signatures) and rate limit. */
   webhook?: WebhookOptions;
+  /** Single sign-on for the dashboard: the OIDC provider and the groups that get roles. */
+  oidc?: OidcOptions;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
@@ -120,9 +129,13 @@ export type ResolvedHubOptions = Required<
     | 'ageRecoveryRecipients'
     | 'chartCredentials'
     | 'webhook'
+    | 'oidc'
   >
 > &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook'> & {
+  Pick<
+    HubOptions,
+    'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook' | 'oidc'
+  > & {
     nats: string[];
     ageRecoveryRecipients: string[];
   };
@@ -530,6 +543,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         }),
         bundles: { applied: (cluster) => appliedBundle(db, cluster) },
         actions: { promotion, applyRequests, pauses },
+        ...(options.oidc ? { oidc: createOidcLogin(options.oidc) } : {}),
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];

@@ -70,21 +70,27 @@ export function esc(value: unknown): string {
 export function page(
   title: string,
   body: string,
-  options: { nav?: boolean; refreshS?: number } = {},
+  options: { nav?: boolean; refreshS?: number; refreshTo?: string } = {},
 ): string {
   const nav = options.nav
     ? `<header><strong>Flotilla</strong><a href="/ui/pipeline">Pipeline</a><a href="/ui">Fleet</a><a href="/ui/drift">Drift history</a>` +
       `<a href="/ui/promotions">Promotions</a>` +
       `<form method="post" action="/ui/logout"><button type="submit">Log out</button></form></header>`
     : '<header><strong>Flotilla</strong></header>';
-  const refresh = options.refreshS ? `<meta http-equiv="refresh" content="${options.refreshS}">` : '';
+  const refresh =
+    options.refreshS !== undefined
+      ? `<meta http-equiv="refresh" content="${options.refreshS}${options.refreshTo ? `;url=${esc(options.refreshTo)}` : ''}">`
+      : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · Flotilla</title>${refresh}<style>${STYLE}</style></head><body>${nav}<main>${body}</main></body></html>`;
 }
 
-export function loginPage(error?: string): string {
+export function loginPage(error?: string, sso = false): string {
   return page(
     'Log in',
     `<form class="login" method="post" action="/ui/login"><h1>Fleet dashboard</h1>` +
+      (sso
+        ? `<p><a id="sso" href="/ui/oidc/start">Log in with single sign-on</a></p><p class="muted">or with a token:</p>`
+        : '') +
       `<label for="token">Token (<span class="mono">FLOTILLA_TOKEN</span>)</label>` +
       `<input id="token" name="token" type="password" autocomplete="off" required autofocus>` +
       (error ? `<p class="err">${esc(error)}</p>` : '') +

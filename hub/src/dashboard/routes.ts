@@ -38,6 +38,7 @@ import {
   promotionsPage,
 } from './html.js';
 import { findObject, objectDiff, parseRef, refKey } from './object-diff.js';
+import { type OidcLogin, OidcLoginRefusedError } from './oidc.js';
 import type { PipelineView } from './pipeline.js';
 import { pipelinePage } from './pipeline-page.js';
 import { rolloutPage } from './rollout-page.js';
@@ -56,6 +57,8 @@ export interface DashboardServices {
   pipeline?: PipelineView;
   /** The bundle a cluster applied: the desired side of an object's diff. */
   bundles?: { applied(cluster: string): Promise<Bundle | undefined> };
+  /** Single sign-on (authorization code with PKCE); without it only tokens log in. */
+  oidc?: OidcLogin;
   /** The services behind the buttons; without them the dashboard only reads. */
   actions?: ActionServices;
 }
@@ -67,6 +70,8 @@ interface SessionContext {
 }
 
 export const SESSION_COOKIE = 'flotilla_session';
+/** The state of a single sign-on in progress, bound to the browser that started it. */
+const OIDC_COOKIE = 'flotilla_oidc';
 
 /** The largest login form read: a token is 50 characters. */
 const MAX_LOGIN_BYTES = 4096;
@@ -96,12 +101,16 @@ function redirect(location: string, headers: Record<string, string> = {}): ApiRe
   };
 }
 
-function sessionOf(req: ApiRequest): string | undefined {
+function cookieOf(req: ApiRequest, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
+}
+
+function sessionOf(req: ApiRequest): string | undefined {
+  return cookieOf(req, SESSION_COOKIE);
 }
 
 /** `?source=app/NAME` (or `env/NAME`): the one source a page shows; undefined for all. */
@@ -156,7 +165,8 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       method: 'GET',
       path: '/ui/login',
       permission: 'public',
-      handle: async (req) => (s.sessions.identity(sessionOf(req)) ? redirect('/ui') : html(loginPage())),
+      handle: async (req) =>
+        s.sessions.identity(sessionOf(req)) ? redirect('/ui') : html(loginPage(undefined, !!s.oidc)),
     },
     {
       method: 'POST',
@@ -176,7 +186,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
             outcome: 'refused',
             detail: 'token missing, wrong, expired or revoked',
           });
-          return html(loginPage('That token is not valid here (wrong, expired or revoked).'), 401);
+          return html(loginPage('That token is not valid here (wrong, expired or revoked).', !!s.oidc), 401);
         }
         await s.audit.record({
           action: 'dashboard.login',
@@ -189,6 +199,67 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         return redirect('/ui', {
           'set-cookie': `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=28800`,
         });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/ui/oidc/start',
+      permission: 'public',
+      async handle() {
+        if (!s.oidc) return html(notFoundPage('Single sign-on is not configured on this hub.'), 404);
+        const { url, state } = await s.oidc.start();
+        // Lax, not Strict: the provider sends the browser back with a cross-site navigation.
+        return redirect(url, {
+          'set-cookie': `${OIDC_COOKIE}=${state}; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=600`,
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/ui/oidc/callback',
+      permission: 'public',
+      async handle(req) {
+        if (!s.oidc) return html(notFoundPage('Single sign-on is not configured on this hub.'), 404);
+        const clear = `${OIDC_COOKIE}=; HttpOnly; SameSite=Lax; Path=/ui/oidc; Max-Age=0`;
+        const state = cookieOf(req, OIDC_COOKIE);
+        try {
+          if (!state || state !== req.query.get('state'))
+            throw new OidcLoginRefusedError('the answer does not belong to a login this browser started');
+          const callback = new URL(`${req.path}?${req.query.toString()}`, 'http://hub');
+          const { identity, groups } = await s.oidc.finish(callback, state);
+          await s.audit.record({
+            action: 'dashboard.login',
+            actor: identity.actor,
+            cluster: null,
+            outcome: 'ok',
+            detail: `single sign-on, groups ${groups.join(', ')}: ${identity.role}${identity.environments.length ? ` of ${identity.environments.join(', ')}` : ''}`,
+          });
+          const id = s.sessions.open(identity);
+          // A page, not a redirect: the browser sends a SameSite=Strict cookie only on a navigation
+          // this site starts, and the redirect chain began at the provider.
+          return {
+            ...html(
+              pageHtml('Logged in', '<h1>Logged in</h1><p><a href="/ui">Continue to the dashboard</a></p>', {
+                refreshS: 0,
+                refreshTo: '/ui',
+              }),
+            ),
+            headers: {
+              ...HEADERS,
+              'set-cookie': `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age=28800`,
+            },
+          };
+        } catch (err) {
+          if (!(err instanceof OidcLoginRefusedError)) throw err;
+          await s.audit.record({
+            action: 'dashboard.login',
+            actor: 'dashboard',
+            cluster: null,
+            outcome: 'refused',
+            detail: err.message,
+          });
+          return html(loginPage(err.message, true), 401, { 'set-cookie': clear });
+        }
       },
     },
     {
