@@ -158,6 +158,9 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
       }
     };
   const csrf = createCsrfTokens();
+  /** The action's permission on its environment, checked (and a refusal audited) as the API checks it. */
+  const authorizeAction = (identity: Identity, action: Action, env: string) =>
+    s.access.authorize(identity, ACTION_PERMISSION[action.kind], [env], `dashboard ${action.kind}`);
   const environmentOf = async (cluster: string) => (await s.fleet.status(cluster))[0]?.environment;
   return [
     { method: 'GET', path: '/', permission: 'public', handle: async () => redirect('/ui') },
@@ -297,12 +300,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         const env = await actionEnvironment(action, environmentOf);
         if (!env) return html(notFoundPage('No such cluster.'), 404);
         try {
-          await s.access.authorize(
-            identity,
-            ACTION_PERMISSION[action.kind],
-            [env],
-            `dashboard ${action.kind}`,
-          );
+          await authorizeAction(identity, action, env);
         } catch (err) {
           if (err instanceof PermissionDeniedError)
             return html(resultPage('Refused', err.message, false), 403);
@@ -347,12 +345,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         const env = await actionEnvironment(action, environmentOf);
         if (!env) return html(notFoundPage('No such cluster.'), 404);
         try {
-          await s.access.authorize(
-            identity,
-            ACTION_PERMISSION[action.kind],
-            [env],
-            `dashboard ${action.kind}`,
-          );
+          await authorizeAction(identity, action, env);
           const message = await runAction(s.actions, action, identity.actor);
           return html(resultPage('Done', message, true));
         } catch (err) {
