@@ -22,7 +22,14 @@ import {
   DEFAULT_CREDENTIAL_TTL_MS,
 } from './clusters/cluster-service.js';
 import { loadFleetConfig } from './config/index.js';
-import { createSessions, dashboardRoutes } from './dashboard/index.js';
+import {
+  appliedBundle,
+  createOidcLogin,
+  createPipelineView,
+  createSessions,
+  dashboardRoutes,
+  type OidcOptions,
+} from './dashboard/index.js';
 import { type Database, openDatabase } from './db/database.js';
 import { type LeaderElection, startLeaderElection } from './db/leader.js';
 import { createAgentStreams } from './grpc/agent-streams.js';
@@ -106,6 +113,8 @@ export interface HubOptions {
   ageRecoveryRecipients?: string[];
   /** The git webhook: its secret (GitHub, GitLab, Gitea/Forgejo signatures) and rate limit. */
   webhook?: WebhookOptions;
+  /** Single sign-on for the dashboard: the OIDC provider and the groups that get roles. */
+  oidc?: OidcOptions;
   /** Routes added next to the core ones (promotion, environments…). */
   extraRoutes?: (hub: HubServices) => Route[];
 }
@@ -120,9 +129,13 @@ export type ResolvedHubOptions = Required<
     | 'ageRecoveryRecipients'
     | 'chartCredentials'
     | 'webhook'
+    | 'oidc'
   >
 > &
-  Pick<HubOptions, 'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook'> & {
+  Pick<
+    HubOptions,
+    'database' | 'advertise' | 'extraRoutes' | 'notify' | 'chartCredentials' | 'webhook' | 'oidc'
+  > & {
     nats: string[];
     ageRecoveryRecipients: string[];
   };
@@ -265,6 +278,17 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     });
     notifier.start();
     stops.push(() => notifier.stop());
+    /** The fleet config of the newest good pass; a follower replica runs no passes and reads flotilla.yaml itself. */
+    const fleetConfig = async () => {
+      const own = publishLoop.config();
+      if (own) return own;
+      try {
+        await source.fetch();
+        return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
+      } catch {
+        return undefined;
+      }
+    };
     const pauses = createPauses({ db, audit, onChange: () => void sync.trigger('pause or resume') });
     const rollout = createRolloutService({
       db,
@@ -273,17 +297,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       pauses,
       audit,
       logger,
-      async config() {
-        const own = publishLoop.config();
-        if (own) return own;
-        // A follower replica runs no passes: it reads flotilla.yaml itself.
-        try {
-          await source.fetch();
-          return await loadFleetConfig(source, await source.resolveBranch(await source.defaultBranch()));
-        } catch {
-          return undefined;
-        }
-      },
+      config: fleetConfig,
       async previousObjects(cluster) {
         const latest = await publisher.latest(cluster);
         if (!latest) return undefined;
@@ -513,6 +527,23 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         access,
         sessions: createSessions(),
         rollouts: rollout,
+        pipeline: createPipelineView({
+          config: fleetConfig,
+          fleet,
+          promotions: promotion,
+          source,
+          pendingApprovals: async () =>
+            (await promotion.pending()).map((p) => ({
+              id: p.id,
+              from: p.from,
+              to: p.to,
+              requestedBy: p.requestedBy,
+              at: p.requestedAt,
+            })),
+        }),
+        bundles: { applied: (cluster) => appliedBundle(db, cluster) },
+        actions: { promotion, applyRequests, pauses },
+        ...(options.oidc ? { oidc: createOidcLogin(options.oidc) } : {}),
       }),
       ...(options.extraRoutes?.(services) ?? []),
     ];

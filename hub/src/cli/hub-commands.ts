@@ -75,6 +75,7 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
     'chart-auth-file': { type: 'string' },
     'notify-config': { type: 'string' },
     'webhook-secret-file': { type: 'string' },
+    'oidc-config': { type: 'string' },
   });
   const nats = values.nats as string[] | undefined;
   if (!nats?.length) throw new CliError('hub start: --nats URL is required', 2);
@@ -97,8 +98,20 @@ export async function hubStart({ parse, env, io }: StartCtx): Promise<number> {
   const webhookSecret = values['webhook-secret-file']
     ? readSecretFile(values['webhook-secret-file'] as string, '--webhook-secret-file')
     : env.webhookSecret;
+  let oidc: import('../dashboard/oidc.js').OidcOptions | undefined;
+  if (values['oidc-config']) {
+    const file = values['oidc-config'] as string;
+    const { parseOidcConfig } = await import('../dashboard/oidc.js');
+    try {
+      oidc = parseOidcConfig(readFileSync(file, 'utf8'), file);
+    } catch (err) {
+      throw new CliError(`hub start: --oidc-config ${errorMessage(err)}`, 2);
+    }
+    if (env.oidcClientSecret) oidc.clientSecret = env.oidcClientSecret;
+  }
   const hub = await startHub({
     ...(webhookSecret ? { webhook: { secret: webhookSecret } } : {}),
+    ...(oidc ? { oidc } : {}),
     dataDir: (values['data-dir'] as string) ?? '.flotilla/hub',
     ...(values['cache-dir'] ? { cacheDir: values['cache-dir'] as string } : {}),
     nats,

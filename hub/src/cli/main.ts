@@ -15,6 +15,7 @@ const code = await runCli(
     repoPassword: process.env.FLOTILLA_REPO_PASSWORD,
     repoToken: process.env.FLOTILLA_REPO_TOKEN,
     webhookSecret: process.env.FLOTILLA_WEBHOOK_SECRET || undefined,
+    oidcClientSecret: process.env.FLOTILLA_OIDC_CLIENT_SECRET || undefined,
     caFile: process.env.FLOTILLA_CA_FILE || undefined,
   },
   { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stop: stop.signal },

@@ -27,6 +27,8 @@ export interface CliEnv {
   repoToken?: string;
   /** The git webhook's secret for `hub start` (FLOTILLA_WEBHOOK_SECRET); --webhook-secret-file wins. */
   webhookSecret?: string;
+  /** FLOTILLA_OIDC_CLIENT_SECRET: the dashboard's single sign-on client secret (never in the config file). */
+  oidcClientSecret?: string;
   /** PEM file of the CA that an https:// hub's certificate must chain to (FLOTILLA_CA_FILE). */
   caFile?: string;
 }
@@ -57,6 +59,7 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
                      [--chart-auth-file F]   (JSON [{url, username, password}]: private Helm repositories and registries)
                      [--notify-config FILE]   (webhook receivers: receivers: [{name, url, format: json|slack, events}])
                      [--webhook-secret-file F]  (or FLOTILLA_WEBHOOK_SECRET: git webhooks must be signed with it)
+                     [--oidc-config F]          (dashboard single sign-on; client secret in FLOTILLA_OIDC_CLIENT_SECRET)
   flotilla hub rotate-key [--data-dir D]
   flotilla cluster add NAME --env ENV [--label k=v]… [--ttl 24h] [-o json]
   flotilla cluster list [--selector 'region in (eu),gpu=true'] [-o json]

@@ -3,11 +3,12 @@ import { after, before, describe, test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Health, Phase, ReportStatusRequestSchema, SyncState } from '@flotilla/proto';
-import { createLogger } from '@flotilla/shared';
+import { type Bundle, createLogger } from '@flotilla/shared';
 import { type Access, createAccess } from '../access/access.js';
 import { createTokenStore, type TokenStore } from '../access/token-store.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
 import { createAuditLog } from '../audit/audit.js';
+import { parseFleetConfig } from '../config/index.js';
 import type { Database } from '../db/database.js';
 import { bundles, clusters } from '../db/schema.js';
 import { openTestDatabase } from '../db/testing.js';
@@ -16,12 +17,19 @@ import { hashSecret, newSecret } from '../pki/secrets.js';
 import { createPromotionLog } from '../promotion/promotion-log.js';
 import { createFleetView } from '../status/fleet-view.js';
 import { createStatusIngest } from '../status/ingest.js';
+import { createPipelineView } from './pipeline.js';
 import { dashboardRoutes, SESSION_COOKIE } from './routes.js';
 import { createSessions } from './sessions.js';
 
 const ADMIN_TOKEN = newSecret('flt_admin');
 const HOSTILE = '<script>alert(1)</script>';
 const SECRET_HASH = '[redacted 0123456789ab]';
+const CLEAR_PASSWORD = 'hunter2-in-clear';
+const PIPELINE_YAML = `environments:
+  - {name: dev, path: environments/dev}
+  - {name: prod, path: environments/prod, promotion: {soak: 10m, approve: true}}
+pipeline: [dev, prod]
+`;
 
 describe('dashboard: the fleet in a browser, behind a login', () => {
   let database: Database;
@@ -103,6 +111,47 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
         audit: audit(),
         access,
         sessions: createSessions({ ttlMs: 60_000, now: () => now }),
+        bundles: {
+          applied: async (cluster) =>
+            cluster === 'dev-1'
+              ? ({
+                  objects: [
+                    {
+                      apiVersion: 'apps/v1',
+                      kind: 'Deployment',
+                      metadata: { name: 'web', namespace: 'shop' },
+                      spec: { replicas: 2 },
+                    },
+                    {
+                      apiVersion: 'v1',
+                      kind: 'Secret',
+                      metadata: { name: 'db', namespace: 'shop' },
+                      stringData: { password: CLEAR_PASSWORD },
+                    },
+                  ],
+                } as unknown as Bundle)
+              : undefined,
+        },
+        pipeline: createPipelineView({
+          config: async () => parseFleetConfig(PIPELINE_YAML),
+          fleet: createFleetView({ db, heartbeatWindowMs: 30_000 }),
+          promotions: {
+            diff: async (from, to) => ({
+              from,
+              to,
+              fromRevision: 'c0ffee0123456789',
+              fromRevisionSource: 'running',
+              toRevision: null,
+              files: [{ path: 'deployment.yaml', change: 'modified', patch: '' }],
+            }),
+            history: async () => [],
+          },
+          source: {
+            commitParents: async () => [],
+            treeId: async () => null,
+            defaultBranch: async () => 'main',
+          },
+        }),
       }),
       metrics: createMetrics(),
       logger: createLogger({ name: 'test', level: 'silent' }),
@@ -240,5 +289,48 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
     assert.equal((await get('/ui', later)).status, 200);
     now += 61_000;
     assert.equal((await get('/ui', later)).status, 303, 'expired');
+  });
+  test('the fleet filters by environment, label and state on the hub, and a bad filter names its parameter', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const prod = await (await get('/ui?env=prod', cookie)).text();
+    assert.match(prod, /Fleet: 1 of 2 clusters/);
+    assert.ok(prod.includes('>prod-1<') && !prod.includes('>dev-1<'));
+    assert.match(prod, /<option value="prod" selected>/);
+    const eu = await (await get('/ui?labels=region%3Deu&state=degraded', cookie)).text();
+    assert.ok(eu.includes('>dev-1<') && !eu.includes('>prod-1<'));
+    const none = await (await get('/ui?state=paused', cookie)).text();
+    assert.match(none, /No cluster matches this filter/);
+    const bad = await get('/ui?state=green', cookie);
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /state: must be one of/);
+    assert.doesNotMatch(bad.headers.get('content-security-policy') ?? '', /script-src/);
+  });
+
+  test('a drifted object links to its desired/live diff; a Secret’s values never reach the page', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const fleet = await (await get('/ui', cookie)).text();
+    const href = '/ui/clusters/dev-1/object?ref=apps%2FDeployment%2Fshop%2Fweb';
+    assert.ok(fleet.includes(`href="${href}"`), 'the drift row links to the object');
+    const web = await (await get(href, cookie)).text();
+    assert.match(web, /<span class="del">-\s+replicas: 2<\/span>/);
+    assert.match(web, /<span class="add">\+\s+replicas: 7<\/span>/);
+    const secret = await (await get('/ui/clusters/dev-1/object?ref=%2FSecret%2Fshop%2Fdb', cookie)).text();
+    assert.ok(!secret.includes(CLEAR_PASSWORD), 'the bundle’s clear value is hidden');
+    assert.ok(secret.includes(SECRET_HASH), 'drift as the hash the agent reported');
+    assert.equal((await get('/ui/clusters/dev-1/object?ref=%2FSecret%2Fshop%2Fnope', cookie)).status, 404);
+  });
+
+  test('the pipeline shows environments in order, clusters Synced and Healthy at the revision, and the gates', async () => {
+    const cookie = sessionCookie(await login(ADMIN_TOKEN));
+    const res = await get('/ui/pipeline', cookie);
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.ok(body.indexOf('id="env-dev"') < body.indexOf('id="env-prod"'), 'promotion order');
+    assert.match(body, /data-ready="0\/1">0\/1 Synced and Healthy/, 'dev-1 is Degraded');
+    assert.match(body, /c0ffee012345/);
+    assert.match(body, /needs approval by a second person/);
+    assert.match(body, /soak 10m: 10m left/);
+    assert.match(body, /dev cluster dev-1 is Degraded, not Healthy/);
+    assert.match(body, /deployment\.yaml/);
   });
 });

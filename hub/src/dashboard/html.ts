@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
-import type { ClusterDetail, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
+import type { ClusterDetail, ClusterResource, FleetClusterStatus, FleetDrift } from '../status/fleet-view.js';
+import {
+  ClusterState,
+  DEFAULT_PAGE_SIZE,
+  type FleetPage,
+  type FleetQuery,
+  fleetQueryString,
+} from './fleet-query.js';
+import type { ObjectDiff } from './object-diff.js';
 
 /**
  * The dashboard's pages, rendered on the hub from the same fleet view the CLI prints: plain
@@ -28,6 +36,15 @@ dt{color:#6b7487}dd{margin:0}
 form.login{max-width:420px;margin:60px auto;background:#fff;padding:24px;box-shadow:0 1px 3px #0002}
 form.login input{width:100%;box-sizing:border-box;padding:8px;margin:8px 0 12px;font-family:ui-monospace,monospace}
 form.login button{padding:8px 16px}
+form.filter{display:flex;gap:10px;align-items:flex-end;flex-wrap:wrap;margin:0 0 12px}
+form.filter label{display:flex;flex-direction:column;font-size:12px;color:#525b6e;gap:2px}
+form.filter input,form.filter select{padding:4px 6px}
+.actions{display:flex;gap:8px;margin:0 0 10px}form.act{display:inline}.done{color:#17692b}.add{color:#17692b}.del{color:#9b1c1c}.states a{margin-right:10px}.states a.on{font-weight:700}nav.pages{margin:10px 0;display:flex;gap:12px}
+.pipe{display:flex;flex-wrap:wrap;gap:8px;align-items:stretch;margin-bottom:16px}
+.stage{background:#fff;box-shadow:0 1px 2px #0001;padding:10px 14px;min-width:180px}
+.stage h2{margin:0 0 6px}.step{padding:10px 6px;min-width:150px;font-size:13px;color:#525b6e}
+pre.diff{background:#fff;padding:12px;overflow-x:auto;font-size:12px;box-shadow:0 1px 2px #0001}
+ul.gates{margin:4px 0;padding-left:18px}
 `;
 
 /** The Content-Security-Policy of every page: nothing but this stylesheet, forms to the hub itself. */
@@ -53,21 +70,27 @@ export function esc(value: unknown): string {
 export function page(
   title: string,
   body: string,
-  options: { nav?: boolean; refreshS?: number } = {},
+  options: { nav?: boolean; refreshS?: number; refreshTo?: string } = {},
 ): string {
   const nav = options.nav
-    ? `<header><strong>Flotilla</strong><a href="/ui">Fleet</a><a href="/ui/drift">Drift history</a>` +
+    ? `<header><strong>Flotilla</strong><a href="/ui/pipeline">Pipeline</a><a href="/ui">Fleet</a><a href="/ui/drift">Drift history</a>` +
       `<a href="/ui/promotions">Promotions</a>` +
       `<form method="post" action="/ui/logout"><button type="submit">Log out</button></form></header>`
     : '<header><strong>Flotilla</strong></header>';
-  const refresh = options.refreshS ? `<meta http-equiv="refresh" content="${options.refreshS}">` : '';
+  const refresh =
+    options.refreshS !== undefined
+      ? `<meta http-equiv="refresh" content="${options.refreshS}${options.refreshTo ? `;url=${esc(options.refreshTo)}` : ''}">`
+      : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · Flotilla</title>${refresh}<style>${STYLE}</style></head><body>${nav}<main>${body}</main></body></html>`;
 }
 
-export function loginPage(error?: string): string {
+export function loginPage(error?: string, sso = false): string {
   return page(
     'Log in',
     `<form class="login" method="post" action="/ui/login"><h1>Fleet dashboard</h1>` +
+      (sso
+        ? `<p><a id="sso" href="/ui/oidc/start">Log in with single sign-on</a></p><p class="muted">or with a token:</p>`
+        : '') +
       `<label for="token">Token (<span class="mono">FLOTILLA_TOKEN</span>)</label>` +
       `<input id="token" name="token" type="password" autocomplete="off" required autofocus>` +
       (error ? `<p class="err">${esc(error)}</p>` : '') +
@@ -75,9 +98,9 @@ export function loginPage(error?: string): string {
   );
 }
 
-type Cell = string | { html: string };
+export type Cell = string | { html: string };
 
-function table(headers: string[], rows: Cell[][], empty: string): string {
+export function table(headers: string[], rows: Cell[][], empty: string): string {
   if (rows.length === 0) return `<p class="empty">${esc(empty)}</p>`;
   const cell = (c: Cell) => `<td>${typeof c === 'string' ? esc(c) : c.html}</td>`;
   return (
@@ -99,13 +122,18 @@ const CLASS_OF: Record<string, string> = {
   Unknown: 'off',
 };
 
-function badge(text: string | null | undefined, cls = CLASS_OF[text ?? ''] ?? 'off'): { html: string } {
+export function badge(
+  text: string | null | undefined,
+  cls = CLASS_OF[text ?? ''] ?? 'off',
+): { html: string } {
   return { html: `<span class="b ${cls}">${esc(text ?? 'Unknown')}</span>` };
 }
 
-const mono = (text: string | null | undefined) => ({ html: `<span class="mono">${esc(text ?? '-')}</span>` });
+export const mono = (text: string | null | undefined) => ({
+  html: `<span class="mono">${esc(text ?? '-')}</span>`,
+});
 
-function objectName(o: { group: string; kind: string; namespace: string; name: string }): string {
+export function objectName(o: { group: string; kind: string; namespace: string; name: string }): string {
   return `${o.group ? `${o.group}/` : ''}${o.kind} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 }
 
@@ -115,7 +143,7 @@ function connectedCell(c: FleetClusterStatus, ago: (iso: string | null) => strin
   return badge(`disconnected, last seen ${ago(c.lastSeen)}`, 'bad');
 }
 
-function clusterLink(name: string): { html: string } {
+export function clusterLink(name: string): { html: string } {
   return { html: `<a href="/ui/clusters/${encodeURIComponent(name)}">${esc(name)}</a>` };
 }
 
@@ -134,21 +162,82 @@ function sourceFilter(page: string, source: string | undefined): string {
 const driftRow = (d: FleetDrift, withCluster: boolean, page: string): Cell[] => [
   ...(withCluster ? [clusterLink(d.cluster), d.environment] : []),
   sourceLink(page, d.source),
-  objectName(d),
+  d.clearedAt ? objectName(d) : objectLink(d.cluster, d),
   mono(d.field),
   mono(d.desired),
   mono(d.live),
   d.since,
 ];
 
-/** `/ui`: what `flotilla fleet status` and `flotilla fleet drift` show, on one page. */
+/** The link to one object's desired/live page. */
+export function objectLink(
+  cluster: string,
+  o: { group: string; kind: string; namespace: string; name: string },
+): {
+  html: string;
+} {
+  const ref = `${o.group}/${o.kind}/${o.namespace}/${o.name}`;
+  return {
+    html: `<a href="/ui/clusters/${encodeURIComponent(cluster)}/object?ref=${encodeURIComponent(ref)}">${esc(objectName(o))}</a>`,
+  };
+}
+
+/** The fleet filter: environment, label selector and state, sent as a GET form (no script). */
+function filterForm(fleet: FleetPage, query: FleetQuery, source: string | undefined): string {
+  const option = (value: string, label: string, selected: boolean) =>
+    `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
+  const states = Object.values(ClusterState);
+  return (
+    `<form class="filter" method="get" action="/ui">` +
+    `<label>Environment<select name="env">${option('', 'all', !query.environment)}${fleet.environments
+      .map((e) => option(e, e, e === query.environment))
+      .join('')}</select></label>` +
+    `<label>Labels<input name="labels" value="${esc(query.labels?.text ?? '')}" placeholder="region=eu,tier in (web)" size="28"></label>` +
+    `<label>State<select name="state">${option('', 'any', !query.state)}${states
+      .map((s) => option(s, `${s} (${fleet.counts[s]})`, s === query.state))
+      .join('')}</select></label>` +
+    (query.pageSize !== DEFAULT_PAGE_SIZE
+      ? `<input type="hidden" name="size" value="${query.pageSize}">`
+      : '') +
+    (source ? `<input type="hidden" name="source" value="${esc(source)}">` : '') +
+    `<button type="submit">Filter</button>` +
+    (query.environment || query.labels || query.state ? ` <a href="/ui">clear</a>` : '') +
+    `</form>`
+  );
+}
+
+function pager(fleet: FleetPage, query: FleetQuery): string {
+  if (fleet.pages <= 1) return '';
+  const link = (n: number, text: string) =>
+    `<a href="/ui${esc(fleetQueryString(query, { page: n }))}">${text}</a>`;
+  return (
+    `<nav class="pages">` +
+    (fleet.page > 1
+      ? link(fleet.page - 1, '&larr; previous')
+      : '<span class="muted">&larr; previous</span>') +
+    `<span>page ${fleet.page} of ${fleet.pages}</span>` +
+    (fleet.page < fleet.pages
+      ? link(fleet.page + 1, 'next &rarr;')
+      : '<span class="muted">next &rarr;</span>') +
+    `</nav>`
+  );
+}
+
+/** Open drift rows shown at most on the fleet page (all of it is on the drift page and the CLI). */
+const MAX_FLEET_DRIFT_ROWS = 200;
+
+/**
+ * `/ui`: what `flotilla fleet status` and `flotilla fleet drift` show, one filtered page of
+ * clusters at a time, with the open drift of the clusters on that page.
+ */
 export function fleetPage(
-  clusters: FleetClusterStatus[],
+  fleet: FleetPage,
+  query: FleetQuery,
   drift: FleetDrift[],
   ago: (iso: string | null) => string,
   source?: string,
 ): string {
-  const rows = clusters.map((c) => [
+  const rows = fleet.clusters.map((c) => [
     clusterLink(c.name),
     { html: `<a href="/ui/rollouts/${encodeURIComponent(c.environment)}">${esc(c.environment)}</a>` },
     Object.entries(c.labels)
@@ -170,9 +259,17 @@ export function fleetPage(
             : '',
     },
   ]);
+  const onPage = new Set(fleet.clusters.map((c) => c.name));
+  const shownDrift = drift.filter((d) => onPage.has(d.cluster));
+  const filtered = fleet.matching !== fleet.total;
+  const first = (fleet.page - 1) * query.pageSize + 1;
   return page(
     'Fleet',
-    `<h1>Fleet: ${clusters.length} cluster${clusters.length === 1 ? '' : 's'}</h1>` +
+    `<h1>Fleet: ${filtered ? `${fleet.matching} of ` : ''}${fleet.total} cluster${fleet.total === 1 ? '' : 's'}</h1>` +
+      filterForm(fleet, query, source) +
+      (fleet.pages > 1
+        ? `<p class="muted">Showing ${first}–${first + fleet.clusters.length - 1} of ${fleet.matching}.</p>`
+        : '') +
       table(
         [
           'Cluster',
@@ -187,15 +284,21 @@ export function fleetPage(
           'Error',
         ],
         rows,
-        'No clusters yet: flotilla cluster add NAME --env ENV',
+        fleet.total === 0
+          ? 'No clusters yet: flotilla cluster add NAME --env ENV'
+          : 'No cluster matches this filter.',
       ) +
-      `<h2>Open drift</h2>` +
+      pager(fleet, query) +
+      `<h2>Open drift${fleet.pages > 1 || filtered ? ' of the clusters shown' : ''}</h2>` +
       sourceFilter('/ui', source) +
       table(
         ['Cluster', 'Env', 'Source', 'Object', 'Field', 'Desired', 'Live', 'Since'],
-        drift.map((d) => driftRow(d, true, '/ui')),
+        shownDrift.slice(0, MAX_FLEET_DRIFT_ROWS).map((d) => driftRow(d, true, '/ui')),
         'No drift: every cluster matches git.',
-      ),
+      ) +
+      (shownDrift.length > MAX_FLEET_DRIFT_ROWS
+        ? `<p class="muted">${shownDrift.length - MAX_FLEET_DRIFT_ROWS} more drifted fields: see <span class="mono">flotilla fleet drift</span>.</p>`
+        : ''),
     { nav: true, refreshS: 5 },
   );
 }
@@ -205,13 +308,15 @@ export function clusterPage(
   { cluster: c, resources }: ClusterDetail,
   ago: (iso: string | null) => string,
   source?: string,
+  /** The action buttons this session may use (already checked against its role). */
+  buttons = '',
 ): string {
   const here = `/ui/clusters/${encodeURIComponent(c.name)}`;
   const drifted = resources.flatMap((r) =>
     r.drift.map(
       (d) =>
         [
-          objectName(r),
+          objectLink(c.name, r),
           sourceLink(here, r.source),
           mono(d.field),
           mono(d.desired),
@@ -222,7 +327,9 @@ export function clusterPage(
   );
   return page(
     c.name,
-    `<h1>Cluster ${esc(c.name)}</h1><dl>` +
+    `<h1>Cluster ${esc(c.name)}</h1>` +
+      (buttons ? `<div class="actions">${buttons}</div>` : '') +
+      `<dl>` +
       `<dt>Environment</dt><dd>${esc(c.environment)}</dd>` +
       `<dt>Labels</dt><dd>${esc(
         Object.entries(c.labels)
@@ -239,7 +346,7 @@ export function clusterPage(
       table(
         ['Object', 'Source', 'Sync', 'Health', 'Reason'],
         resources.map((r) => [
-          objectName(r),
+          r.drift.length > 0 ? objectLink(c.name, r) : objectName(r),
           sourceLink(here, r.source),
           badge(r.sync),
           badge(r.health),
@@ -299,4 +406,52 @@ export function promotionsPage(records: PromotionRecord[]): string {
 
 export function notFoundPage(what: string): string {
   return page('Not found', `<h1>Not found</h1><p>${esc(what)}</p>`, { nav: true });
+}
+
+/** A unified diff with its lines marked added or removed (as text: the page has no script). */
+function patchHtml(patch: string): string {
+  return `<pre class="diff">${patch
+    .split('\n')
+    .map((line) =>
+      line.startsWith('+') && !line.startsWith('+++')
+        ? `<span class="add">${esc(line)}</span>`
+        : line.startsWith('-') && !line.startsWith('---')
+          ? `<span class="del">${esc(line)}</span>`
+          : esc(line),
+    )
+    .join('\n')}</pre>`;
+}
+
+/**
+ * `/ui/clusters/NAME/object?ref=…`: one object's desired state against its live state, as far
+ * as the hub knows it (the bundle's manifest and the drift the agent reported); a Secret's
+ * values never appear, only the hashes the agent reports for drifted keys.
+ */
+export function objectPage(cluster: string, resource: ClusterResource, diff: ObjectDiff): string {
+  const name = objectName(resource);
+  return page(
+    `${cluster}: ${name}`,
+    `<h1>${esc(name)} <small class="muted">on <a href="/ui/clusters/${encodeURIComponent(cluster)}">${esc(cluster)}</a></small></h1>` +
+      `<dl><dt>Source</dt><dd>${esc(resource.source)}</dd>` +
+      `<dt>Status</dt><dd>${badge(resource.sync).html} ${badge(resource.health).html} ${esc(resource.healthReason ?? '')}</dd>` +
+      (resource.error ? `<dt>Error</dt><dd class="err">${esc(resource.error)}</dd>` : '') +
+      `</dl>` +
+      `<h2>Drifted fields</h2>` +
+      table(
+        ['Field', 'Desired', 'Live', 'Since'],
+        resource.drift.map((d) => [mono(d.field), mono(d.desired), mono(d.live), d.since]),
+        'No drift: the live object matches its manifest.',
+      ) +
+      `<h2>Desired → live</h2>` +
+      (diff.desired === null
+        ? '<p class="empty">The bundle this cluster applied has no manifest for this object.</p>'
+        : diff.patch
+          ? patchHtml(diff.patch)
+          : '<p class="empty">No difference.</p>') +
+      (diff.unplaced.length > 0
+        ? `<p class="muted">Not placed in the manifest above (see the table): ${esc(diff.unplaced.join(', '))}</p>`
+        : '') +
+      (diff.desired !== null ? `<h2>Desired manifest</h2><pre class="diff">${esc(diff.desired)}</pre>` : ''),
+    { nav: true },
+  );
 }
