@@ -43,7 +43,7 @@ export function procStats(pid: number): { rssKiB: number; cpuTicks: number } {
 }
 
 /**
- * CPU time (clock ticks of 10 ms) of a process and its live descendants, from /proc: a server
+ * CPU time (clock ticks of 10 ms) of a process and its descendants, from /proc: a server
  * that forks a process per connection (PostgreSQL's backends each start a session of their own,
  * so the process group does not hold them).
  */
@@ -53,7 +53,9 @@ export function treeCpuTicks(root: number): number {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      procs.set(Number(entry), { ppid: Number(stat[1]), ticks: Number(stat[11]) + Number(stat[12]) });
+      // Its own time and that of its children that have exited (a backend whose connection closed).
+      const ticks = Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14]);
+      procs.set(Number(entry), { ppid: Number(stat[1]), ticks });
     } catch {
       // gone meanwhile
     }

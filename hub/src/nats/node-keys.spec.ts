@@ -3,12 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createAccount, createUser, decode, fromPublic } from '@nats-io/jwt';
+import { createAccount, createOperator, createUser, decode, fromPublic } from '@nats-io/jwt';
 import { loadNatsIdentity, mintAgentUser } from './identity.js';
 import { nodeKeyPair } from './node-keys.js';
 
 test('a node:crypto key pair signs byte for byte as nkeys does, and verifies only its own signatures', () => {
-  for (const kp of [createUser(), createAccount()]) {
+  const keys = [
+    createOperator(),
+    ...Array.from({ length: 20 }, () => [createUser(), createAccount()]).flat(),
+  ];
+  for (const kp of keys) {
     const fast = nodeKeyPair(kp);
     const data = new TextEncoder().encode(`payload for ${kp.getPublicKey()}`);
     assert.equal(fast.getPublicKey(), kp.getPublicKey());

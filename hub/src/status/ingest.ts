@@ -152,14 +152,18 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
       // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
       for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
     }
-    // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
-    const heard = [...new Set(batch.filter((p) => p.via === 'stream').map((p) => p.cluster))];
+    // Every report on a stream, stored or a duplicate, says the cluster was heard from now. The
+    // upsert returns those clusters' current rows (and locks them, in one order, until commit).
+    const heard = [...new Set(batch.filter((p) => p.via === 'stream').map((p) => p.cluster))].sort();
+    const current = new Map<string, ClusterStatusRow>();
     if (heard.length > 0) {
       const at = new Date();
-      await tx
+      const rows = await tx
         .insert(clusterStatus)
         .values(heard.map((cluster) => ({ cluster, lastSeen: at })))
-        .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } });
+        .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } })
+        .returning();
+      for (const row of rows) current.set(row.cluster, row);
     }
     const isStored = (p: Pending, i: number) => {
       const key = `${p.cluster}\0${Number(p.report.seq)}`;
@@ -168,9 +172,12 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
     const touched = [...new Set(batch.filter(isStored).map((p) => p.cluster))];
     if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
 
-    const currentRows = await tx.select().from(clusterStatus).where(inArray(clusterStatus.cluster, touched));
+    const unread = touched.filter((c) => !current.has(c));
+    if (unread.length > 0)
+      for (const row of await tx.select().from(clusterStatus).where(inArray(clusterStatus.cluster, unread)))
+        current.set(row.cluster, row);
     const changes = new Map<string, ClusterChanges>(
-      touched.map((c) => [c, { current: currentRows.find((r) => r.cluster === c), set: {} }]),
+      touched.map((c) => [c, { current: current.get(c), set: {} }]),
     );
     const withStatus = [
       ...new Set(
