@@ -9,7 +9,7 @@ import {
   type Logger,
   secretHashKey,
 } from '@flotilla/shared';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
 import type { ApplyEventWriter } from '../events/index.js';
 import { AGENT_VERSION, join } from '../join.js';
@@ -125,8 +125,7 @@ function remember(c: Common, values: { kubeconfig?: string }): void {
 }
 
 async function loadKubeConfig(c: Common): Promise<KubeConfig> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
+  const kc = new KubeConfig();
   try {
     if (c.inCluster) kc.loadFromCluster();
     else if (c.kubeconfig) kc.loadFromFile(c.kubeconfig);
