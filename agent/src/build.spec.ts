@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -27,4 +27,16 @@ test('the shipped agent is one esbuild bundle that runs on plain node', async ()
   );
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /nonexistent-flotilla/);
+});
+
+test('the flotilla-agent bin runs the bundle, building it first when it is missing', async () => {
+  const bundle = `${agentDir}dist/flotilla-agent.mjs`;
+  await run(process.execPath, ['build.mjs'], { cwd: agentDir });
+  rmSync(bundle, { force: true });
+  const help = await run(process.execPath, [`${agentDir}bin/flotilla-agent.js`, '--help']);
+  assert.match(help.stdout, /flotilla-agent run/);
+  assert.ok(existsSync(bundle), 'the bin built dist/flotilla-agent.mjs before running it');
+  // Its chunks are there too: `run --metrics-addr` loads one (the health endpoints).
+  const chunks = readdirSync(`${agentDir}dist`).filter((f) => f.startsWith('health-') && f.endsWith('.mjs'));
+  assert.equal(chunks.length, 1, `one health chunk in dist: ${chunks.join(', ')}`);
 });

@@ -20,7 +20,9 @@ import { fetchPinnedCa, hubChannelCredentials, parseHubAddress } from './hub-tls
 import { ageKeyOf, newAgeKey } from './secrets/index.js';
 import { type AgentIdentity, encodeAgentKey, type IdentityStore } from './state.js';
 
-export const AGENT_VERSION = '0.1.0';
+import { AGENT_VERSION } from './version.js';
+
+export { AGENT_VERSION };
 
 export interface JoinOptions {
   /** The hub's gRPC address, `HOST:PORT`. */

@@ -19,7 +19,8 @@ import {
   type TrustedKeys,
   trustedKeys,
 } from '@flotilla/shared';
-import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClient } from './kube-client.js';
 
 /** Where the agent keeps its state when no `--state-dir` is given. */
 export const DEFAULT_STATE_DIR = '.flotilla/agent';
@@ -187,21 +188,17 @@ export interface SecretIdentityStoreOptions {
 export function createSecretIdentityStore(options: SecretIdentityStoreOptions): IdentityStore {
   const name = options.name ?? IDENTITY_SECRET_NAME;
   const namespace = options.namespace;
-  // Loaded on first use: only in-cluster agents need the Kubernetes client for their identity.
-  let client: Promise<CoreV1Api> | undefined;
-  const coreApi = () => {
-    client ??= import('@kubernetes/client-node').then((k) => options.kubeConfig.makeApiClient(k.CoreV1Api));
-    return client;
-  };
+  const kube = createKubeClient(options.kubeConfig);
+  const secrets = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  const secret = `${secrets}/${encodeURIComponent(name)}`;
   const location = `Secret ${namespace}/${name}`;
   const isNotFound = (err: unknown) => (err as { code?: number })?.code === 404;
   return {
     location,
     async load() {
-      const api = await coreApi();
       try {
-        const secret = await api.readNamespacedSecret({ name, namespace });
-        const value = secret.data?.[IDENTITY_SECRET_KEY];
+        const found = await kube.request<{ data?: Record<string, string> }>('GET', secret);
+        const value = found.data?.[IDENTITY_SECRET_KEY];
         if (!value) return undefined;
         return parseIdentity(Buffer.from(value, 'base64').toString('utf8'), location);
       } catch (err) {
@@ -219,13 +216,12 @@ export function createSecretIdentityStore(options: SecretIdentityStoreOptions): 
         type: 'Opaque',
         data: { [IDENTITY_SECRET_KEY]: Buffer.from(JSON.stringify(identity)).toString('base64') },
       };
-      const api = await coreApi();
       try {
-        await api.replaceNamespacedSecret({ name, namespace, body });
+        await kube.request('PUT', secret, { body });
       } catch (err) {
         if (!isNotFound(err))
           throw new FlotillaError('unavailable', `${location}: write failed`, { cause: err });
-        await api.createNamespacedSecret({ namespace, body }).catch((cause) => {
+        await kube.request('POST', secrets, { body }).catch((cause) => {
           throw new FlotillaError('unavailable', `${location}: create failed: ${errorMessage(cause)}`, {
             cause,
           });

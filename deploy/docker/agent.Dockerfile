@@ -8,10 +8,12 @@
 #   docker build -f deploy/docker/agent.Dockerfile -t flotilla-agent .
 #
 # One process, no sidecars, no kubectl: the agent talks to the API server with
-# @kubernetes/client-node, and ships as one esbuild bundle run by plain node.
+# its own small client over node's http(s) (credentials from @kubernetes/client-node's
+# KubeConfig), and ships as an esbuild bundle run by plain node.
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# Build: the agent and its dependencies bundled by esbuild (agent/build.mjs) into one file.
+# Build: the agent and its dependencies bundled by esbuild (agent/build.mjs): an entry file and
+# the chunks that join, the air-gap commands, /metrics and pretty logs load when they run.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -39,7 +41,7 @@ RUN groupadd --system --gid 10001 flotilla \
  && useradd --system --uid 10001 --gid flotilla --home-dir /home/flotilla --create-home flotilla \
  && mkdir -p /var/lib/flotilla-agent && chown -R flotilla:flotilla /var/lib/flotilla-agent
 WORKDIR /app
-COPY --from=build /app/agent/dist/flotilla-agent.mjs /app/agent/dist/flotilla-agent.mjs.LEGAL.txt ./
+COPY --from=build /app/agent/dist/*.mjs /app/agent/dist/*.LEGAL.txt ./
 USER 10001:10001
 # The state dir keeps the last good bundle and the status outbox (offline enforcement and
 # no lost reports across restarts).

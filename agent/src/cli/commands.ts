@@ -9,10 +9,8 @@ import {
   type Logger,
   secretHashKey,
 } from '@flotilla/shared';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { exportStatusFile, importBundleFile, verifyBundleFile } from '../air-gap.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { ApplyEventWriter } from '../events/index.js';
-import { AGENT_VERSION, join } from '../join.js';
 import type { Reconciler, ReconcilerOptions } from '../reconcile/index.js';
 import { runAgent } from '../run.js';
 import { createSopsDecoder, newAgeKey, readAgeKeyFile } from '../secrets/index.js';
@@ -26,6 +24,7 @@ import {
   rememberedKubeconfig,
   rememberKubeconfig,
 } from '../state.js';
+import { AGENT_VERSION } from '../version.js';
 
 /** What the entry point read from the environment; nothing below reads `process.env`. */
 export interface CliEnvironment {
@@ -125,8 +124,7 @@ function remember(c: Common, values: { kubeconfig?: string }): void {
 }
 
 async function loadKubeConfig(c: Common): Promise<KubeConfig> {
-  const k8s = await import('@kubernetes/client-node');
-  const kc = new k8s.KubeConfig();
+  const kc = new KubeConfig();
   try {
     if (c.inCluster) kc.loadFromCluster();
     else if (c.kubeconfig) kc.loadFromFile(c.kubeconfig);
@@ -276,6 +274,8 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         if (values.help) return usage(io, 0);
         const c = common(values, env);
         const ageFile = values['age-key-file'];
+        // Join, import and export load only when they run (the bundle keeps them in chunks of their own).
+        const { join } = await import('../join.js');
         const identity = await join({
           ...(ageFile ? { ageIdentities: readAgeKeyFile(resolve(ageFile), '--age-key-file') } : {}),
           hub: required(values.hub, '--hub'),
@@ -389,6 +389,7 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
         const c = common(values, env);
         const identity = await loadIdentity(c);
         const file = resolve(positionals[0]!);
+        const { importBundleFile, verifyBundleFile } = await import('../air-gap.js');
         // Refuse a bad file before touching the cluster at all.
         verifyBundleFile({ file, identity, stateDir: c.stateDir });
         const events = await eventsFor(c, log);
@@ -425,6 +426,7 @@ export async function runCli(cliArgs: string[], env: CliEnvironment, io: CliIo):
           log.warn({ err: errorMessage(err) }, 'no Kubernetes access: exporting queued reports only');
         }
         const file = resolve(required(values.output, '-o'));
+        const { exportStatusFile } = await import('../air-gap.js');
         const { reports } = await exportStatusFile({
           file,
           identity,

@@ -1,5 +1,5 @@
-import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
-import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClient } from '../kube-client.js';
 import type { EventSink } from './recorder.js';
 
 /**
@@ -9,20 +9,18 @@ import type { EventSink } from './recorder.js';
  * `kubectl describe` and `kubectl get events` read, and it keeps messages past 1024 characters.
  */
 export function createKubeEventSink(kubeConfig: KubeConfig): EventSink {
-  const api = KubernetesObjectApi.makeApiClient(kubeConfig);
+  const kube = createKubeClient(kubeConfig);
+  const events = (namespace: string | undefined) =>
+    `/api/v1/namespaces/${encodeURIComponent(namespace || kube.defaultNamespace)}/events`;
   return {
     async create(event) {
-      await api.create(event as unknown as KubernetesObject);
+      await kube.request('POST', events(event.metadata.namespace), { body: event });
     },
     async patch(namespace, name, patch) {
-      await api.patch(
-        { apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, ...patch } as KubernetesObject,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        PatchStrategy.MergePatch,
-      );
+      await kube.request('PATCH', `${events(namespace)}/${encodeURIComponent(name)}`, {
+        body: { apiVersion: 'v1', kind: 'Event', metadata: { name, namespace }, ...patch },
+        contentType: 'application/merge-patch+json',
+      });
     },
   };
 }

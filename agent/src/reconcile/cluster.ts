@@ -1,12 +1,6 @@
 import type { KubeObject } from '@flotilla/shared';
-import {
-  ApiException,
-  type KubeConfig,
-  type KubernetesObject,
-  KubernetesObjectApi,
-  PatchStrategy,
-  Watch,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClient, KubeApiError } from '../kube-client.js';
 
 /** Where a kind is served: its plural resource name and whether it is namespaced. */
 export interface ResourceInfo {
@@ -33,7 +27,7 @@ export interface WatchStream {
 
 /**
  * The few API calls the engine makes, behind one small interface so apply, prune and watch
- * read as logic and the client-node adapter stays thin. Errors keep the API status in
+ * read as logic and the adapter over the API stays thin. Errors keep the API status in
  * `statusOf(err)`; nothing here retries (apply.ts decides what is transient).
  */
 export interface Cluster {
@@ -61,96 +55,117 @@ export interface Cluster {
 
 /** The HTTP status of an API error, 0 for a network failure or anything else. */
 export function statusOf(err: unknown): number {
-  if (err instanceof ApiException) return err.code;
+  if (err instanceof KubeApiError) return err.code;
   const code = (err as { code?: unknown; statusCode?: unknown } | null)?.code;
   return typeof code === 'number' ? code : 0;
 }
 
 /** One line from an API error: the Status message the server sent, not the whole body dump. */
 export function apiMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    let body: unknown = err.body;
-    if (typeof body === 'string') {
-      try {
-        body = JSON.parse(body);
-      } catch {
-        // plain text body
-      }
-    }
-    const message = (body as { message?: unknown } | null)?.message;
+  if (err instanceof KubeApiError) {
+    const message = (err.body as { message?: unknown } | null)?.message;
     if (typeof message === 'string' && message) return `${message} (HTTP ${err.code})`;
+    const body = err.body;
     return `HTTP ${err.code}${typeof body === 'string' && body ? `: ${body.slice(0, 200)}` : ''}`;
   }
   return err instanceof Error ? err.message : String(err);
 }
 
-/** client-node's discovery found the group/version but not the kind. */
-function isUnservedKind(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('Unrecognized API version and kind');
-}
-
-/** client-node fills in the default namespace and lower-cases paths on the object it is given. */
-function copy(obj: KubeObject): KubernetesObject {
-  return structuredClone(obj) as unknown as KubernetesObject;
-}
-
-/** KubernetesObjectApi with its cached discovery made reachable, for scope and plural names. */
-class ObjectApi extends KubernetesObjectApi {
-  static create(kc: KubeConfig): ObjectApi {
-    const api = kc.makeApiClient(ObjectApi);
-    api.setDefaultNamespace(kc);
-    return api;
-  }
-  discover(apiVersion: string, kind: string) {
-    return this.resource(apiVersion, kind);
+/** A kind's group/version is served but not the kind itself. */
+class UnservedKindError extends Error {
+  constructor(apiVersion: string, kind: string) {
+    super(`Unrecognized API version and kind: ${apiVersion} ${kind}`);
+    this.name = 'UnservedKindError';
   }
 }
 
+interface ApiResourceList {
+  resources?: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/** `/api/v1` or `/apis/GROUP/VERSION`. */
+function versionPath(apiVersion: string): string {
+  return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+}
+
+/**
+ * The engine's Cluster over the API server's own JSON: discovery (cached per group/version,
+ * asked again when a kind is missing, as a CRD may just have been created), server-side apply,
+ * get, list, delete and watch. Objects pass through untouched: a custom resource or a field newer
+ * than the client keeps every field.
+ */
 export function createCluster(kubeConfig: KubeConfig): Cluster {
-  const api = ObjectApi.create(kubeConfig);
-  const watcher = new Watch(kubeConfig);
+  const kube = createKubeClient(kubeConfig);
+  const discovery = new Map<string, ApiResourceList>();
+
+  async function discover(apiVersion: string, kind: string) {
+    const find = (list: ApiResourceList | undefined) => list?.resources?.find((r) => r.kind === kind);
+    const cached = find(discovery.get(apiVersion));
+    if (cached) return cached;
+    const list = await kube.request<ApiResourceList>('GET', versionPath(apiVersion));
+    discovery.set(apiVersion, list);
+    return find(list);
+  }
+
+  /** The object's path; a namespaced object without a namespace goes to the context's namespace. */
+  async function objectPath(obj: KubeObject, withName: boolean): Promise<string> {
+    const { apiVersion, kind, metadata } = obj;
+    const resource = await discover(apiVersion, kind);
+    if (!resource) throw new UnservedKindError(apiVersion, kind);
+    const namespace = resource.namespaced ? metadata.namespace || kube.defaultNamespace : undefined;
+    const parts = [versionPath(apiVersion)];
+    if (namespace) parts.push('namespaces', encodeURIComponent(namespace));
+    parts.push(resource.name);
+    if (withName) {
+      if (!metadata.name) throw new Error(`${apiVersion} ${kind}: metadata.name is not set`);
+      parts.push(encodeURIComponent(metadata.name));
+    }
+    return parts.join('/');
+  }
+
   return {
     async get(obj) {
       try {
-        const { apiVersion, kind, metadata } = obj;
-        return (await api.read({
-          apiVersion,
-          kind,
-          metadata: { name: metadata.name ?? '', namespace: metadata.namespace },
-        })) as unknown as KubeObject;
+        return await kube.request<KubeObject>('GET', await objectPath(obj, true));
       } catch (err) {
         // 404 for the object, or for its API group (a custom kind whose CRD is gone).
-        if (statusOf(err) === 404 || isUnservedKind(err)) return undefined;
+        if (statusOf(err) === 404 || err instanceof UnservedKindError) return undefined;
         throw err;
       }
     },
     async apply(obj, { fieldManager, dryRun }) {
-      return (await api.patch(
-        copy(obj),
-        undefined,
-        dryRun ? 'All' : undefined,
-        fieldManager,
-        true,
-        PatchStrategy.ServerSideApply,
-      )) as unknown as KubeObject;
+      return kube.request<KubeObject>('PATCH', await objectPath(obj, true), {
+        query: { fieldManager, force: true, ...(dryRun ? { dryRun: 'All' } : {}) },
+        body: obj,
+        contentType: 'application/apply-patch+yaml',
+      });
     },
     async delete(obj) {
       try {
-        await api.delete(copy(obj), undefined, undefined, undefined, undefined, 'Background');
+        await kube.request('DELETE', await objectPath(obj, true), {
+          query: { propagationPolicy: 'Background' },
+        });
       } catch (err) {
         if (statusOf(err) !== 404) throw err;
       }
     },
     async list(apiVersion, kind, namespace) {
-      const list = await api.list(apiVersion, kind, namespace);
+      const resource = await discover(apiVersion, kind);
+      if (!resource) throw new UnservedKindError(apiVersion, kind);
+      const path = `${versionPath(apiVersion)}${resource.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.name}`;
+      const list = await kube.request<{ items?: object[]; metadata?: { resourceVersion?: string } }>(
+        'GET',
+        path,
+      );
       return {
-        items: (list.items ?? []).map((item) => ({ apiVersion, kind, ...item }) as unknown as KubeObject),
+        // List items come without their apiVersion and kind.
+        items: (list.items ?? []).map((item) => ({ apiVersion, kind, ...item }) as KubeObject),
         resourceVersion: list.metadata?.resourceVersion ?? '',
       };
     },
     async resource(apiVersion, kind) {
       try {
-        const r = await api.discover(apiVersion, kind);
+        const r = await discover(apiVersion, kind);
         return r ? { name: r.name, namespaced: r.namespaced } : undefined;
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
@@ -159,16 +174,15 @@ export function createCluster(kubeConfig: KubeConfig): Cluster {
     },
     watch(target, onEvent, onEnd) {
       const { apiVersion, resource, namespace } = target;
-      const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-      const path = `${base}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.name}`;
-      return watcher.watch(
+      const path = `${versionPath(apiVersion)}${namespace ? `/namespaces/${encodeURIComponent(namespace)}` : ''}/${resource.name}`;
+      return kube.watch(
         path,
         {
           resourceVersion: target.resourceVersion,
           allowWatchBookmarks: true,
           ...(target.timeoutSeconds ? { timeoutSeconds: target.timeoutSeconds } : {}),
         },
-        onEvent,
+        (type, obj) => onEvent(type, obj as KubeObject),
         onEnd,
       );
     },

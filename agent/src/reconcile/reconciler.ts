@@ -138,7 +138,7 @@ export function createClusterReconciler(
   return createReconcilerWith(cluster, parseReconcilerOptions(options));
 }
 
-/** The engine over any Cluster; createReconciler wires the client-node one. */
+/** The engine over any Cluster; createReconciler wires the one over the API server (cluster.ts). */
 export function createReconcilerWith(cluster: Cluster, s: Settings): Reconciler {
   const clock = createDriftClock();
   const logger = s.logger;

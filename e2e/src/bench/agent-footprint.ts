@@ -7,12 +7,19 @@
  * one after another with real kubectl, and the agent puts each back. The shipped agent is also
  * run with `--metrics-addr` (health endpoints, watchdog and prom-client loaded), scraped once a
  * second as Prometheus and the kubelet would.
+ *
+ * Every run first prints the floor: a bare node process, sampled the same way. `--layers` adds
+ * node with each of the agent's libraries imported on its own (what each costs before the agent
+ * runs a line). `--tsx` adds the agent run from TypeScript through tsx (development).
+ * `--node-flag F` (repeatable) passes F to node for the shipped agent, to weigh V8 flags.
  */
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { bin, ROOT } from '../fleet/cli.js';
+import { parseArgs } from 'node:util';
+import { ROOT } from '../fleet/cli.js';
 import { appFiles } from '../fleet/demo-repo.js';
-import { startFleet } from '../fleet/fleet.js';
+import { type Fleet, type FleetStatusRow, startFleet } from '../fleet/fleet.js';
 import { freePort } from '../harness/free-port.js';
 import { startProcess } from '../harness/process.js';
 import { kubectl } from '../journeys/kubectl.js';
@@ -20,6 +27,37 @@ import { machineLine, procStats } from './report.js';
 
 const BUNDLE = join(ROOT, 'agent', 'dist', 'flotilla-agent.mjs');
 const SAMPLE_S = 20;
+const TARGETS =
+  'targets: ≤ 50 MiB idle with 4 objects, ≤ 150 MiB holding 500, start → first report ≤ 1 s, idle CPU ≤ 0.5 %';
+
+const { values: flags } = parseArgs({
+  options: {
+    layers: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    'node-flag': { type: 'string', multiple: true, default: [] },
+  },
+});
+const nodeFlags = flags['node-flag'] ?? [];
+
+/**
+ * Node importing `specifiers` (resolved from the agent package) and then idling, sampled as an
+ * idle agent is: the floor under the agent, layer by layer.
+ */
+async function layer(label: string, specifiers: string[]): Promise<string> {
+  const code = `${specifiers.map((s) => `await import(${JSON.stringify(s)});`).join('')}console.log('loaded');setInterval(()=>{},1e6);`;
+  const p = await startProcess(process.execPath, [...nodeFlags, '--input-type=module', '-e', code], {
+    name: `layer:${label}`,
+    cwd: join(ROOT, 'agent'),
+    ready: /loaded/,
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 2000));
+    const s = await sample(p.pid!, 5);
+    return `  ${label.padEnd(38)} RSS ${s.rssMiB.toFixed(1)} MiB`;
+  } finally {
+    await p.stop();
+  }
+}
 
 /** GETs /metrics and /healthz once a second until stopped, as a scraper and the kubelet would. */
 function scrape(port: number): () => void {
@@ -86,6 +124,41 @@ async function sample(pid: number, seconds: number, during?: (until: number) => 
   };
 }
 
+/** The hub's own record of a cluster's last contact, read straight from its API (no CLI process per poll). */
+async function lastSeen(fleet: Fleet, cluster: string): Promise<number> {
+  const res = await fetch(`${fleet.hub.http}/api/v1/fleet/status`, {
+    headers: { authorization: `Bearer ${fleet.adminToken}` },
+  });
+  const body = (await res.json()) as { clusters: FleetStatusRow[] };
+  const row = body.clusters.find((r) => r.name === cluster);
+  return row?.lastSeen ? Date.parse(row.lastSeen) : 0;
+}
+
+/** Milliseconds from `startedAt` until the hub has heard from the cluster since then (polled every 20 ms). */
+async function firstReport(fleet: Fleet, cluster: string, startedAt: number): Promise<number> {
+  for (;;) {
+    if ((await lastSeen(fleet, cluster)) >= startedAt) return Date.now() - startedAt;
+    if (Date.now() - startedAt > 60_000) throw new Error(`${cluster}: no report within 60 s of the start`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const floor: string[] = ['floor (node idling after its imports, sampled as the agent is):'];
+floor.push(await layer('bare node', []));
+if (flags.layers) {
+  for (const [label, specs] of [
+    ['node + nats', ['nats']],
+    ['node + @grpc/grpc-js', ['@grpc/grpc-js']],
+    ['node + @bufbuild/protobuf', ['@bufbuild/protobuf']],
+    ['node + pino', ['pino']],
+    ['node + yaml', ['yaml']],
+    ['node + prom-client', ['prom-client']],
+    ['node + @kubernetes/client-node', ['@kubernetes/client-node']],
+    ['node + nats, grpc-js, protobuf, pino', ['nats', '@grpc/grpc-js', '@bufbuild/protobuf', 'pino']],
+  ] as [string, string[]][])
+    floor.push(await layer(label, specs));
+}
+
 const fleet = await startFleet({
   repoFiles: {
     'flotilla.yaml':
@@ -104,15 +177,23 @@ const results: string[] = [];
 try {
   await fleet.joinAgent('edge-1');
   const c = fleet.clusters.get('edge-1')!;
-  const variants: [string, string, string[], boolean][] = [
-    ['tsx (development)', bin('flotilla-agent'), [], false],
-  ];
+  const variants: [string, string, string[], boolean][] = flags.tsx
+    ? [
+        [
+          'tsx (development)',
+          process.execPath,
+          ['--import', 'tsx', join(ROOT, 'agent', 'src', 'cli', 'main.ts')],
+          false,
+        ],
+      ]
+    : [];
   if (existsSync(BUNDLE)) {
-    variants.push(['bundle (shipped)', process.execPath, [BUNDLE], false]);
-    variants.push(['bundle + /metrics', process.execPath, [BUNDLE], true]);
+    variants.push(['bundle (shipped)', process.execPath, [...nodeFlags, BUNDLE], false]);
+    variants.push(['bundle + /metrics', process.execPath, [...nodeFlags, BUNDLE], true]);
   } else results.push(`(no ${BUNDLE}: run npm run build -w @flotilla/agent to measure the shipped agent)`);
   for (const [label, cmd, pre, metrics] of variants) {
     const port = metrics ? await freePort() : 0;
+    const startedAt = Date.now();
     const p = await startProcess(
       cmd,
       [
@@ -128,19 +209,12 @@ try {
     );
     const stopScraping = metrics ? scrape(port) : () => {};
     try {
+      const startMs = await firstReport(fleet, 'edge-1', startedAt);
       await fleet.waitSynced(['edge-1']);
       await new Promise((r) => setTimeout(r, 3000));
-      const pid = p.pid!;
-      const before = procStats(pid);
-      let peak = before.rssKiB;
-      for (let i = 0; i < SAMPLE_S; i++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        peak = Math.max(peak, procStats(pid).rssKiB);
-      }
-      const after = procStats(pid);
-      const cpuPct = ((after.cpuTicks - before.cpuTicks) / 100 / SAMPLE_S) * 100;
+      const idle = await sample(p.pid!, SAMPLE_S);
       results.push(
-        `${label.padEnd(18)} RSS ${(after.rssKiB / 1024).toFixed(0)} MiB (peak ${(peak / 1024).toFixed(0)} MiB over ${SAMPLE_S} s idle), CPU ${cpuPct.toFixed(2)} % of one core`,
+        `${label.padEnd(18)} start → first report ${startMs} ms; idle: RSS ${idle.rssMiB.toFixed(1)} MiB (peak ${idle.peakMiB.toFixed(1)} MiB over ${SAMPLE_S} s), CPU ${idle.cpuPct.toFixed(2)} % of one core`,
       );
     } finally {
       stopScraping();
@@ -206,6 +280,11 @@ console.log(
   [
     'Flotilla agent footprint (watching, heartbeats; idle after converging, and healing)',
     machineLine(),
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at the end; node flags: ${nodeFlags.join(' ') || 'none'}`,
+    TARGETS,
+    ...floor,
     'one cluster, 4 objects:',
     ...results,
   ].join('\n'),
