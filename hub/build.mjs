@@ -7,7 +7,7 @@
 //
 // `node build.mjs` (npm run build -w @flotilla/hub) builds it; `bin/flotilla.js` calls
 // buildCli() itself when the bundle is missing or older than a source it was built from.
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -85,9 +85,17 @@ export async function buildCli({ metafile = false } = {}) {
     const last = [ENTRY, INPUTS];
     for (const f of [...files.filter((f) => !last.includes(f)), ...last])
       renameSync(join(tmp, f), join(OUT_DIR, f));
-    // Chunks of earlier builds (their names carry a content hash) are no longer referenced.
+    // Chunks of earlier builds (their names carry a content hash) are no longer referenced by
+    // this entry, but a process started from an earlier build may still import one lazily:
+    // only chunks older than an hour go.
+    const stale = Date.now() - 3600_000;
     for (const f of readdirSync(OUT_DIR))
-      if (f.endsWith('.mjs') && !files.includes(f)) rmSync(join(OUT_DIR, f), { force: true });
+      if (
+        f.endsWith('.mjs') &&
+        !files.includes(f) &&
+        (statSync(join(OUT_DIR, f), { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) < stale
+      )
+        rmSync(join(OUT_DIR, f), { force: true });
     return join(OUT_DIR, ENTRY);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
