@@ -562,8 +562,10 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       const res = await fetch(`${f.hub.http}/ui`, { headers: { cookie } });
       const page = await res.text();
       uiTimes.push(ms(start));
-      if (!res.ok || !page.includes(names.at(-1)!))
-        throw new Error(`GET /ui: HTTP ${res.status}, ${n} clusters not shown`);
+      // The fleet page shows one page of clusters (in name order) under the fleet's count.
+      const shown = page.includes(`Fleet: ${n} cluster`) && page.includes([...names].sort()[0]!);
+      if (!res.ok || !shown)
+        throw new Error(`GET /ui: HTTP ${res.status}, the fleet of ${n} clusters not shown`);
     }
 
     const agentStats = await Promise.all(workers.map((w) => w.ask({ op: 'stats' }, 'stats')));
