@@ -8,7 +8,7 @@ import {
   secretHashKey,
   sha256Digest,
 } from '@flotilla/shared';
-import { createAccess, createTokenStore, tokenRoutes } from './access/index.js';
+import { createAccess, createOidcBearer, createTokenStore, oidcRoutes, tokenRoutes } from './access/index.js';
 import type { Route } from './api/router.js';
 import { adminRoutes } from './api/routes.js';
 import { type ApiServer, startApiServer } from './api/server.js';
@@ -488,9 +488,15 @@ export async function startHub(input: HubOptions): Promise<Hub> {
         'the git webhook takes unsigned calls (no webhook secret): set one with --webhook-secret-file or FLOTILLA_WEBHOOK_SECRET',
       );
     const tokens = createTokenStore({ db, audit });
-    const access = createAccess({ bootstrapTokenHash: identity.adminTokenHash, tokens, audit });
+    const access = createAccess({
+      bootstrapTokenHash: identity.adminTokenHash,
+      tokens,
+      audit,
+      ...(options.oidc ? { oidc: createOidcBearer(options.oidc) } : {}),
+    });
     const routes = [
       ...tokenRoutes(tokens),
+      ...oidcRoutes(options.oidc),
       ...adminRoutes({
         clusters,
         fleet,

@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit.js';
 import { secretMatches } from '../pki/secrets.js';
+import { looksLikeJwt, type OidcBearer, OidcTokenRefusedError } from './oidc.js';
 import { BOOTSTRAP_ADMIN, can, type Identity, type Permission, PermissionDeniedError } from './roles.js';
 import type { TokenStore } from './token-store.js';
 
@@ -9,8 +10,12 @@ import type { TokenStore } from './token-store.js';
  * authenticated identity and names the missing permission.
  */
 export interface Access {
-  /** The identity behind a bearer token (an API token or the bootstrap admin token); undefined when none. */
-  authenticate(token: string): Promise<Identity | undefined>;
+  /**
+   * The identity behind a bearer token (an API token, the bootstrap admin token, or with single
+   * sign-on an ID token of the provider); undefined when none. An OIDC token it refuses throws
+   * OidcTokenRefusedError saying why, and the refusal is audited; `what` says what was called.
+   */
+  authenticate(token: string, what?: string): Promise<Identity | undefined>;
   /** Whether an identity authenticated earlier (a dashboard session's) is still valid: not revoked, not expired. */
   stillValid(identity: Identity): Promise<boolean>;
   /**
@@ -31,6 +36,8 @@ export interface AccessOptions {
   bootstrapTokenHash: string;
   /** API tokens; without it only the bootstrap token authenticates. */
   tokens?: TokenStore;
+  /** OIDC bearer tokens (`flotilla login`), with `hub start --oidc-config`. */
+  oidc?: OidcBearer;
   /** Where refusals are recorded; without it they are only thrown. */
   audit?: AuditLog;
   now?: () => number;
@@ -39,8 +46,23 @@ export interface AccessOptions {
 export function createAccess(options: AccessOptions): Access {
   const now = options.now ?? Date.now;
   return {
-    async authenticate(token) {
+    async authenticate(token, what = 'authenticate') {
       if (secretMatches(token, options.bootstrapTokenHash)) return BOOTSTRAP_ADMIN;
+      if (options.oidc && looksLikeJwt(token)) {
+        try {
+          return (await options.oidc.verify(token)).identity;
+        } catch (err) {
+          if (err instanceof OidcTokenRefusedError)
+            await options.audit?.record({
+              action: 'access.refused',
+              actor: err.actor ?? 'anonymous',
+              cluster: null,
+              outcome: 'refused',
+              detail: `${what}: ${err.message}`,
+            });
+          throw err;
+        }
+      }
       return options.tokens?.authenticate(token);
     },
     async stillValid(identity) {

@@ -1,4 +1,5 @@
 export * from './access.js';
+export * from './oidc.js';
 export * from './redact.js';
 export * from './roles.js';
 export * from './routes.js';

@@ -80,9 +80,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         return;
       }
       let identity: Identity | undefined;
+      const what = `${method} ${url.pathname}`;
       if (route.permission !== 'public') {
         const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-        identity = auth ? await options.access.authenticate(auth) : undefined;
+        // An OIDC token it refuses throws, saying why: a 401 through httpErrorOf.
+        identity = auth ? await options.access.authenticate(auth, what) : undefined;
         if (!identity) {
           send(res, {
             status: 401,
@@ -92,7 +94,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
           return;
         }
       }
-      const what = `${method} ${url.pathname}`;
       let body: Promise<Uint8Array> | undefined;
       const bytes = () => (body ??= readBody(req, route.maxBodyBytes ?? maxBody));
       const request: ApiRequest = {

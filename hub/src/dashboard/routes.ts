@@ -1,5 +1,6 @@
 import { type Bundle, FlotillaError } from '@flotilla/shared';
 import type { Access } from '../access/access.js';
+import { OidcTokenRefusedError } from '../access/oidc.js';
 import { visibleTo } from '../access/redact.js';
 import { type Identity, PermissionDeniedError } from '../access/roles.js';
 import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
@@ -180,14 +181,21 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
           new TextDecoder().decode((await req.bytes()).slice(0, MAX_LOGIN_BYTES)),
         );
         const token = form.get('token')?.trim() ?? '';
-        const identity = token ? await s.access.authenticate(token) : undefined;
+        let identity: Identity | undefined;
+        let refused = 'token missing, wrong, expired or revoked';
+        try {
+          identity = token ? await s.access.authenticate(token, 'dashboard login') : undefined;
+        } catch (err) {
+          if (!(err instanceof OidcTokenRefusedError)) throw err;
+          refused = err.message;
+        }
         if (!identity) {
           await s.audit.record({
             action: 'dashboard.login',
             actor: 'dashboard',
             cluster: null,
             outcome: 'refused',
-            detail: 'token missing, wrong, expired or revoked',
+            detail: refused,
           });
           return html(loginPage('That token is not valid here (wrong, expired or revoked).', !!s.oidc), 401);
         }
