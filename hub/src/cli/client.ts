@@ -16,6 +16,16 @@ export interface HubClient {
   bytes(method: string, path: string, body?: Uint8Array): Promise<Uint8Array>;
 }
 
+/**
+ * The bearer token of a `flotilla login`, read (and refreshed when expired) on the first call;
+ * `token()` throws a CliError telling the user to log in again when it cannot.
+ */
+export interface LoginToken {
+  token(): Promise<string>;
+  /** What a refusal tells the user to do; default: run `flotilla login` again. */
+  whenRefused?: string;
+}
+
 /** What one admin API call answered. */
 interface HubResponse {
   status: number;
@@ -37,8 +47,18 @@ const UNTRUSTED = new Set([
  * An https:// hub must present a certificate that chains to `caFile` (the ca.pem of the hub's
  * data dir) or to a CA the system trusts.
  */
-export function createHubClient(hubUrl: string, token: string | undefined, caFile?: string): HubClient {
+export function createHubClient(
+  hubUrl: string,
+  auth: string | LoginToken | undefined,
+  caFile?: string,
+): HubClient {
   const base = hubUrl.replace(/\/+$/, '');
+  let bearer: Promise<string> | undefined;
+  const tokenOf = async () => {
+    if (typeof auth === 'string' || auth === undefined) return auth;
+    bearer ??= auth.token();
+    return bearer;
+  };
   let ca: string | undefined;
   if (caFile) {
     try {
@@ -52,6 +72,7 @@ export function createHubClient(hubUrl: string, token: string | undefined, caFil
     // Loaded on first use, and only the one the URL needs: node:http alone costs a CLI that
     // prints its help ~20 ms of start-up, node:https more.
     const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+    const token = await tokenOf();
     return new Promise<HubResponse>((resolveResponse, reject) => {
       const headers: Record<string, string> = {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -73,6 +94,7 @@ export function createHubClient(hubUrl: string, token: string | undefined, caFil
     try {
       res = await send(method, path, body, type);
     } catch (err) {
+      if (err instanceof CliError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code && UNTRUSTED.has(code))
         throw new CliError(
@@ -81,23 +103,27 @@ export function createHubClient(hubUrl: string, token: string | undefined, caFil
         );
       throw new CliError(`cannot reach the hub at ${base}: ${code ?? errorMessage(err)}`);
     }
+    const errorText = () => {
+      const text = res.body.toString('utf8');
+      try {
+        return (JSON.parse(text) as { error?: string }).error ?? text;
+      } catch {
+        return text; // not JSON: show the text
+      }
+    };
     if (res.status === 401) {
+      // The hub says why (an OIDC token: expired, wrong audience, a group without a role).
+      const why = errorText() || 'wrong, expired or revoked';
       throw new CliError(
-        token
-          ? `the hub at ${base} refused the token: wrong, expired or revoked (check FLOTILLA_TOKEN)`
-          : `the hub at ${base} needs a token: set FLOTILLA_TOKEN`,
+        auth === undefined
+          ? `the hub at ${base} needs a token: set FLOTILLA_TOKEN or run \`flotilla login\``
+          : typeof auth === 'string'
+            ? `the hub at ${base} refused the token: ${why} (check FLOTILLA_TOKEN)`
+            : `the hub at ${base} refused your login: ${why}${auth.whenRefused ?? '; run `flotilla login` again'}`,
       );
     }
-    if (res.status < 200 || res.status > 299) {
-      const text = res.body.toString('utf8');
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { error?: string }).error ?? text;
-      } catch {
-        // not JSON: show the text
-      }
-      throw new CliError(message || `${method} ${path}: HTTP ${res.status}`);
-    }
+    if (res.status < 200 || res.status > 299)
+      throw new CliError(errorText() || `${method} ${path}: HTTP ${res.status}`);
     return res;
   };
   return {

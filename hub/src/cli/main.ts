@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from './run.js';
 
 // The only place the CLI reads the environment.
@@ -17,6 +19,7 @@ const code = await runCli(
     webhookSecret: process.env.FLOTILLA_WEBHOOK_SECRET || undefined,
     oidcClientSecret: process.env.FLOTILLA_OIDC_CLIENT_SECRET || undefined,
     caFile: process.env.FLOTILLA_CA_FILE || undefined,
+    configDir: join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'flotilla'),
   },
   { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stop: stop.signal },
 );

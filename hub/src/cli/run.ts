@@ -15,8 +15,10 @@ import { ago } from '../util/ago.js';
 import { parseDuration } from '../util/duration.js';
 import { CliError, createHubClient, type HubClient } from './client.js';
 import { COMPLETION_SHELLS, type CompletionShell, completionScript } from './completion.js';
+import { createCredentials } from './credentials.js';
 import { fleetStatusTable, fleetWarningsText, watchFleetStatus } from './fleet-status.js';
 import { labelsText, table } from './format.js';
+import { storedLoginToken } from './login.js';
 import { rolloutCommands } from './rollout-commands.js';
 
 /** Where the CLI reads its settings from; main.ts fills it from the environment. */
@@ -31,6 +33,11 @@ export interface CliEnv {
   oidcClientSecret?: string;
   /** PEM file of the CA that an https:// hub's certificate must chain to (FLOTILLA_CA_FILE). */
   caFile?: string;
+  /**
+   * Where `flotilla login` keeps its tokens (`$XDG_CONFIG_HOME/flotilla`, else
+   * `~/.config/flotilla`); without it, only FLOTILLA_TOKEN authenticates.
+   */
+  configDir?: string;
 }
 
 export interface CliIo {
@@ -87,6 +94,10 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla bundle export --cluster X -o FILE
   flotilla status import FILE [-o json]
   flotilla audit [--cluster X] [-o json]
+  flotilla login [--hub URL]                           (single sign-on: a device code to enter at the provider; the token is kept
+                                                       in $XDG_CONFIG_HOME/flotilla/credentials.json, mode 0600, for this hub)
+  flotilla logout [--hub URL]                          (forgets this hub's login and revokes its refresh token)
+  flotilla whoami [-o json]                            (the identity, role and environments the hub takes you for)
   flotilla token create NAME --role viewer|deployer|approver|admin [--env ENV]… [--ttl 30d] [-o json]
                                                        (an API token, shown once; --env scopes its role, default every environment)
   flotilla token list [-o json]
@@ -98,9 +109,10 @@ export const USAGE = `flotilla — multi-cluster GitOps hub
   flotilla completion bash|zsh                         (e.g. source <(flotilla completion bash))
 
 Global: --hub URL (or FLOTILLA_HUB, default http://127.0.0.1:8080); the token (the bootstrap admin token or one
-from \`flotilla token create\`) comes from FLOTILLA_TOKEN;
+from \`flotilla token create\`) comes from FLOTILLA_TOKEN, else from the hub's \`flotilla login\` (FLOTILLA_TOKEN wins);
 a hub started with --http-tls is https://…, trusted through FLOTILLA_CA_FILE (tls/ca.pem in its data dir);
-the audit log and promotion history name the token's identity (\`admin\` for the bootstrap token, token:NAME).
+the audit log and promotion history name the token's identity (\`admin\` for the bootstrap token, token:NAME,
+oidc:SUBJECT for a login).
 `;
 
 /** Flags every command takes, as completion offers them. */
@@ -165,9 +177,17 @@ export interface Ctx {
   client(): HubClient;
 }
 
+/** The hub a command talks to: --hub, else FLOTILLA_HUB, else the local default. */
+export function hubOf(env: CliEnv, parsed: { values: Record<string, unknown> }): string {
+  return (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
+}
+
+/** A client of the hub, with FLOTILLA_TOKEN when set, else the hub's stored `flotilla login`. */
 export function clientFor(env: CliEnv, parsed: { values: Record<string, unknown> }): HubClient {
-  const hub = (parsed.values.hub as string | undefined) ?? env.hubUrl ?? 'http://127.0.0.1:8080';
-  return createHubClient(hub, env.token, env.caFile);
+  const hub = hubOf(env, parsed);
+  const auth =
+    env.token || (env.configDir ? storedLoginToken(createCredentials(env.configDir), hub) : undefined);
+  return createHubClient(hub, auth || undefined, env.caFile);
 }
 
 export function jsonOutput(values: Record<string, unknown>): boolean {
@@ -405,6 +425,9 @@ const COMMANDS: Record<string, (ctx: Ctx) => Promise<number | undefined>> = {
     return 0;
   },
 
+  login: async (ctx) => (await import('./login-commands.js')).login(ctx),
+  logout: async (ctx) => (await import('./login-commands.js')).logout(ctx),
+  whoami: async (ctx) => (await import('./login-commands.js')).whoami(ctx),
   'token create': async (ctx) => (await import('./token-commands.js')).tokenCreate(ctx),
   'token list': async (ctx) => (await import('./token-commands.js')).tokenList(ctx),
   'token revoke': async (ctx) => (await import('./token-commands.js')).tokenRevoke(ctx),
