@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -40,4 +40,14 @@ test('the flotilla-agent bin runs the bundle, building it first when it is missi
   const chunk = /health-[A-Z0-9]+\.mjs/.exec(readFileSync(bundle, 'utf8'))?.[0];
   assert.ok(chunk, 'the entry imports a health chunk');
   assert.ok(existsSync(`${agentDir}dist/${chunk}`), `the health chunk it imports is in dist: ${chunk}`);
+});
+
+test('the flotilla-agent bin rebuilds a bundle that is older than a source it was built from, before running it', async () => {
+  const bundle = `${agentDir}dist/flotilla-agent.mjs`;
+  await run(process.execPath, ['build.mjs'], { cwd: agentDir });
+  // As if every source had been edited after the build: the bundle is from 1970.
+  utimesSync(bundle, 0, 0);
+  const help = await run(process.execPath, [`${agentDir}bin/flotilla-agent.js`, '--help']);
+  assert.match(help.stdout, /flotilla-agent run/);
+  assert.ok(statSync(bundle).mtimeMs > 0, 'the bundle was built again');
 });

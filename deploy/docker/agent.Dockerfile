@@ -30,6 +30,7 @@ COPY tsconfig.json ./
 COPY proto/ proto/
 COPY shared/ shared/
 COPY agent/ agent/
+COPY scripts/esbuild-bundle.mjs scripts/
 RUN node agent/build.mjs
 
 # Run: node and the bundle (about 2.2 MB in all). Measured with `npm run bench:agent`: 76–93 MiB

@@ -55,6 +55,8 @@ COPY package.json tsconfig.json ./
 COPY proto/ proto/
 COPY shared/ shared/
 COPY hub/ hub/
+# The bin runs the CLI through it (here: from its sources through tsx, esbuild is not installed).
+COPY scripts/esbuild-bundle.mjs scripts/
 USER 10001:10001
 # The data dir (signing keys, TLS CA, admin token hash, NATS operator keys, PGlite DB, git
 # cache) is a volume; /tmp must be writable too (tsx's cache, render scratch dirs), so a

@@ -9,6 +9,8 @@ import { freePort } from '@flotilla/e2e/harness';
 const run = promisify(execFile);
 const HUB = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${HUB}bin/flotilla.js`;
+/** What the bin runs the bundle with (the freshness check), shared with the agent's bin. */
+const LAUNCHER = new URL('../../../scripts/esbuild-bundle.mjs', import.meta.url).href;
 
 /** Logs every module URL the child process resolves, from node's own loader hooks. */
 const TRACE_IMPORTS =
@@ -37,7 +39,11 @@ test('the flotilla bin runs the esbuild bundle, and a client command loads no Ty
       `flotilla ${args.join(' ')} ran the bundle: ${modules.join(' ')}`,
     );
     const foreign = modules.filter(
-      (m) => !m.startsWith('node:') && !m.startsWith(bundle) && m !== new URL(`file://${BIN}`).href,
+      (m) =>
+        !m.startsWith('node:') &&
+        !m.startsWith(bundle) &&
+        m !== new URL(`file://${BIN}`).href &&
+        m !== LAUNCHER,
     );
     assert.deepEqual(foreign, [], `flotilla ${args.join(' ')} loads only node builtins and the bundle`);
   }
