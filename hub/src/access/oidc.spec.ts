@@ -56,6 +56,7 @@ describe('access: OIDC bearer tokens of the configured issuer, checked and mappe
   let oidc: OidcOptions;
   const audit = () => createAuditLog(database.db);
   const KID = 'provider-key';
+  let jwksFault: 'none' | 'http-500' | 'reset' = 'none';
 
   before(async () => {
     database = await openTestDatabase('pglite');
@@ -78,6 +79,14 @@ describe('access: OIDC bearer tokens of the configured issuer, checked and mappe
         },
       ],
       features: { deviceFlow: { enabled: true } },
+    });
+    // A fault switched on by a test: the provider's JWKS answering an error, or dropping the connection.
+    op.use(async (ctx, next) => {
+      if (ctx.path === '/jwks' && jwksFault === 'http-500') ctx.status = 500;
+      else if (ctx.path === '/jwks' && jwksFault === 'reset') {
+        ctx.respond = false;
+        ctx.req.socket.destroy();
+      } else await next();
     });
     provider.on('request', op.callback());
     oidc = parseOidcConfig(`issuer: ${issuer}
@@ -233,6 +242,72 @@ groups:
       name: 'OidcTokenRefusedError',
       message: /the token has expired/,
     });
+  });
+
+  test('keys that cannot be fetched (JWKS answering 500, connection reset, provider gone) are a 503 naming the provider, not a 401, and nothing is audited as refused', async () => {
+    /** A hub (API) with a fresh verifier: no discovery document or keys cached yet. */
+    const hubWith = (options: OidcOptions) =>
+      startApiServer({
+        listen: '127.0.0.1:0',
+        access: createAccess({
+          bootstrapTokenHash: hashSecret(BOOTSTRAP),
+          audit: audit(),
+          oidc: createOidcBearer(options),
+        }),
+        routes: tokenRoutes(createTokenStore({ db: database.db, audit: audit() })),
+        metrics: createMetrics(),
+        logger: createLogger({ name: 'test', level: 'silent' }),
+      });
+    const refusedBefore = (await audit().list()).filter((a) => a.action === 'access.refused').length;
+    const whoami = async (hub: ApiServer, token: string) => {
+      const res = await fetch(`${hub.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, ...((await res.json()) as { error: string; code: string }) };
+    };
+    const token = await idToken({ sub: 'dora', groups: ['shop-deployers'] });
+    const jwksUri = `${issuer}/jwks`.replace(/[.]/g, '\\.');
+    try {
+      for (const [fault, why] of [
+        ['http-500', 'HTTP 500'],
+        ['reset', 'ECONNRESET|UND_ERR_SOCKET|other side closed'],
+      ] as const) {
+        jwksFault = fault;
+        const hub = await hubWith(oidc);
+        try {
+          const res = await whoami(hub, token);
+          assert.equal(res.status, 503, `${fault}: ${res.error}`);
+          assert.equal(res.code, 'unavailable', fault);
+          assert.match(
+            res.error,
+            new RegExp(
+              `^single sign-on: the keys of provider ${issuer.replace(/[.]/g, '\\.')} cannot be fetched from ${jwksUri} \\((${why})[^)]*\\): tokens cannot be verified now; try again shortly$`,
+            ),
+            fault,
+          );
+          assert.ok(!res.error.includes(token), `${fault}: no token in the answer`);
+          jwksFault = 'none';
+          assert.equal(
+            (await whoami(hub, token)).status,
+            200,
+            `${fault}: the keys are fetched once the provider is back`,
+          );
+        } finally {
+          await hub.close();
+        }
+      }
+    } finally {
+      jwksFault = 'none';
+    }
+    const gone = 'http://127.0.0.1:1';
+    const hub = await hubWith({ ...oidc, issuer: gone });
+    try {
+      const res = await whoami(hub, await idToken({ sub: 'dora', iss: gone, groups: ['shop-deployers'] }));
+      assert.equal(res.status, 503, res.error);
+      assert.match(res.error, /^single sign-on: provider http:\/\/127\.0\.0\.1:1 unreachable: /);
+    } finally {
+      await hub.close();
+    }
+    const refusedAfter = (await audit().list()).filter((a) => a.action === 'access.refused').length;
+    assert.equal(refusedAfter, refusedBefore, 'an unavailable provider is no refusal of the caller');
   });
 
   test('GET /api/v1/auth/oidc announces the issuer, the CLI client and its scopes without a token, and nothing secret', async () => {

@@ -182,6 +182,34 @@ export interface OidcBearer {
 const CLOCK_TOLERANCE_S = 30;
 
 /**
+ * The fetch jose reads the issuer's JWKS with: a provider whose keys cannot be had (refused,
+ * reset, timed out, not a 200) is the hub's trouble, not the caller's, so it is an Unavailable
+ * error (HTTP 503 saying so) rather than a token refusal (401 "invalid token").
+ */
+function keysFetch(issuer: string, jwksUri: string) {
+  const unavailable = (why: string, cause?: unknown) =>
+    new FlotillaError(
+      ErrorCode.Unavailable,
+      `single sign-on: the keys of provider ${issuer} cannot be fetched from ${jwksUri} (${why}): tokens cannot be verified now; try again shortly`,
+      cause === undefined ? undefined : { cause },
+    );
+  return async (url: string, init: RequestInit): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await fetch(url, init);
+    } catch (err) {
+      const e = err as { name?: string; cause?: { code?: string } };
+      throw unavailable(e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? errorMessage(err)), err);
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw unavailable(`HTTP ${response.status}`);
+    }
+    return response;
+  };
+}
+
+/**
  * Verifies OIDC bearer tokens for the API (`flotilla login`'s ID token): signature against the
  * issuer's JWKS (fetched from its discovery document and cached by jose), `iss`, `exp`/`nbf`
  * with the configured clock skew, then `aud` and groups through identityOfClaims.
@@ -190,7 +218,7 @@ export function createOidcBearer(options: OidcOptions, now: () => number = Date.
   let keys: Promise<ReturnType<typeof import('jose').createRemoteJWKSet>> | undefined;
   const jwks = () => {
     keys ??= (async () => {
-      const { createRemoteJWKSet } = await import('jose');
+      const { createRemoteJWKSet, customFetch } = await import('jose');
       const client = await import('openid-client');
       let jwksUri: string | undefined;
       try {
@@ -215,7 +243,7 @@ export function createOidcBearer(options: OidcOptions, now: () => number = Date.
           ErrorCode.Unavailable,
           `single sign-on: provider ${options.issuer} publishes no jwks_uri: its tokens cannot be verified`,
         );
-      return createRemoteJWKSet(new URL(jwksUri));
+      return createRemoteJWKSet(new URL(jwksUri), { [customFetch]: keysFetch(options.issuer, jwksUri) });
     })().catch((err) => {
       keys = undefined;
       throw err;

@@ -69,6 +69,10 @@ export async function login(ctx: Ctx): Promise<number> {
     `logged in to ${hub} as ${describe(me)} until ${tokens.expiresAt.toISOString()}` +
       `${tokens.refreshToken ? ' (renewed on use after that)' : ''}; kept in ${credentials.file}\n`,
   );
+  if (ctx.env.token)
+    ctx.io.err(
+      'note: FLOTILLA_TOKEN is set and wins over this login: unset it for commands to act as this login\n',
+    );
   return 0;
 }
 
