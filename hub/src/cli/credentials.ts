@@ -1,6 +1,7 @@
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '@flotilla/shared';
+import { writeFileAtomic } from '../util/files.js';
 import { CliError } from './client.js';
 
 /** One hub's `flotilla login`: the provider it came from and the tokens, as kept on disk. */
@@ -57,13 +58,7 @@ export function createCredentials(configDir: string) {
       );
     }
   };
-  const write = (data: CredentialsFile) => {
-    mkdirSync(configDir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
-  };
+  const write = (data: CredentialsFile) => writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`, true);
   return {
     file,
     get(hubUrl: string): StoredLogin | undefined {
