@@ -181,7 +181,7 @@ class SimWorker {
 }
 
 /** The bench's repository: every environment the same small app, every bundle distinct by `${cluster.name}`. */
-function repoFiles(envs: string[], round: number, apps = false): Record<string, string> {
+export function repoFiles(envs: string[], round: number, apps = false): Record<string, string> {
   const files: Record<string, string> = Object.assign(
     {},
     ...envs.map((e) => appFiles(e, { image: `nginx:1.27.${round}` })),
@@ -201,7 +201,7 @@ data: {cluster: "${'$'}{cluster.name}", round: "${round}"}
 }
 
 /** flotilla.yaml of the bench; with apps, each environment has a gpu group and the fleet a monitoring app. */
-function flotillaYaml(envs: string[], apps: boolean): string {
+export function flotillaYaml(envs: string[], apps: boolean): string {
   const targets = apps
     ? '\n    targets: [{name: gpu, selector: {matchLabels: {gpu: "true"}}, path: targets/gpu}]'
     : '';
@@ -210,7 +210,7 @@ function flotillaYaml(envs: string[], apps: boolean): string {
   }`;
 }
 
-interface Hub {
+export interface Hub {
   process: ManagedProcess;
   http: string;
   grpc: string;
@@ -646,13 +646,22 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   }
 }
 
-/** Another hub replica: the same data dir (as a shared volume gives them), a git cache of its own. */
-async function startReplica(f: Fleet, index: number, database: string): Promise<Hub> {
+/**
+ * Another hub replica: the same data dir (as a shared volume gives them), a git cache of its
+ * own. `nodeArgs` (e.g. `--cpu-prof`) run it on node with those flags.
+ */
+export async function startReplica(
+  f: Fleet,
+  index: number,
+  database: string,
+  nodeArgs: string[] = [],
+): Promise<Hub> {
   const readyFile = join(f.baseDir, `hub-${index}-ready.json`);
   rmSync(readyFile, { force: true });
   const process = await startProcess(
-    bin('flotilla'),
+    nodeArgs.length > 0 ? globalThis.process.execPath : bin('flotilla'),
     [
+      ...(nodeArgs.length > 0 ? [...nodeArgs, bin('flotilla')] : []),
       'hub',
       'start',
       '--data-dir',
