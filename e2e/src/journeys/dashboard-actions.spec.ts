@@ -15,7 +15,7 @@ interface AuditRow {
  * The dashboard that acts, end to end: a real hub, git over HTTP, NATS and three clusters with
  * agents; a browser's requests (session cookie, forms, Origin) made with fetch.
  */
-describe('dashboard: pipeline counts, a deployer’s promote button, a viewer without it, cross-site refused', {
+describe('dashboard: pipeline counts, a deployer’s promote button, a viewer without it, cross-site refused, four eyes', {
   timeout: 600_000,
 }, () => {
   let fleet: Fleet;
@@ -50,10 +50,12 @@ describe('dashboard: pipeline counts, a deployer’s promote button, a viewer wi
         'flotilla.yaml': `environments:
   - {name: dev, path: environments/dev}
   - {name: staging, path: environments/staging}
-pipeline: [dev, staging]
+  - {name: prod, path: environments/prod, promotion: {approve: true}}
+pipeline: [dev, staging, prod]
 `,
         ...appFiles('dev'),
         ...appFiles('staging'),
+        ...appFiles('prod'),
       },
       clusters: [
         { name: 'dev-1', environment: 'dev' },
@@ -61,9 +63,12 @@ pipeline: [dev, staging]
         { name: 'staging-1', environment: 'staging' },
       ],
     });
-    for (const [name, role] of [
-      ['vera', 'viewer'],
-      ['dora', 'deployer'],
+    for (const [name, role, env] of [
+      ['vera', 'viewer', undefined],
+      ['dora', 'deployer', 'staging'],
+      ['ada', 'admin', undefined],
+      ['pat', 'deployer', 'prod'],
+      ['alice', 'approver', 'prod'],
     ] as const) {
       const created = await fleet.flotillaJson<{ token: string }>(
         'token',
@@ -71,7 +76,7 @@ pipeline: [dev, staging]
         name,
         '--role',
         role,
-        ...(role === 'deployer' ? ['--env', 'staging'] : []),
+        ...(env ? ['--env', env] : []),
         '--ttl',
         '1d',
       );
@@ -156,5 +161,74 @@ pipeline: [dev, staging]
     const ok = await post('/ui/act', cookie, form);
     assert.equal(ok.status, 200, 'the same form from the dashboard itself works');
     assert.match(await ok.text(), /Sync asked of 1 cluster/);
+  });
+  test('four eyes with the buttons: a promotion into prod (approve: true) asked for in the dashboard waits; its requester gets no Approve button and is refused; an approver approves with the button and the promotion runs', async () => {
+    // staging runs what dora promoted above; prod does not have it yet.
+    const intoStaging = (
+      await fleet.flotillaJson<{ to: string; commit: string }[]>('promote', '--history')
+    ).find((r) => r.to === 'staging')!;
+    await fleet.poke();
+    await fleet.waitSynced(['staging-1'], { revision: { 'staging-1': intoStaging.commit } });
+    const approveButton = /data-action="approve">Approve staging → prod</;
+    const act = async (cookie: string, form: Record<string, string>) => {
+      const confirm = await get(`/ui/act?${new URLSearchParams(form)}`, cookie);
+      const page = await confirm.text();
+      assert.equal(confirm.status, 200, page);
+      const done = await post('/ui/act', cookie, { ...form, csrf: csrfOf(page)! });
+      return { status: done.status, text: await done.text() };
+    };
+    const prodBefore = await headOf('main');
+
+    const ada = await login('ada');
+    assert.match(
+      await (await get('/ui/pipeline', ada)).text(),
+      /data-action="promote">Promote staging → prod</,
+    );
+    const asked = await act(ada, { action: 'promote', from: 'staging', to: 'prod' });
+    assert.equal(asked.status, 200, asked.text);
+    assert.match(asked.text, /Promotion staging → prod asked for: it waits for approval by someone else\./);
+    assert.equal(await headOf('main'), prodBefore, 'nothing moved before the approval');
+
+    const adaPage = await (await get('/ui/pipeline', ada)).text();
+    assert.match(adaPage, /approval pending: asked by token:ada at /);
+    assert.doesNotMatch(adaPage, approveButton, 'the requester gets no Approve button, admin though she is');
+    const self = await act(ada, { action: 'approve', from: 'staging', to: 'prod' });
+    assert.equal(self.status, 403, self.text);
+    assert.match(self.text, /token:ada asked for this promotion and cannot approve it too \(four eyes\)/);
+    assert.doesNotMatch(
+      await (await get('/ui/pipeline', await login('pat'))).text(),
+      approveButton,
+      'nor a deployer',
+    );
+    assert.equal(await headOf('main'), prodBefore, 'still nothing moved');
+
+    const alice = await login('alice');
+    assert.match(await (await get('/ui/pipeline', alice)).text(), approveButton);
+    const approved = await act(alice, { action: 'approve', from: 'staging', to: 'prod' });
+    assert.equal(approved.status, 200, approved.text);
+    assert.match(
+      approved.text,
+      /Promoted staging → prod: prod now holds [0-9a-f]{12} as commit [0-9a-f]{12}\./,
+    );
+    assert.notEqual(await headOf('main'), prodBefore, 'the promotion ran: a commit on the branch');
+    const done = (
+      await fleet.flotillaJson<{ kind: string; to: string; actor: string; approvedBy: string | null }[]>(
+        'promote',
+        '--history',
+      )
+    )[0]!;
+    assert.deepEqual(
+      [done.kind, done.to, done.actor, done.approvedBy],
+      ['promote', 'prod', 'token:ada', 'token:alice'],
+    );
+    const entries = await audit();
+    assert.ok(
+      entries.some((a) => a.action === 'promote.approve' && a.actor === 'token:alice' && a.outcome === 'ok'),
+    );
+    assert.ok(
+      entries.some(
+        (a) => a.action === 'promote.approve' && a.actor === 'token:ada' && a.outcome === 'refused',
+      ),
+    );
   });
 });

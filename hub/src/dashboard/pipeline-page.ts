@@ -78,13 +78,19 @@ function stageCard(s: PipelineStage, may: (kind: ActionKind, environment: string
   );
 }
 
-function stepArrow(step: PipelineStep, may: (kind: ActionKind, environment: string) => boolean): string {
+function stepArrow(
+  step: PipelineStep,
+  may: (kind: ActionKind, environment: string) => boolean,
+  actor: string | undefined,
+): string {
   const state = stepState(step);
+  // Four eyes: the identity that asked for a promotion cannot approve it, so it gets no button.
+  const approvable = step.pendingApprovals.some((p) => p.requestedBy !== actor);
   const buttons = [
     may('promote', step.to) && step.pendingApprovals.length === 0
       ? actionButton({ kind: 'promote', from: step.from, to: step.to }, `Promote ${step.from} → ${step.to}`)
       : '',
-    may('approve', step.to) && step.pendingApprovals.length > 0
+    may('approve', step.to) && approvable
       ? actionButton({ kind: 'approve', from: step.from, to: step.to }, `Approve ${step.from} → ${step.to}`)
       : '',
   ].join('');
@@ -130,8 +136,10 @@ export function pipelinePage(
   configError: string | null,
   /** Whether this session may do an action on an environment: only those buttons are shown. */
   may: (kind: ActionKind, environment: string) => boolean = () => false,
+  /** The session's identity: a promotion it asked for shows no Approve button to it. */
+  actor?: string,
 ): string {
-  const flow = stages.map((s) => stageCard(s, may) + (s.next ? stepArrow(s.next, may) : '')).join('');
+  const flow = stages.map((s) => stageCard(s, may) + (s.next ? stepArrow(s.next, may, actor) : '')).join('');
   return page(
     'Pipeline',
     `<h1>Pipeline</h1>` +

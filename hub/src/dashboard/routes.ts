@@ -371,7 +371,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         if (!s.pipeline) return html(notFoundPage('The pipeline is not served here.'), 404);
         const { stages, configError } = await s.pipeline.stages();
         const may = (kind: ActionKind, env: string) => !!s.actions && mayAct(identity, kind, env);
-        return html(pipelinePage(stages, configError, may));
+        return html(pipelinePage(stages, configError, may, identity.actor));
       }),
     },
     {
