@@ -375,7 +375,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       },
     };
     const streams = createAgentStreams();
-    const ingest = createStatusIngest(db);
+    const ingest = createStatusIngest(db, {
+      onBatchFailed: (err, reports) =>
+        logger.warn(
+          { err: errorMessage(err), reports },
+          'status ingest batch failed: retrying its reports one by one',
+        ),
+    });
     const applyRequests = createApplyRequests({ db, audit, send: (c, g) => streams.sendSync(c, g) });
     let grpcAddress = options.advertise ?? options.grpc;
     const clusters = createClusterService({

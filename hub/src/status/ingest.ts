@@ -31,6 +31,18 @@ export interface StatusIngest {
 export interface StatusIngestOptions {
   /** Reports stored in one transaction at most; default 500. */
   maxBatch?: number;
+  /**
+   * Transactions open at once, default 2: the next batch is prepared and waits for its rows
+   * while the previous one writes and commits, instead of after it.
+   */
+  maxInFlight?: number;
+  /**
+   * Told when a batch's transaction failed and its reports are retried one by one (a report the
+   * database refuses, a lost connection, a deadlock): the retries hide it from the callers.
+   */
+  onBatchFailed?: (err: unknown, reports: number) => void;
+  /** Tests only: called in a batch's transaction once it holds its clusters' rows, before it writes. */
+  onLocked?: (clusters: readonly string[]) => Promise<void> | void;
 }
 
 type ClusterStatusRow = typeof clusterStatus.$inferSelect;
@@ -46,16 +58,28 @@ interface Pending {
 }
 
 /**
- * Stores agent reports with group commit: reports that arrive while a transaction is being
+ * Stores agent reports with group commit: reports that arrive while transactions are being
  * written wait and go together into the next one, a handful of statements for the whole
  * batch instead of several per report. Each caller is answered only once its batch is
  * committed, so an Ack still means durable. A batch that fails is retried report by report,
  * so one bad report never costs the others.
+ *
+ * Up to `maxInFlight` batches are in flight: the next one is built while the previous one
+ * writes and commits. Each transaction first locks the cluster_status rows of all its
+ * clusters, in one order (sorted by name) and in one statement, and touches a cluster's other
+ * rows only under that lock; batches take that first step in the order they were formed. So
+ * two batches sharing a cluster apply it in arrival order (the later one reads what the
+ * earlier committed), batches sharing none run side by side, and none waits on another in a
+ * cycle, here or on another hub replica.
  */
 export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): StatusIngest {
   const maxBatch = options.maxBatch ?? 500;
+  const maxInFlight = options.maxInFlight ?? 2;
   const pending: Pending[] = [];
-  let flushing = false;
+  let inFlight = 0;
+  let scheduled = false;
+  /** Settles once the newest batch started holds its rows (or failed): the next one's turn. */
+  let turn: Promise<void> = Promise.resolve();
 
   const touch = async (cluster: string, at = new Date()) => {
     await db
@@ -64,28 +88,50 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
       .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } });
   };
 
-  const flush = async () => {
-    flushing = true;
+  /** One batch in its own transaction, after the previous batch holds its rows. */
+  const write = async (batch: Pending[]): Promise<IngestOutcome[]> => {
+    const prepared = prepareBatch(batch);
+    const previous = turn;
+    let locked!: () => void;
+    turn = new Promise((resolve) => {
+      locked = resolve;
+    });
     try {
-      while (pending.length > 0) {
-        const batch = pending.splice(0, maxBatch);
-        try {
-          const outcomes = await ingestBatch(db, batch);
-          for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
-            continue;
-          }
-          for (const p of batch)
-            await ingestBatch(db, [p]).then(
-              ([outcome]) => p.resolve(outcome!),
-              (e) => p.reject(e),
-            );
-        }
-      }
+      await previous;
+      return await ingestBatch(db, prepared, async (clusters) => {
+        locked();
+        await options.onLocked?.(clusters);
+      });
     } finally {
-      flushing = false;
+      locked();
+    }
+  };
+
+  const run = async (batch: Pending[]) => {
+    try {
+      const outcomes = await write(batch);
+      for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+      options.onBatchFailed?.(err, batch.length);
+      for (const p of batch)
+        await write([p]).then(
+          ([outcome]) => p.resolve(outcome!),
+          (e) => p.reject(e),
+        );
+    }
+  };
+
+  const pump = () => {
+    while (pending.length > 0 && inFlight < maxInFlight) {
+      inFlight++;
+      void run(pending.splice(0, maxBatch)).finally(() => {
+        inFlight--;
+        pump();
+      });
     }
   };
 
@@ -95,9 +141,12 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
       return new Promise<IngestOutcome>((resolve, reject) => {
         pending.push({ cluster, report, via, resolve, reject });
         // Reports handed over in the same tick start one batch together.
-        if (!flushing) {
-          flushing = true;
-          queueMicrotask(() => void flush());
+        if (!scheduled) {
+          scheduled = true;
+          queueMicrotask(() => {
+            scheduled = false;
+            pump();
+          });
         }
       });
     },
@@ -125,24 +174,66 @@ interface DriftEvent {
 const driftKey = (d: { group: string; kind: string; namespace: string; name: string; field: string }) =>
   `${d.group}/${d.kind}/${d.namespace}/${d.name}#${d.field}`;
 
-async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
+/** What a batch needs before its transaction: built while the previous batch is still writing. */
+interface PreparedBatch {
+  batch: Pending[];
+  /** Index of the first report of each (cluster, seq) in the batch: the one stored. */
+  first: Map<string, number>;
+  rows: Array<typeof statusReports.$inferInsert>;
+  /** Every cluster of the batch, sorted: the order their rows are locked in. */
+  clusters: string[];
+  /** The clusters heard from on a stream in this batch. */
+  heard: Set<string>;
+}
+
+function prepareBatch(batch: Pending[]): PreparedBatch {
+  // The first of equal (cluster, seq) in a batch is the one stored; the others are duplicates.
+  const first = new Map<string, number>();
+  const rows = [];
+  const heard = new Set<string>();
+  const all = new Set<string>();
+  for (const [i, p] of batch.entries()) {
+    all.add(p.cluster);
+    // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
+    if (p.via === 'stream') heard.add(p.cluster);
+    const key = `${p.cluster}\0${Number(p.report.seq)}`;
+    if (first.has(key)) continue;
+    first.set(key, i);
+    rows.push({
+      cluster: p.cluster,
+      seq: Number(p.report.seq),
+      kind: p.report.body.case ?? 'empty',
+      observedAt: observedAtOf(p.report),
+      via: p.via,
+      body: toJson(ReportStatusRequestSchema, p.report) as object,
+    });
+  }
+  return { batch, first, rows, clusters: [...all].sort(), heard };
+}
+
+async function ingestBatch(
+  db: Db,
+  { batch, first, rows, clusters, heard }: PreparedBatch,
+  onLocked: (clusters: readonly string[]) => Promise<void>,
+): Promise<IngestOutcome[]> {
   return db.transaction(async (tx) => {
-    // The first of equal (cluster, seq) in a batch is the one stored; the others are duplicates.
-    const first = new Map<string, number>();
-    const rows = [];
-    for (const [i, p] of batch.entries()) {
-      const key = `${p.cluster}\0${Number(p.report.seq)}`;
-      if (first.has(key)) continue;
-      first.set(key, i);
-      rows.push({
-        cluster: p.cluster,
-        seq: Number(p.report.seq),
-        kind: p.report.body.case ?? 'empty',
-        observedAt: observedAtOf(p.report),
-        via: p.via,
-        body: toJson(ReportStatusRequestSchema, p.report) as object,
-      });
-    }
+    // First, and in one statement in one order, lock the cluster_status row of every cluster of
+    // the batch (creating it if need be), setting lastSeen of those heard on a stream; its
+    // RETURNING gives the batch their current rows. Everything else of these clusters is read
+    // and written under these locks, so a batch sharing a cluster waits here for this one's commit.
+    const at = new Date();
+    const current = new Map<string, ClusterStatusRow>();
+    const locked = await tx
+      .insert(clusterStatus)
+      .values(clusters.map((cluster) => ({ cluster, lastSeen: heard.has(cluster) ? at : null })))
+      .onConflictDoUpdate({
+        target: clusterStatus.cluster,
+        set: { lastSeen: sql`coalesce(excluded.last_seen, ${clusterStatus.lastSeen})` },
+      })
+      .returning();
+    for (const row of locked) current.set(row.cluster, row);
+    await onLocked(clusters);
+
     const stored = new Set<string>();
     for (let i = 0; i < rows.length; i += 1000) {
       const { rows: inserted } = (await tx.execute(
@@ -152,19 +243,6 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
       // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
       for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
     }
-    // Every report on a stream, stored or a duplicate, says the cluster was heard from now. The
-    // upsert returns those clusters' current rows (and locks them, in one order, until commit).
-    const heard = [...new Set(batch.filter((p) => p.via === 'stream').map((p) => p.cluster))].sort();
-    const current = new Map<string, ClusterStatusRow>();
-    if (heard.length > 0) {
-      const at = new Date();
-      const rows = await tx
-        .insert(clusterStatus)
-        .values(heard.map((cluster) => ({ cluster, lastSeen: at })))
-        .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } })
-        .returning();
-      for (const row of rows) current.set(row.cluster, row);
-    }
     const isStored = (p: Pending, i: number) => {
       const key = `${p.cluster}\0${Number(p.report.seq)}`;
       return first.get(key) === i && stored.has(key);
@@ -172,10 +250,6 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
     const touched = [...new Set(batch.filter(isStored).map((p) => p.cluster))];
     if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
 
-    const unread = touched.filter((c) => !current.has(c));
-    if (unread.length > 0)
-      for (const row of await tx.select().from(clusterStatus).where(inArray(clusterStatus.cluster, unread)))
-        current.set(row.cluster, row);
     const changes = new Map<string, ClusterChanges>(
       touched.map((c) => [c, { current: current.get(c), set: {} }]),
     );
