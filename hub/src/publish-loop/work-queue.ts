@@ -39,6 +39,11 @@ export interface WorkQueueOptions {
   logger: Logger;
   /** Rows one claim takes; default 50. */
   claimSize?: number;
+  /**
+   * Claims this replica works on at once; default 2. While one waits on PostgreSQL or on
+   * JetStream's acks the other renders and signs, so one replica keeps its core busy.
+   */
+  claimConcurrency?: number;
   /** How often to look for rows nobody announced (a dead replica's); default 2 s. */
   pollMs?: number;
 }
@@ -59,6 +64,7 @@ interface ClaimedRow extends Record<string, unknown> {
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { db, logger, source, publisher, publishing } = options;
   const claimSize = options.claimSize ?? 50;
+  const claimConcurrency = options.claimConcurrency ?? 2;
   const pollMs = options.pollMs ?? 2000;
   let listener: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -120,10 +126,16 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     }
     draining = (async () => {
       const done = new Map<string, ClusterOutcome>();
+      const lane = async () => {
+        while (!stopped && (await claimOnce(done)) > 0) {}
+      };
       try {
         do {
           again = false;
-          while (!stopped && (await claimOnce(done)) > 0) {}
+          // Every lane ends before the drain does, even when one failed.
+          const lanes = await Promise.allSettled(Array.from({ length: claimConcurrency }, lane));
+          const failed = lanes.find((l) => l.status === 'rejected');
+          if (failed) throw failed.reason;
         } while (again && !stopped);
       } catch (err) {
         // The rows stay queued; the next poll or notification tries again.
