@@ -4,6 +4,7 @@ import {
   decodeEnvelope,
   errorMessage,
   FlotillaError,
+  type KubeObject,
   type Logger,
   secretHashKey,
   sha256Digest,
@@ -258,8 +259,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       db,
       bus: {
         ...bus,
-        publish: async (c, g, e) => {
-          await bus.publish(c, g, e);
+        publish: async (c, g, e, o) => {
+          await bus.publish(c, g, e, o);
           metrics.inc('flotilla_bundles_published_total');
         },
       },
@@ -298,11 +299,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       audit,
       logger,
       config: fleetConfig,
-      async previousObjects(cluster) {
-        const latest = await publisher.latest(cluster);
-        if (!latest) return undefined;
-        const payload = Buffer.from(decodeEnvelope(latest.envelope).payload, 'base64');
-        return (JSON.parse(payload.toString('utf8')) as Bundle).objects;
+      async previousObjects(names) {
+        const objects = new Map<string, readonly KubeObject[]>();
+        for (const [cluster, latest] of await publisher.latestOf(names)) {
+          const payload = Buffer.from(decodeEnvelope(latest.envelope).payload, 'base64');
+          objects.set(cluster, (JSON.parse(payload.toString('utf8')) as Bundle).objects);
+        }
+        return objects;
       },
       trigger: (reason) => sync.trigger(reason),
       isLeader,
@@ -375,7 +378,13 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       },
     };
     const streams = createAgentStreams();
-    const ingest = createStatusIngest(db);
+    const ingest = createStatusIngest(db, {
+      onBatchFailed: (err, reports) =>
+        logger.warn(
+          { err: errorMessage(err), reports },
+          'status ingest batch failed: retrying its reports one by one',
+        ),
+    });
     const applyRequests = createApplyRequests({ db, audit, send: (c, g) => streams.sendSync(c, g) });
     let grpcAddress = options.advertise ?? options.grpc;
     const clusters = createClusterService({

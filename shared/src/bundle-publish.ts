@@ -16,6 +16,15 @@ export interface BundleNotice {
   generation: number;
 }
 
+export interface BundlePublishOptions {
+  /**
+   * Wait until the notify has reached the server (a round trip); default true. A publisher of
+   * many bundles at once passes false and flushes once after all of them: each flush is a
+   * socket write and a PONG of its own.
+   */
+  flush?: boolean;
+}
+
 /**
  * Publishes envelope bytes as a cluster's latest bundle, the one way hub and agents agree on
  * (the hub's bus and every test that plays the hub call this, so there is one copy): the
@@ -29,6 +38,7 @@ export async function publishBundle(
   generation: number,
   envelope: Uint8Array,
   chunkSize = DEFAULT_CHUNK_SIZE,
+  options: BundlePublishOptions = {},
 ): Promise<TransportHead> {
   const js = conn.jetstream();
   const { head, chunks } = packForTransport(envelope, { cluster, generation }, chunkSize);
@@ -36,6 +46,6 @@ export async function publishBundle(
   await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
   const notice: BundleNotice = { generation };
   conn.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify(notice)));
-  await conn.flush();
+  if (options.flush !== false) await conn.flush();
   return head;
 }

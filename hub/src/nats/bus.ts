@@ -19,8 +19,19 @@ import { mintHubUser, mintSystemUser, type NatsIdentity } from './identity.js';
 
 /** Where bundles go: the hub's only write path into NATS. */
 export interface BundleBus {
-  /** Publishes an envelope as the cluster's latest bundle: chunks, then head, then notify. */
-  publish(cluster: string, generation: number, envelope: Uint8Array): Promise<void>;
+  /**
+   * Publishes an envelope as the cluster's latest bundle: chunks, then head, then notify.
+   * With `flush: false` the notify may still be queued when it resolves: call flush() after a
+   * batch of publishes.
+   */
+  publish(
+    cluster: string,
+    generation: number,
+    envelope: Uint8Array,
+    options?: { flush?: boolean },
+  ): Promise<void>;
+  /** Waits until every notify queued so far has reached the server. */
+  flush(): Promise<void>;
   /** Pushes a re-signed account JWT (e.g. with a revocation) to the servers. */
   updateAccount(accountJwt: string): Promise<void>;
   /** Purges a cluster's head and chunks from the stream. */
@@ -102,11 +113,11 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
   // so a revocation made while NATS was away takes effect as soon as it is back.
   let latestAccountJwt = identity.accountJwt;
   const bus: BundleBus = {
-    async publish(cluster, generation, envelope) {
+    async publish(cluster, generation, envelope, publishOptions) {
       let head: TransportHead;
       for (let attempt = 0; ; attempt++) {
         try {
-          head = await publishBundle(nc, cluster, generation, envelope, options.chunkSize);
+          head = await publishBundle(nc, cluster, generation, envelope, options.chunkSize, publishOptions);
           unavailableSince = undefined;
           break;
         } catch (err) {
@@ -124,7 +135,11 @@ export async function createBundleBus(options: BundleBusOptions): Promise<Bundle
           await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 250, maxMs: 2000 })));
         }
       }
-      logger.info({ cluster, generation, chunks: head.chunks.length, bytes: head.size }, 'bundle published');
+      // One line a bundle is one write a bundle: at fleet size the publisher logs a line per batch.
+      logger.debug({ cluster, generation, chunks: head.chunks.length, bytes: head.size }, 'bundle published');
+    },
+    async flush() {
+      await nc.flush();
     },
     async updateAccount(accountJwt) {
       latestAccountJwt = accountJwt;

@@ -137,7 +137,7 @@ ${canonicalJson(clusterPolicy(env, cluster.labels))}`,
     heads: ReadonlyMap<string, BundleHead>,
   ): Promise<ClusterOutcome[]> {
     const outcomes = new Array<ClusterOutcome>(batch.length);
-    const requests: Array<PublishRequest & { index: number }> = [];
+    const requests: Array<PublishRequest & { index: number; digest: string }> = [];
     await mapConcurrent([...batch.entries()], options.concurrency, async ([index, work]) => {
       const { cluster, env, branch } = work;
       const planned = await plan(work, heads.get(cluster.name));
@@ -151,12 +151,15 @@ ${canonicalJson(clusterPolicy(env, cluster.labels))}`,
           throw new Error(
             `environment ${env.name}: ${env.path} renders no objects; the last good bundle stays (an empty bundle would prune everything: set policy allowEmpty: true in ${FLEET_CONFIG_FILE} if that is meant)`,
           );
+        const policy = clusterPolicy(env, cluster.labels);
         requests.push({
           index,
           cluster,
           render: { ...rendered, inputKey: planned.inputKey },
-          env: { name: env.name, branch, policy: clusterPolicy(env, cluster.labels) },
+          env: { name: env.name, branch, policy },
           head: planned.head,
+          // Computed once: the gate and the publisher both need it.
+          digest: contentDigest(rendered.objects, policy),
         });
       } catch (err) {
         outcomes[index] = { cluster: cluster.name, error: errorMessage(err) };
@@ -165,7 +168,7 @@ ${canonicalJson(clusterPolicy(env, cluster.labels))}`,
     if (requests.length > 0 && options.gate) {
       const reviews: Array<ReviewRequest & { index: number }> = [];
       for (const r of requests) {
-        const digest = contentDigest(r.render.objects, r.env.policy);
+        const digest = r.digest;
         if (digest !== r.head?.contentDigest)
           reviews.push({
             index: r.index,

@@ -11,6 +11,7 @@ import {
   type ClusterPublishing,
   type ClusterWork,
   createClusterPublishing,
+  type PlannedCluster,
   type PublishGate,
 } from './cluster-publish.js';
 import { type RenderOutcome, recordRenders, renderStates, scopes } from './render-state.js';
@@ -18,6 +19,9 @@ import type { WorkQueue } from './work-queue.js';
 
 /** Clusters stored and published together: bounds the renders held in memory at once. */
 const PUBLISH_BATCH = 250;
+
+/** Clusters planned and queued together when replicas share a pass. */
+const ENQUEUE_SLICE = 100;
 
 /** Renders and publishes in flight at once: enough to overlap NATS acks and DB round trips. */
 const DEFAULT_CONCURRENCY = 16;
@@ -155,6 +159,8 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
           );
         }
       }
+      // The other replicas fetch the pass's commits while this one holds and plans.
+      if (queue) await queue.announce([...new Set(work.map((w) => w.commit))]);
       const holds = options.gate ? await options.gate.hold(work, heads) : new Map<string, string>();
       for (const [cluster, held] of holds) result.clusters.push({ cluster, held });
       const go = holds.size === 0 ? work : work.filter((w) => !holds.has(w.cluster.name));
@@ -195,15 +201,22 @@ export function createPublishLoop(options: PublishLoopOptions): PublishLoop {
     work: ClusterWork[],
     heads: Map<string, BundleHead>,
   ): Promise<{ outcomes: ClusterOutcome[]; recorded: Set<string> }> {
-    const planned = await mapConcurrent(work, concurrency, (w) =>
-      publishing.plan(w, heads.get(w.cluster.name)),
-    );
-    const changed = work.filter((_, i) => !planned[i]!.done).map((w) => w.cluster.name);
     const pass = Date.now();
-    await queue!.enqueue(
-      pass,
-      work.filter((_, i) => !planned[i]!.done),
-    );
+    const planned: PlannedCluster[] = [];
+    // Queued a slice at a time as planned: the other replicas start on the first slice while
+    // this one plans the rest.
+    for (let i = 0; i < work.length; i += ENQUEUE_SLICE) {
+      const slice = work.slice(i, i + ENQUEUE_SLICE);
+      const plans = await mapConcurrent(slice, concurrency, (w) =>
+        publishing.plan(w, heads.get(w.cluster.name)),
+      );
+      planned.push(...plans);
+      await queue!.enqueue(
+        pass,
+        slice.filter((_, j) => !plans[j]!.done),
+      );
+    }
+    const changed = work.filter((_, i) => !planned[i]!.done).map((w) => w.cluster.name);
     const mine = await queue!.drain();
     await queue!.settled(pass, changed);
     const others = changed.filter((name) => !mine.has(name));

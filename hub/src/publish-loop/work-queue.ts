@@ -18,6 +18,12 @@ import { type RenderOutcome, recordRenders, scopes } from './render-state.js';
  * no change gets two generations or is published twice.
  */
 export interface WorkQueue {
+  /**
+   * Tells every replica the commits of a pass about to be queued, so that a replica whose
+   * clone lacks them fetches while this one still plans, not after it claimed its first rows.
+   * Never throws: a replica that missed it fetches when it claims.
+   */
+  announce(commits: string[]): Promise<void>;
   /** Queues a pass's changed clusters (a newer pass replaces a cluster's older row) and wakes every replica. */
   enqueue(pass: number, work: ClusterWork[]): Promise<void>;
   /** Claims and publishes batches until nothing is left to claim; returns what this replica did. */
@@ -39,11 +45,20 @@ export interface WorkQueueOptions {
   logger: Logger;
   /** Rows one claim takes; default 50. */
   claimSize?: number;
+  /**
+   * Claims this replica works on at once; default 2. While one waits on PostgreSQL or on
+   * JetStream's acks the other renders and signs, so one replica keeps its core busy.
+   */
+  claimConcurrency?: number;
   /** How often to look for rows nobody announced (a dead replica's); default 2 s. */
   pollMs?: number;
 }
 
 const CHANNEL = 'flotilla_sync_work';
+/** A notification that names commits to fetch rather than work to claim. */
+const FETCH = 'fetch ';
+/** Commits named in one notification: PostgreSQL's payload limit is 8,000 bytes. */
+const MAX_ANNOUNCED = 150;
 
 interface ClaimedRow extends Record<string, unknown> {
   cluster: string;
@@ -59,12 +74,25 @@ interface ClaimedRow extends Record<string, unknown> {
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { db, logger, source, publisher, publishing } = options;
   const claimSize = options.claimSize ?? 50;
+  const claimConcurrency = options.claimConcurrency ?? 2;
   const pollMs = options.pollMs ?? 2000;
   let listener: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let draining: Promise<Map<string, ClusterOutcome>> | undefined;
   let again = false;
+  let fetching: Promise<void> | undefined;
+
+  /** Fetches the source unless its clone has every commit named; one fetch at a time, shared. */
+  const ensureCommits = async (commits: string[]): Promise<void> => {
+    await fetching?.catch(() => undefined);
+    const missing = await Promise.all(commits.map(async (c) => !(await source.treeId(c, ''))));
+    if (!missing.some(Boolean)) return;
+    fetching ??= source.fetch().finally(() => {
+      fetching = undefined;
+    });
+    await fetching;
+  };
 
   /** One claim: a transaction that holds its rows until they are published and deleted. */
   const claimOnce = async (done: Map<string, ClusterOutcome>): Promise<number> =>
@@ -90,8 +118,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
         };
       });
       // This replica's clone may not have the pass's commit yet.
-      const missing = await Promise.all(work.map(async (w) => !(await source.treeId(w.commit, ''))));
-      if (missing.some(Boolean)) await source.fetch();
+      await ensureCommits([...new Set(work.map((w) => w.commit))]);
       const heads = await publisher.heads(work.map((w) => w.cluster.name));
       const outcomes = await publishing.publish(work, heads);
       const states = new Map<string, RenderOutcome>();
@@ -120,10 +147,16 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     }
     draining = (async () => {
       const done = new Map<string, ClusterOutcome>();
+      const lane = async () => {
+        while (!stopped && (await claimOnce(done)) > 0) {}
+      };
       try {
         do {
           again = false;
-          while (!stopped && (await claimOnce(done)) > 0) {}
+          // Every lane ends before the drain does, even when one failed.
+          const lanes = await Promise.allSettled(Array.from({ length: claimConcurrency }, lane));
+          const failed = lanes.find((l) => l.status === 'rejected');
+          if (failed) throw failed.reason;
         } while (again && !stopped);
       } catch (err) {
         // The rows stay queued; the next poll or notification tries again.
@@ -137,6 +170,14 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   };
 
   return {
+    async announce(commits) {
+      if (commits.length === 0) return;
+      const payload = `${FETCH}${commits.slice(0, MAX_ANNOUNCED).join(',')}`;
+      await db
+        .execute(sql`SELECT pg_notify(${CHANNEL}, ${payload})`)
+        .catch((err) => logger.warn({ err: errorMessage(err) }, 'sync work: cannot announce a pass'));
+    },
+
     async enqueue(pass, work) {
       if (work.length === 0) return;
       for (let i = 0; i < work.length; i += 1000) {
@@ -183,7 +224,13 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       stopped = false;
       const connect = async () => {
         const client = new pg.Client({ connectionString: options.url, keepAlive: true });
-        client.on('notification', () => void drain());
+        client.on('notification', (message) => {
+          if (!message.payload?.startsWith(FETCH)) return void drain();
+          const commits = message.payload.slice(FETCH.length).split(',');
+          ensureCommits(commits).catch((err) =>
+            logger.warn({ err: errorMessage(err) }, 'sync work: fetching an announced pass failed'),
+          );
+        });
         client.on('error', (err) => {
           logger.warn(
             { err: errorMessage(err) },

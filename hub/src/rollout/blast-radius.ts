@@ -21,6 +21,14 @@ export function countPrunes(previous: readonly KubeObject[], next: readonly Kube
 }
 
 /**
+ * Whether a render's prunes go unchecked: its policy does not prune, the threshold is 100 %, or
+ * an empty bundle is explicitly allowed to prune everything. Then no previous bundle is needed.
+ */
+export function pruneUnchecked(policy: SyncPolicy, maxPrune: number, next: readonly KubeObject[]): boolean {
+  return !policy.prune || maxPrune >= 1 || (next.length === 0 && policy.allowEmpty);
+}
+
+/**
  * Why a render must be held for its blast radius, or undefined. Nothing is held when the
  * policy does not prune, when an empty bundle is explicitly allowed to prune everything, or
  * when the threshold is 100 %.
@@ -33,8 +41,7 @@ export function blastRadiusHold(input: {
   maxPrune: number;
 }): string | undefined {
   const { policy, maxPrune } = input;
-  if (!policy.prune || maxPrune >= 1) return undefined;
-  if (input.next.length === 0 && policy.allowEmpty) return undefined;
+  if (pruneUnchecked(policy, maxPrune, input.next)) return undefined;
   const count = countPrunes(input.previous, input.next);
   if (count.share <= maxPrune) return undefined;
   const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;

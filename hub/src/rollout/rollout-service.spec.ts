@@ -118,7 +118,8 @@ for (const kind of TEST_DATABASE_KINDS) {
         audit,
         logger: createLogger({ name: 'test', level: 'silent' }),
         config: async () => CONFIG,
-        previousObjects: async (cluster) => previous.get(cluster),
+        previousObjects: async (names) =>
+          new Map(names.flatMap((c) => (previous.has(c) ? [[c, previous.get(c)!] as const] : []))),
         trigger: async (reason) => {
           triggers.push(reason);
         },

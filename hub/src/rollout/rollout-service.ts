@@ -16,7 +16,7 @@ import { clusterHolds, clusters as clustersTable, pruneApprovals, rollouts } fro
 import type { ClusterWork, PublishGate, ReviewRequest } from '../publish-loop/cluster-publish.js';
 import type { GitSource } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
-import { blastRadiusHold } from './blast-radius.js';
+import { blastRadiusHold, pruneUnchecked } from './blast-radius.js';
 import { type Pause, type Pauses, pauseText } from './pause.js';
 import {
   assignWaves,
@@ -83,8 +83,8 @@ export interface RolloutServiceOptions {
   logger: Logger;
   /** The fleet config of the newest good pass. */
   config(): Promise<FleetConfig | undefined>;
-  /** The objects of a cluster's newest bundle (what a new one would prune from). */
-  previousObjects(cluster: string): Promise<readonly KubeObject[] | undefined>;
+  /** The objects of each named cluster's newest bundle (what a new one would prune from), in one lookup. */
+  previousObjects(clusters: string[]): Promise<ReadonlyMap<string, readonly KubeObject[]>>;
   /** Runs a publish pass (on the leading replica). */
   trigger(reason: string): Promise<unknown>;
   /** Only the leading replica ticks. */
@@ -282,12 +282,22 @@ export function createRolloutService(options: RolloutServiceOptions): RolloutSer
     async review(requests: ReviewRequest[]) {
       const verdicts: Array<string | undefined> = [];
       const held = new Map<string, { reason: string; digest: string }>();
+      const maxPruneOf = (r: ReviewRequest) => r.work.env.rollout?.maxPrune ?? DEFAULT_MAX_PRUNE;
+      // Only a render that may prune is compared with its cluster's newest bundle: those are
+      // read in one lookup, not one query per cluster.
+      const compared = requests.filter(
+        (r) => r.head && !pruneUnchecked(r.work.env.policy, maxPruneOf(r), r.objects),
+      );
+      const previousOf =
+        compared.length > 0
+          ? await options.previousObjects(compared.map((r) => r.work.cluster.name))
+          : new Map<string, readonly KubeObject[]>();
       for (const r of requests) {
         const cluster = r.work.cluster.name;
-        const maxPrune = r.work.env.rollout?.maxPrune ?? DEFAULT_MAX_PRUNE;
+        const maxPrune = maxPruneOf(r);
         let reason: string | undefined;
         if (r.head) {
-          const previous = await options.previousObjects(cluster);
+          const previous = previousOf.get(cluster);
           reason = previous
             ? blastRadiusHold({ cluster, previous, next: r.objects, policy: r.work.env.policy, maxPrune })
             : undefined;

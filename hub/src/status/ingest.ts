@@ -2,10 +2,11 @@ import { toJson } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { type ClusterStatus, type ReportStatusRequest, ReportStatusRequestSchema } from '@flotilla/proto';
 import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from '@flotilla/shared';
-import { and, inArray, isNull, sql } from 'drizzle-orm';
+import { getTableName } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/database.js';
+import { columnName, jsonRecordset, type RawStatement, rawTransaction, rowOf } from '../db/raw.js';
 import { clusterStatus, drift, resourceStatus, statusReports } from '../db/schema.js';
-import { unnestInsert } from '../db/unnest.js';
 
 /** How a report reached the hub: the live gRPC stream, or a file carried out of an air-gapped site. */
 export type ReportVia = 'stream' | 'import';
@@ -31,10 +32,21 @@ export interface StatusIngest {
 export interface StatusIngestOptions {
   /** Reports stored in one transaction at most; default 500. */
   maxBatch?: number;
+  /**
+   * Transactions open at once, default 2: the next batch is prepared and waits for its rows
+   * while the previous one writes and commits, instead of after it.
+   */
+  maxInFlight?: number;
+  /**
+   * Told when a batch's transaction failed and its reports are retried one by one (a report the
+   * database refuses, a lost connection, a deadlock): the retries hide it from the callers.
+   */
+  onBatchFailed?: (err: unknown, reports: number) => void;
+  /** Tests only: called in a batch's transaction once it holds its clusters' rows, before it writes. */
+  onLocked?: (clusters: readonly string[]) => Promise<void> | void;
 }
 
 type ClusterStatusRow = typeof clusterStatus.$inferSelect;
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 type DriftRow = typeof drift.$inferSelect;
 
 interface Pending {
@@ -46,16 +58,28 @@ interface Pending {
 }
 
 /**
- * Stores agent reports with group commit: reports that arrive while a transaction is being
+ * Stores agent reports with group commit: reports that arrive while transactions are being
  * written wait and go together into the next one, a handful of statements for the whole
  * batch instead of several per report. Each caller is answered only once its batch is
  * committed, so an Ack still means durable. A batch that fails is retried report by report,
  * so one bad report never costs the others.
+ *
+ * Up to `maxInFlight` batches are in flight: the next one is built while the previous one
+ * writes and commits. Each transaction first locks the cluster_status rows of all its
+ * clusters, in one order (sorted by name) and in one statement, and touches a cluster's other
+ * rows only under that lock; batches take that first step in the order they were formed. So
+ * two batches sharing a cluster apply it in arrival order (the later one reads what the
+ * earlier committed), batches sharing none run side by side, and none waits on another in a
+ * cycle, here or on another hub replica.
  */
 export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): StatusIngest {
   const maxBatch = options.maxBatch ?? 500;
+  const maxInFlight = options.maxInFlight ?? 2;
   const pending: Pending[] = [];
-  let flushing = false;
+  let inFlight = 0;
+  let scheduled = false;
+  /** Settles once the newest batch started holds its rows (or failed): the next one's turn. */
+  let turn: Promise<void> = Promise.resolve();
 
   const touch = async (cluster: string, at = new Date()) => {
     await db
@@ -64,28 +88,50 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
       .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } });
   };
 
-  const flush = async () => {
-    flushing = true;
+  /** One batch in its own transaction, after the previous batch holds its rows. */
+  const write = async (batch: Pending[]): Promise<IngestOutcome[]> => {
+    const prepared = prepareBatch(batch);
+    const previous = turn;
+    let locked!: () => void;
+    turn = new Promise((resolve) => {
+      locked = resolve;
+    });
     try {
-      while (pending.length > 0) {
-        const batch = pending.splice(0, maxBatch);
-        try {
-          const outcomes = await ingestBatch(db, batch);
-          for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
-            continue;
-          }
-          for (const p of batch)
-            await ingestBatch(db, [p]).then(
-              ([outcome]) => p.resolve(outcome!),
-              (e) => p.reject(e),
-            );
-        }
-      }
+      await previous;
+      return await ingestBatch(db, prepared, async (clusters) => {
+        locked();
+        await options.onLocked?.(clusters);
+      });
     } finally {
-      flushing = false;
+      locked();
+    }
+  };
+
+  const run = async (batch: Pending[]) => {
+    try {
+      const outcomes = await write(batch);
+      for (const [i, p] of batch.entries()) p.resolve(outcomes[i]!);
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+      options.onBatchFailed?.(err, batch.length);
+      for (const p of batch)
+        await write([p]).then(
+          ([outcome]) => p.resolve(outcome!),
+          (e) => p.reject(e),
+        );
+    }
+  };
+
+  const pump = () => {
+    while (pending.length > 0 && inFlight < maxInFlight) {
+      inFlight++;
+      void run(pending.splice(0, maxBatch)).finally(() => {
+        inFlight--;
+        pump();
+      });
     }
   };
 
@@ -95,9 +141,12 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
       return new Promise<IngestOutcome>((resolve, reject) => {
         pending.push({ cluster, report, via, resolve, reject });
         // Reports handed over in the same tick start one batch together.
-        if (!flushing) {
-          flushing = true;
-          queueMicrotask(() => void flush());
+        if (!scheduled) {
+          scheduled = true;
+          queueMicrotask(() => {
+            scheduled = false;
+            pump();
+          });
         }
       });
     },
@@ -125,46 +174,167 @@ interface DriftEvent {
 const driftKey = (d: { group: string; kind: string; namespace: string; name: string; field: string }) =>
   `${d.group}/${d.kind}/${d.namespace}/${d.name}#${d.field}`;
 
-async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
-  return db.transaction(async (tx) => {
-    // The first of equal (cluster, seq) in a batch is the one stored; the others are duplicates.
-    const first = new Map<string, number>();
-    const rows = [];
-    for (const [i, p] of batch.entries()) {
-      const key = `${p.cluster}\0${Number(p.report.seq)}`;
-      if (first.has(key)) continue;
-      first.set(key, i);
-      rows.push({
-        cluster: p.cluster,
-        seq: Number(p.report.seq),
-        kind: p.report.body.case ?? 'empty',
-        observedAt: observedAtOf(p.report),
-        via: p.via,
-        body: toJson(ReportStatusRequestSchema, p.report) as object,
-      });
-    }
-    const stored = new Set<string>();
-    for (let i = 0; i < rows.length; i += 1000) {
-      const { rows: inserted } = (await tx.execute(
-        sql`${unnestInsert(statusReports, ['cluster', 'seq', 'kind', 'observedAt', 'via', 'body'], rows.slice(i, i + 1000))}
-            on conflict do nothing returning cluster, seq`,
-      )) as unknown as { rows: Array<{ cluster: string; seq: number | string }> };
-      // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
-      for (const r of inserted) stored.add(`${r.cluster}\0${r.seq}`);
-    }
-    // Every report on a stream, stored or a duplicate, says the cluster was heard from now. The
-    // upsert returns those clusters' current rows (and locks them, in one order, until commit).
-    const heard = [...new Set(batch.filter((p) => p.via === 'stream').map((p) => p.cluster))].sort();
+/** What a batch needs before its transaction: built while the previous batch is still writing. */
+interface PreparedBatch {
+  batch: Pending[];
+  /** Index of the first report of each (cluster, seq) in the batch: the one stored. */
+  first: Map<string, number>;
+  /** The batch's reports for status_reports, as one JSON text. */
+  reports: string;
+  /** Every cluster of the batch, sorted: the order their rows are locked in. */
+  clusters: string[];
+  /** For each of `clusters`, whether it was heard from on a stream in this batch. */
+  heard: boolean[];
+}
+
+function prepareBatch(batch: Pending[]): PreparedBatch {
+  // The first of equal (cluster, seq) in a batch is the one stored; the others are duplicates.
+  const first = new Map<string, number>();
+  const rows: Array<typeof statusReports.$inferInsert> = [];
+  const heard = new Map<string, boolean>();
+  for (const [i, p] of batch.entries()) {
+    // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
+    heard.set(p.cluster, heard.get(p.cluster) === true || p.via === 'stream');
+    const key = `${p.cluster}\0${Number(p.report.seq)}`;
+    if (first.has(key)) continue;
+    first.set(key, i);
+    rows.push({
+      cluster: p.cluster,
+      seq: Number(p.report.seq),
+      kind: p.report.body.case ?? 'empty',
+      observedAt: observedAtOf(p.report),
+      via: p.via,
+      body: toJson(ReportStatusRequestSchema, p.report) as object,
+    });
+  }
+  const clusters = [...heard.keys()].sort();
+  return {
+    batch,
+    first,
+    reports: JSON.stringify(rows),
+    clusters,
+    heard: clusters.map((c) => heard.get(c)!),
+  };
+}
+
+const REPORT_KEYS = ['cluster', 'seq', 'kind', 'observedAt', 'via', 'body'] as const;
+const STATUS_KEYS = [
+  'appliedGeneration',
+  'revision',
+  'bundleDigest',
+  'phase',
+  'health',
+  'applyError',
+  'pendingGeneration',
+  'refusal',
+  'refusedGeneration',
+  'refusedAt',
+  'reportedAt',
+  'reportedVia',
+  'lastSeq',
+  'healthySince',
+  'pendingReason',
+  'pendingUntil',
+] as const;
+const RESOURCE_KEYS = [
+  'cluster',
+  'group',
+  'version',
+  'kind',
+  'namespace',
+  'name',
+  'sync',
+  'health',
+  'healthReason',
+  'error',
+] as const;
+const DRIFT_KEYS = [
+  'cluster',
+  'group',
+  'version',
+  'kind',
+  'namespace',
+  'name',
+  'field',
+  'desired',
+  'live',
+  'since',
+  'clearedAt',
+] as const;
+
+/** Inserts rows given as one JSON array of objects keyed by property name. */
+function jsonInsert<T extends PgTable>(
+  table: T,
+  keys: ReadonlyArray<keyof T['$inferSelect'] & string>,
+): string {
+  return `insert into "${getTableName(table)}" (${keys.map((k) => columnName(table, k)).join(', ')})
+    select ${keys.map((k) => `r."${k}"`).join(', ')} from ${jsonRecordset(table, keys, 1)}`;
+}
+
+/**
+ * The ingest's statements, each with constant text: PostgreSQL prepares each once per
+ * connection, and nothing is built per batch but the JSON of its rows.
+ */
+const STATEMENTS = {
+  /**
+   * Locks the cluster_status row of every cluster of a batch (creating it if need be), in the
+   * order given, setting lastSeen of those heard on a stream; returns their current rows.
+   */
+  lock: {
+    name: 'flotilla_ingest_lock',
+    text: `insert into cluster_status (cluster, last_seen)
+      select u.cluster, case when u.heard then $3::timestamptz end
+      from unnest($1::text[], $2::boolean[]) with ordinality as u(cluster, heard, n) order by u.n
+      on conflict (cluster) do update set last_seen = coalesce(excluded.last_seen, cluster_status.last_seen)
+      returning *`,
+  },
+  reports: {
+    name: 'flotilla_ingest_reports',
+    text: `${jsonInsert(statusReports, REPORT_KEYS)} on conflict do nothing returning cluster, seq`,
+  },
+  openDrift: {
+    name: 'flotilla_ingest_open_drift',
+    text: 'select * from drift where cluster = any($1::text[]) and cleared_at is null',
+  },
+  /** Every field of cluster_status but lastSeen, of rows the lock created or returned. */
+  status: {
+    name: 'flotilla_ingest_status',
+    text: `update cluster_status c set ${STATUS_KEYS.map((k) => `${columnName(clusterStatus, k)} = r."${k}"`).join(', ')}
+      from ${jsonRecordset(clusterStatus, ['cluster', ...STATUS_KEYS], 1)} where c.cluster = r."cluster"`,
+  },
+  deleteResources: {
+    name: 'flotilla_ingest_delete_resources',
+    text: 'delete from resource_status where cluster = any($1::text[])',
+  },
+  resources: { name: 'flotilla_ingest_resources', text: jsonInsert(resourceStatus, RESOURCE_KEYS) },
+  drift: { name: 'flotilla_ingest_drift', text: jsonInsert(drift, DRIFT_KEYS) },
+  updateDrift: {
+    name: 'flotilla_ingest_update_drift',
+    text: `update drift d set desired = r."desired", live = r."live", cleared_at = r."clearedAt"
+      from ${jsonRecordset(drift, ['id', 'desired', 'live', 'clearedAt'], 1)} where d.id = r."id"`,
+  },
+} satisfies Record<string, RawStatement>;
+
+async function ingestBatch(
+  db: Db,
+  { batch, first, reports, clusters, heard }: PreparedBatch,
+  onLocked: (clusters: readonly string[]) => Promise<void>,
+): Promise<IngestOutcome[]> {
+  return rawTransaction(db, async (query) => {
+    // First, and in one statement in one order, lock the cluster_status row of every cluster of
+    // the batch. Everything else of these clusters is read and written under these locks, so a
+    // batch sharing a cluster waits here for this one's commit, then reads what it wrote.
     const current = new Map<string, ClusterStatusRow>();
-    if (heard.length > 0) {
-      const at = new Date();
-      const rows = await tx
-        .insert(clusterStatus)
-        .values(heard.map((cluster) => ({ cluster, lastSeen: at })))
-        .onConflictDoUpdate({ target: clusterStatus.cluster, set: { lastSeen: at } })
-        .returning();
-      for (const row of rows) current.set(row.cluster, row);
+    for (const raw of await query(STATEMENTS.lock, [clusters, heard, new Date()])) {
+      const row = rowOf(clusterStatus, raw);
+      current.set(row.cluster, row);
     }
+    await onLocked(clusters);
+
+    const stored = new Set<string>();
+    // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
+    for (const r of await query<{ cluster: string; seq: string | number }>(STATEMENTS.reports, [reports]))
+      stored.add(`${r.cluster}\0${r.seq}`);
     const isStored = (p: Pending, i: number) => {
       const key = `${p.cluster}\0${Number(p.report.seq)}`;
       return first.get(key) === i && stored.has(key);
@@ -172,10 +342,6 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
     const touched = [...new Set(batch.filter(isStored).map((p) => p.cluster))];
     if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
 
-    const unread = touched.filter((c) => !current.has(c));
-    if (unread.length > 0)
-      for (const row of await tx.select().from(clusterStatus).where(inArray(clusterStatus.cluster, unread)))
-        current.set(row.cluster, row);
     const changes = new Map<string, ClusterChanges>(
       touched.map((c) => [c, { current: current.get(c), set: {} }]),
     );
@@ -185,14 +351,10 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
       ),
     ];
     if (withStatus.length > 0) {
-      const open = await tx
-        .select()
-        .from(drift)
-        .where(and(inArray(drift.cluster, withStatus), isNull(drift.clearedAt)));
       for (const c of withStatus) changes.get(c)!.open = new Map();
-      for (const d of open) {
-        const { id, clearedAt: _cleared, ...row } = d;
-        changes.get(d.cluster)!.open!.set(driftKey(d), { id, row, clearedAt: null, changed: false });
+      for (const raw of await query(STATEMENTS.openDrift, [withStatus])) {
+        const { id, clearedAt: _cleared, ...row } = rowOf(drift, raw);
+        changes.get(row.cluster)!.open!.set(driftKey(row), { id, row, clearedAt: null, changed: false });
       }
     }
 
@@ -220,103 +382,39 @@ async function ingestBatch(db: Db, batch: Pending[]): Promise<IngestOutcome[]> {
       }
     }
 
-    await upsertClusterStatus(
-      tx,
-      [...changes].map(([cluster, c]) => ({ ...c.set, cluster })),
-    );
+    // The whole row of each cluster a report changed: the lock returned it, so the fields no
+    // report set are written back as they are.
+    const status = [...changes]
+      .filter(([, c]) => Object.keys(c.set).length > 0)
+      .map(([cluster, c]) => ({ ...c.current, cluster }));
+    if (status.length > 0) await query(STATEMENTS.status, [JSON.stringify(status)]);
     const replaced = [...changes].filter(([, c]) => c.resources).map(([cluster]) => cluster);
     if (replaced.length > 0) {
-      await tx.delete(resourceStatus).where(inArray(resourceStatus.cluster, replaced));
+      await query(STATEMENTS.deleteResources, [replaced]);
       const all = replaced.flatMap((cluster) => changes.get(cluster)!.resources!);
-      for (let i = 0; i < all.length; i += 5000)
-        await tx.execute(unnestInsert(resourceStatus, RESOURCE_KEYS, all.slice(i, i + 5000)));
+      if (all.length > 0) await query(STATEMENTS.resources, [JSON.stringify(all)]);
     }
-    for (let i = 0; i < opened.length; i += 5000)
-      await tx.execute(
-        unnestInsert(
-          drift,
-          DRIFT_KEYS,
-          opened.slice(i, i + 5000).map((e) => ({ ...e.row, clearedAt: e.clearedAt })),
-        ),
-      );
+    if (opened.length > 0)
+      await query(STATEMENTS.drift, [
+        JSON.stringify(opened.map((e) => ({ ...e.row, clearedAt: e.clearedAt }))),
+      ]);
     // Events stored earlier whose values changed or that closed in this batch, in one statement.
     const events = [...[...changes.values()].flatMap((c) => [...(c.open?.values() ?? [])]), ...closed];
     const updated = events.filter((e) => e.id !== undefined && (e.changed || e.clearedAt));
-    for (let i = 0; i < updated.length; i += 500) {
-      const rows = updated
-        .slice(i, i + 500)
-        .map(
-          (e) =>
-            sql`(${e.id}::integer, ${e.row.desired}::text, ${e.row.live}::text, ${e.clearedAt?.toISOString() ?? null}::timestamptz)`,
-        );
-      await tx.execute(
-        sql`update ${drift} set desired = v.desired, live = v.live, cleared_at = v.cleared_at
-            from (values ${sql.join(rows, sql`, `)}) as v(id, desired, live, cleared_at)
-            where ${drift.id} = v.id`,
-      );
-    }
+    if (updated.length > 0)
+      await query(STATEMENTS.updateDrift, [
+        JSON.stringify(
+          updated.map((e) => ({
+            id: e.id,
+            desired: e.row.desired,
+            live: e.row.live,
+            clearedAt: e.clearedAt,
+          })),
+        ),
+      ]);
     return outcomes;
   });
 }
-
-/**
- * Writes the fields each cluster's reports set, a multi-row upsert per set of fields (a batch
- * has a few: status reports, refusals, heartbeats) instead of a statement per cluster. Fields
- * a row does not set keep their stored values.
- */
-async function upsertClusterStatus(tx: Tx, rows: Array<Partial<ClusterStatusRow> & { cluster: string }>) {
-  const bySignature = new Map<string, typeof rows>();
-  // In one order, so that two replicas' transactions never wait on each other in a cycle.
-  for (const row of [...rows].sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0))) {
-    const keys = Object.keys(row);
-    if (keys.length === 1) continue;
-    const signature = keys.sort().join(',');
-    bySignature.set(signature, [...(bySignature.get(signature) ?? []), row]);
-  }
-  for (const group of bySignature.values()) {
-    const keys = Object.keys(group[0]!) as Array<keyof ClusterStatusRow>;
-    const set = sql.join(
-      keys
-        .filter((k) => k !== 'cluster')
-        .map((k) => {
-          const name = sql.identifier(clusterStatus[k].name);
-          return sql`${name} = excluded.${name}`;
-        }),
-      sql`, `,
-    );
-    for (let i = 0; i < group.length; i += 5000)
-      await tx.execute(
-        sql`${unnestInsert(clusterStatus, keys, group.slice(i, i + 5000))}
-            on conflict (${sql.identifier(clusterStatus.cluster.name)}) do update set ${set}`,
-      );
-  }
-}
-
-const RESOURCE_KEYS = [
-  'cluster',
-  'group',
-  'version',
-  'kind',
-  'namespace',
-  'name',
-  'sync',
-  'health',
-  'healthReason',
-  'error',
-] as const;
-const DRIFT_KEYS = [
-  'cluster',
-  'group',
-  'version',
-  'kind',
-  'namespace',
-  'name',
-  'field',
-  'desired',
-  'live',
-  'since',
-  'clearedAt',
-] as const;
 
 function observedAtOf(report: ReportStatusRequest): Date {
   return report.observedAt ? timestampDate(report.observedAt) : new Date();
