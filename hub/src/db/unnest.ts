@@ -3,9 +3,9 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 
 /**
  * A multi-row INSERT that passes one array parameter per column, spread into rows by
- * `unnest`, instead of one parameter per value: for batches of thousands of rows (bundles of a publish pass) drizzle
- * spent more time building a VALUES list of thousands of parameters (and PostgreSQL parsing
- * it) than PostgreSQL spent storing the rows. The values go through each column's own
+ * `unnest`, instead of one parameter per value: for batches of thousands of rows (the bundles
+ * of a publish pass) drizzle spent more time building a VALUES list of thousands of parameters
+ * (and PostgreSQL parsing it) than PostgreSQL spent storing the rows. The values go through each column's own
  * driver mapping (dates, JSON), as drizzle's insert does. Every row must set the same
  * `keys` (property names of the table's columns); append ON CONFLICT or RETURNING as needed.
  */
