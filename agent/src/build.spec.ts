@@ -36,9 +36,13 @@ test('the flotilla-agent bin runs the bundle, building it first when it is missi
   const help = await run(process.execPath, [`${agentDir}bin/flotilla-agent.js`, '--help']);
   assert.match(help.stdout, /flotilla-agent run/);
   assert.ok(existsSync(bundle), 'the bin built dist/flotilla-agent.mjs before running it');
-  // Its chunks are there too: `run --metrics-addr` loads one (the health endpoints).
-  const chunk = /health-[A-Z0-9]+\.mjs/.exec(readFileSync(bundle, 'utf8'))?.[0];
-  assert.ok(chunk, 'the entry imports a health chunk');
+  // Its chunks are there too: `run` loads the agent's (execute), and `run --metrics-addr` one
+  // more from there (the health endpoints).
+  const execute = /execute-[A-Z0-9]+\.mjs/.exec(readFileSync(bundle, 'utf8'))?.[0];
+  assert.ok(execute, 'the entry imports an execute chunk');
+  assert.ok(existsSync(`${agentDir}dist/${execute}`), `the execute chunk it imports is in dist: ${execute}`);
+  const chunk = /health-[A-Z0-9]+\.mjs/.exec(readFileSync(`${agentDir}dist/${execute}`, 'utf8'))?.[0];
+  assert.ok(chunk, 'the execute chunk imports a health chunk');
   assert.ok(existsSync(`${agentDir}dist/${chunk}`), `the health chunk it imports is in dist: ${chunk}`);
 });
 

@@ -22,8 +22,7 @@ import {
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createKubeClient } from './kube-client.js';
 
-/** Where the agent keeps its state when no `--state-dir` is given. */
-export const DEFAULT_STATE_DIR = '.flotilla/agent';
+export { DEFAULT_STATE_DIR } from './state-dir.js';
 /** The Secret (in the agent's own namespace) that holds its identity when it runs in a cluster. */
 export const IDENTITY_SECRET_NAME = 'flotilla-agent';
 const IDENTITY_FILE = 'identity.json';

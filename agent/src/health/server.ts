@@ -2,17 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, errorMessage, InvalidError, type Logger } from '@flotilla/shared';
 import type { AgentHealth } from './agent-health.js';
+import { parseListenAddress } from './listen-address.js';
 
-/** `HOST:PORT`, `:PORT` (every interface) or `[v6]:PORT`, as `--metrics-addr` takes it. */
-export function parseListenAddress(value: string, flag = '--metrics-addr'): { host?: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
-  const port = Number(m?.[3]);
-  if (!m || !(port >= 0 && port <= 65535)) {
-    throw new InvalidError(flag, `"${value}" is not HOST:PORT or :PORT`);
-  }
-  const host = m[1] ?? m[2];
-  return { ...(host ? { host } : {}), port };
-}
+export { parseListenAddress };
 
 export interface HealthServer {
   /** Where it listens, `HOST:PORT` with the port it got. */

@@ -6,9 +6,10 @@
  * as its own process, one after the other; wall time is spawn to exit as the shell sees it,
  * RSS is the process's peak (getrusage, read by a one-line `--import` hook at exit). For
  * comparison it also times the same CLI run from its TypeScript sources through tsx (how the
- * bin ran before the bundle) and `kubectl version --client`.
+ * bin ran before the bundle) and `kubectl version --client`. `flotilla-agent --help` is timed
+ * the same way (bundle and tsx). `--help-only` times only the `--help` lines, with no fleet.
  *
- *   npm run bench:cli -- [--runs N]
+ *   npm run bench:cli -- [--runs N] [--help-only]
  */
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -19,7 +20,9 @@ import { appFiles } from '../fleet/demo-repo.js';
 import { startFleet } from '../fleet/fleet.js';
 import { machineLine, msStats } from './report.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '15' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '15' }, 'help-only': { type: 'boolean', default: false } },
+});
 const runs = Number(values.runs);
 
 /** Target of issue 17: client commands ≤ 150 ms and ≤ 60 MiB, `--help` ≤ 100 ms. */
@@ -91,60 +94,77 @@ async function measure(
   return `${label.padEnd(36)} wall ${msStats(ms)}; CPU median ${cpuMedian === undefined ? 'n/a' : `${cpuMedian.toFixed(0)} ms`}; peak RSS ${peak === undefined ? 'n/a' : `${peak.toFixed(0)} MiB`}${verdict}`;
 }
 
-const fleet = await startFleet({
-  repoFiles: {
-    'flotilla.yaml':
-      'environments:\n  - {name: dev, path: environments/dev}\n  - {name: prod, path: environments/prod}\n',
-    ...appFiles('dev'),
-    ...appFiles('prod'),
-  },
-  clusters: [
-    { name: 'dev-1', environment: 'dev' },
-    { name: 'dev-2', environment: 'dev' },
-    { name: 'prod-1', environment: 'prod' },
-  ],
-  poll: '60s',
-  heartbeatWindow: '30s',
-  readyDelayMs: 0,
-});
+/** `--help` of both commands from the bundle a user runs; and for comparison, from source through tsx. */
+async function helpLines(): Promise<{ bundle: string[]; comparison: string[] }> {
+  const fromSource = (pkg: string) => ['--import', 'tsx', join(ROOT, pkg, 'src', 'cli', 'main.ts'), '--help'];
+  return {
+    bundle: [
+      await measure('flotilla --help', bin('flotilla'), ['--help'], {}, runs, TARGET.helpMs),
+      await measure('flotilla-agent --help', bin('flotilla-agent'), ['--help'], {}, runs, TARGET.helpMs),
+    ],
+    comparison: [
+      await measure('  node -e 0 (the floor)', process.execPath, ['-e', '0'], {}, 3),
+      await measure('  from source via tsx: --help', process.execPath, fromSource('hub'), {}, 3),
+      await measure('  from source via tsx: agent --help', process.execPath, fromSource('agent'), {}, 3),
+    ],
+  };
+}
+
 const lines: string[] = [];
-try {
-  await fleet.waitSynced();
-  const flotilla = bin('flotilla');
-  const env = fleet.env;
-  lines.push(await measure('flotilla --help', flotilla, ['--help'], {}, runs, TARGET.helpMs));
-  for (const args of [
-    ['cluster', 'list'],
-    ['cluster', 'show', 'dev-1'],
-    ['fleet', 'status'],
-    ['fleet', 'status', '-o', 'json'],
-    ['fleet', 'drift'],
-    ['promote', '--history'],
-    ['audit'],
-  ])
-    lines.push(await measure(`flotilla ${args.join(' ')}`, flotilla, args, env, runs, TARGET.clientMs));
-  const fromSource = ['--import', 'tsx', join(ROOT, 'hub', 'src', 'cli', 'main.ts')];
-  lines.push('for comparison (3 runs each):');
-  lines.push(await measure('  node -e 0 (the floor)', process.execPath, ['-e', '0'], {}, 3));
-  lines.push(
-    await measure('  from source via tsx: --help', process.execPath, [...fromSource, '--help'], {}, 3),
-  );
-  lines.push(
-    await measure(
-      '  from source via tsx: cluster list',
-      process.execPath,
-      [...fromSource, 'cluster', 'list'],
-      env,
-      3,
-    ),
-  );
-  lines.push(
-    await measure('  kubectl version --client', 'kubectl', ['version', '--client'], {}, 3).catch(
-      (err: Error) => `  kubectl version --client: not measured (${err.message.split('\n')[0]})`,
-    ),
-  );
-} finally {
-  await fleet.stop();
+if (values['help-only']) {
+  const help = await helpLines();
+  lines.push(...help.bundle, 'for comparison (3 runs each):', ...help.comparison);
+} else {
+  const fleet = await startFleet({
+    repoFiles: {
+      'flotilla.yaml':
+        'environments:\n  - {name: dev, path: environments/dev}\n  - {name: prod, path: environments/prod}\n',
+      ...appFiles('dev'),
+      ...appFiles('prod'),
+    },
+    clusters: [
+      { name: 'dev-1', environment: 'dev' },
+      { name: 'dev-2', environment: 'dev' },
+      { name: 'prod-1', environment: 'prod' },
+    ],
+    poll: '60s',
+    heartbeatWindow: '30s',
+    readyDelayMs: 0,
+  });
+  try {
+    await fleet.waitSynced();
+    const flotilla = bin('flotilla');
+    const env = fleet.env;
+    const help = await helpLines();
+    lines.push(...help.bundle);
+    for (const args of [
+      ['cluster', 'list'],
+      ['cluster', 'show', 'dev-1'],
+      ['fleet', 'status'],
+      ['fleet', 'status', '-o', 'json'],
+      ['fleet', 'drift'],
+      ['promote', '--history'],
+      ['audit'],
+    ])
+      lines.push(await measure(`flotilla ${args.join(' ')}`, flotilla, args, env, runs, TARGET.clientMs));
+    lines.push('for comparison (3 runs each):', ...help.comparison);
+    lines.push(
+      await measure(
+        '  from source via tsx: cluster list',
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'hub', 'src', 'cli', 'main.ts'), 'cluster', 'list'],
+        env,
+        3,
+      ),
+    );
+    lines.push(
+      await measure('  kubectl version --client', 'kubectl', ['version', '--client'], {}, 3).catch(
+        (err: Error) => `  kubectl version --client: not measured (${err.message.split('\n')[0]})`,
+      ),
+    );
+  } finally {
+    await fleet.stop();
+  }
 }
 console.log(
   [
@@ -153,7 +173,9 @@ console.log(
     `load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} at the end (wall times stretch with it; CPU time much less)`,
-    `${runs} runs per command after one warm-up run, one at a time; hub on PGlite with 3 clusters, all Synced`,
+    `${runs} runs per command after one warm-up run, one at a time; ${
+      values['help-only'] ? 'no hub' : 'hub on PGlite with 3 clusters, all Synced'
+    }`,
     ...lines,
     `(targets: --help ≤ ${TARGET.helpMs} ms, client commands ≤ ${TARGET.clientMs} ms and ≤ ${TARGET.rssMiB} MiB, on the median)`,
   ].join('\n'),

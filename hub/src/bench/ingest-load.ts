@@ -122,8 +122,10 @@ async function open(): Promise<void> {
             if (m.body.case === 'settings') resolve();
             if (m.body.case !== 'ack') return;
             const seq = m.body.value.seq;
-            // Acks come strictly in order, each once: Ack{seq} means all up to seq are stored.
-            if (seq !== a.acked + 1n) a.fault ??= `${a.cluster}: Ack ${seq} after Ack ${a.acked}`;
+            // Acks come strictly in order and are cumulative: Ack{seq} means all up to seq are
+            // stored (the hub answers the reports it stored together with one Ack).
+            if (seq <= a.acked || seq > a.sent)
+              a.fault ??= `${a.cluster}: Ack ${seq} after Ack ${a.acked}, ${a.sent} sent`;
             a.acked = seq;
             onAck?.();
           });

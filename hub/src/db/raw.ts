@@ -1,6 +1,6 @@
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { getTableColumns, getTableName } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import type { Db } from './database.js';
 
@@ -84,13 +84,20 @@ export function columnName<T extends PgTable>(table: T, key: keyof T['$inferSele
   return `"${column.name}"`;
 }
 
+const columnsOf = new WeakMap<PgTable, Array<[string, PgColumn]>>();
+
 /**
  * A row as the driver returned it (snake_case, bigint as a string on PostgreSQL) as drizzle
  * would have: property names, numbers for integer and bigint columns, dates for timestamps.
  */
 export function rowOf<T extends PgTable>(table: T, raw: Record<string, unknown>): T['$inferSelect'] {
+  let columns = columnsOf.get(table);
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table));
+    columnsOf.set(table, columns);
+  }
   const row: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
+  for (const [key, column] of columns) {
     const value = raw[column.name];
     if (value == null) row[key] = value ?? null;
     else if (column.dataType === 'number') row[key] = Number(value);

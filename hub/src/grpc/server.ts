@@ -132,8 +132,29 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       const credential = bearer(call.metadata);
       let cluster: string | undefined;
       let failed = false;
+      /**
+       * The highest seq stored and not yet acknowledged. Acks are cumulative (Ack{seq}: every
+       * report up to seq is stored), so the reports of a stream stored in one batch are answered
+       * by one Ack, written once the batch's answers have all run: one message instead of one per
+       * report, for the hub to write and the agent to record in its outbox.
+       */
+      let ackDue: bigint | undefined;
+      const flushAck = () => {
+        if (ackDue === undefined) return;
+        const seq = ackDue;
+        ackDue = undefined;
+        if (!failed)
+          call.write(create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq } } }));
+      };
+      const ack = (seq: bigint) => {
+        const scheduled = ackDue !== undefined;
+        ackDue = seq;
+        if (!scheduled) setImmediate(flushAck);
+      };
       const fail = (err: unknown) => {
         if (failed) return;
+        // What was stored before the failure is still acknowledged.
+        flushAck();
         failed = true;
         if (cluster) streams.detach(cluster, call);
         call.emit('error', toGrpcError(err));
@@ -212,16 +233,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           .then(() => handed)
           .then(({ stored }) => stored)
           .then(() => {
-            if (!failed)
-              call.write(
-                create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq: report.seq } } }),
-              );
+            if (!failed) ack(report.seq);
           });
         chain.catch(fail);
       });
       call.on('end', () => {
         void chain
           .then(() => {
+            flushAck();
             if (!failed) call.end();
           })
           .catch(() => {});

@@ -155,9 +155,10 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
 
 /** What a batch changes for one cluster, applied in memory report by report, then written once. */
 interface ClusterChanges {
-  current: Partial<ClusterStatusRow> | undefined;
-  /** The fields the batch's reports set, merged in order (each report's upsert set only its own). */
-  set: Partial<ClusterStatusRow>;
+  /** The cluster's row as the lock returned it, each applied report's fields set on it in order. */
+  current: ClusterStatusRow;
+  /** A report of the batch was applied: the row is written back. */
+  changed: boolean;
   /** The resources of the newest applied status report, when there was one. */
   resources?: Array<typeof resourceStatus.$inferInsert>;
   /** Open drift by object and field: rows already stored (with an id) or opened in this batch. */
@@ -343,7 +344,7 @@ async function ingestBatch(
     if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
 
     const changes = new Map<string, ClusterChanges>(
-      touched.map((c) => [c, { current: current.get(c), set: {} }]),
+      touched.map((c) => [c, { current: current.get(c)!, changed: false }]),
     );
     const withStatus = [
       ...new Set(
@@ -370,11 +371,9 @@ async function ingestBatch(
       }
       outcomes.push({ seq, stored: true });
       const c = changes.get(p.cluster)!;
-      const current = c.current;
-      if (current?.lastSeq != null && current.lastSeq >= seq) continue;
-      const values = applyReport(p.report, p.via, seq, current);
-      c.set = { ...c.set, ...values };
-      c.current = { ...current, ...values };
+      if (c.current.lastSeq != null && c.current.lastSeq >= seq) continue;
+      Object.assign(c.current, applyReport(p.report, p.via, seq, c.current));
+      c.changed = true;
       const body = p.report.body;
       if (body.case === 'status') {
         c.resources = resourceRows(p.cluster, body.value);
@@ -384,9 +383,7 @@ async function ingestBatch(
 
     // The whole row of each cluster a report changed: the lock returned it, so the fields no
     // report set are written back as they are.
-    const status = [...changes]
-      .filter(([, c]) => Object.keys(c.set).length > 0)
-      .map(([cluster, c]) => ({ ...c.current, cluster }));
+    const status = [...changes.values()].filter((c) => c.changed).map((c) => c.current);
     if (status.length > 0) await query(STATEMENTS.status, [JSON.stringify(status)]);
     const replaced = [...changes].filter(([, c]) => c.resources).map(([cluster]) => cluster);
     if (replaced.length > 0) {
@@ -425,33 +422,23 @@ function applyReport(
   report: ReportStatusRequest,
   via: ReportVia,
   seq: number,
-  current: Partial<ClusterStatusRow> | undefined,
+  current: ClusterStatusRow,
 ): Partial<ClusterStatusRow> {
   const observedAt = observedAtOf(report);
-  const base = { lastSeq: seq };
   const body = report.body;
   if (body.case === 'status') {
     const s = body.value;
     const applied = Number(s.appliedGeneration);
     const clearRefusal =
-      current?.refusedGeneration != null &&
+      current.refusedGeneration != null &&
       (applied >= current.refusedGeneration || applied > (current.appliedGeneration ?? 0));
     const revision = s.revision || null;
     const phase = PHASE_NAMES[s.phase] ?? null;
     const health = HEALTH_NAMES[s.health] ?? 'Unknown';
-    return {
-      ...base,
+    const values: Partial<ClusterStatusRow> = {
+      lastSeq: seq,
       appliedGeneration: applied,
-      healthySince: soakClock(
-        current && {
-          revision: current.revision ?? null,
-          phase: current.phase ?? null,
-          health: current.health ?? null,
-          healthySince: current.healthySince ?? null,
-        },
-        { revision, phase, health },
-        observedAt,
-      ),
+      healthySince: soakClock(current, { revision, phase, health }, observedAt),
       revision,
       bundleDigest: s.bundleDigest || null,
       phase,
@@ -462,19 +449,24 @@ function applyReport(
       pendingUntil: s.pendingUntil ? timestampDate(s.pendingUntil) : null,
       reportedAt: observedAt,
       reportedVia: via,
-      ...(clearRefusal ? { refusal: null, refusedGeneration: null, refusedAt: null } : {}),
     };
+    if (clearRefusal) {
+      values.refusal = null;
+      values.refusedGeneration = null;
+      values.refusedAt = null;
+    }
+    return values;
   }
   if (body.case === 'refused') {
     const r = body.value;
     return {
-      ...base,
+      lastSeq: seq,
       refusal: `bundle generation ${r.generation} refused (${r.code}): ${r.reason}`,
       refusedGeneration: Number(r.generation),
       refusedAt: observedAt,
     };
   }
-  return base;
+  return { lastSeq: seq };
 }
 
 /**

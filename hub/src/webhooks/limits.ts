@@ -1,35 +1,55 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * A token bucket per source (the caller's address): `burst` calls at once, then `perMinute`.
- * At most `maxSources` buckets are kept; the oldest goes first, so a spray of addresses
- * cannot grow the hub's memory.
+ * The buckets live in an LRU cache of at most `maxSources`, the least recently seen going first,
+ * so a spray of addresses cannot grow the hub's memory; and a bucket is dropped once it would
+ * have refilled (its TTL), since a missing bucket and a full one mean the same.
  */
 export interface RateLimiter {
   /** Takes one call from `source`'s bucket; false when it is empty. */
   take(source: string): boolean;
+  /** How many sources have a bucket now (past their TTL ones dropped first). */
+  readonly size: number;
 }
 
-export function createRateLimiter(options: {
+/** How a rate limiter is set; defaults applied in createRateLimiter. */
+export interface RateLimiterOptions {
+  /** Calls per minute per source after the burst. */
   perMinute: number;
+  /** Calls a source may make at once. */
   burst: number;
+  /** Buckets kept at most; default 10,000. */
   maxSources?: number;
+  /** The clock in ms (tests); default `Date.now`. */
   now?: () => number;
-}): RateLimiter {
+}
+
+export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const now = options.now ?? Date.now;
-  const max = options.maxSources ?? 10_000;
   const perMs = options.perMinute / 60_000;
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const buckets = new LRUCache<string, { tokens: number; at: number }>({
+    max: options.maxSources ?? 10_000,
+    // Time for an empty bucket to be full again: after it, forgetting the bucket changes nothing.
+    ttl: Math.ceil(options.burst / perMs),
+    // The same clock as the buckets' own arithmetic, read on every check (no cached time).
+    perf: { now },
+    ttlResolution: 0,
+  });
   return {
     take(source) {
       const t = now();
       const b = buckets.get(source) ?? { tokens: options.burst, at: t };
-      buckets.delete(source);
       b.tokens = Math.min(options.burst, b.tokens + (t - b.at) * perMs);
       b.at = t;
       const ok = b.tokens >= 1;
       if (ok) b.tokens -= 1;
       buckets.set(source, b);
-      while (buckets.size > max) buckets.delete(buckets.keys().next().value!);
       return ok;
+    },
+    get size() {
+      buckets.purgeStale();
+      return buckets.size;
     },
   };
 }

@@ -62,6 +62,28 @@ test('the rate limiter lets a burst through, then the per-minute rate, per sourc
   assert.equal(limiter.take('b'), true, 'b was forgotten with a full bucket again');
 });
 
+test('the rate limiter keeps at most maxSources buckets, and drops a bucket once it would have refilled', () => {
+  // Not 0: lru-cache reads a start time of 0 as "no time".
+  let now = 1_000_000;
+  const limiter = createRateLimiter({ perMinute: 60, burst: 3, maxSources: 100, now: () => now });
+  for (let i = 0; i < 1000; i++) limiter.take(`10.0.${i >> 8}.${i & 255}`);
+  assert.equal(limiter.size, 100, 'a spray of 1000 addresses holds 100 buckets');
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => limiter.take('a')),
+    [true, true, true, false],
+  );
+  // Burst 3 at one a second: 3 s after its last call a bucket is full again, and so forgotten.
+  now += 3000;
+  assert.equal(limiter.size, 100, 'not before');
+  now += 1;
+  assert.equal(limiter.size, 0, 'every bucket past its TTL is gone');
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => limiter.take('a')),
+    [true, true, true, false],
+    'a forgotten source starts with a full bucket',
+  );
+});
+
 test('a flood of asks runs at most one fetch in flight and one queued', async () => {
   let runs = 0;
   let release!: () => void;
