@@ -6,19 +6,18 @@ import { fileURLToPath } from 'node:url';
 /**
  * Test support (not product code): where the real sops-made files live, and the Debian `age`
  * CLI. Without the `age` CLI the compatibility tests fail. The real sops-made files are data
- * from public repositories that this repository may not hold: where they are not found, the
- * tests that read them are reported as skipped, with `SOPS_FIXTURES_MISSING` saying where they
- * were looked for (never passed).
+ * from public repositories, kept in `shared/testdata/sops/` (its README names each source);
+ * where they are not found (a copy of the sources without them), the tests that read them are
+ * reported as skipped, with `SOPS_FIXTURES_MISSING` saying where they were looked for (never
+ * passed).
  */
 
 const FIXTURES = join('shared', 'testdata', 'sops');
 
 /**
- * The folder of real sops-made files and their published test keys (see its README.md). They
- * come from public repositories' test data and are kept in the steering repository's
- * `shared/testdata/sops/` (CI gets a copy of `shared/` beside the clone), not in this
- * repository: found by looking for `shared/testdata/sops` in every folder above this one,
- * or at `FLOTILLA_SOPS_FIXTURES`.
+ * The folder of real sops-made files and their published test keys (see its README.md):
+ * `shared/testdata/sops/` of this repository, found by looking for `shared/testdata/sops` in
+ * every folder above this one, or at `FLOTILLA_SOPS_FIXTURES`.
  */
 export function sopsFixturesDir(): string | undefined {
   const override = process.env.FLOTILLA_SOPS_FIXTURES;
