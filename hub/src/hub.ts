@@ -58,7 +58,7 @@ import {
   type RolloutService,
   rolloutRoutes,
 } from './rollout/index.js';
-import { createRecipientStore, secretRoutes } from './secrets/index.js';
+import { createRecipientStore, createSecretValues, secretRoutes } from './secrets/index.js';
 import { createGitSource, type GitSource } from './source/index.js';
 import { createFleetView, type FleetView } from './status/fleet-view.js';
 import { createStatusImporter } from './status/import.js';
@@ -436,6 +436,8 @@ export async function startHub(input: HubOptions): Promise<Hub> {
     grpcAddress = options.advertise ?? grpc.address;
 
     const promotions = createPromotionLog(db);
+    // Secret values in env diffs and object diffs show as an HMAC under a key only the hub holds.
+    const secretValues = createSecretValues(secretHashKey(identity.tls.keyPem));
     const promotionCore = createPromotionService({
       source,
       fleet,
@@ -443,8 +445,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       audit,
       sync,
       logger,
-      // Secret values in env diffs show as an HMAC under a key only the hub holds.
-      secretHashKey: secretHashKey(identity.tls.keyPem),
+      secretValues,
     });
     const promotion = notifyingPromotions(promotionCore, notifier);
     if ((options.notify?.receivers.length ?? 0) > 0) {
@@ -536,6 +537,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       } satisfies Route,
       ...secretRoutes(recipients),
       ...dashboardRoutes({
+        secretValues,
         fleet,
         promotions: promotion,
         audit,

@@ -164,8 +164,8 @@ export async function execute(
       : io.stderr;
   const log = createLogger({ name: 'agent', level: env.logLevel ?? 'info', destination });
   const say = (line: string) => io.stdout.write(`${line}\n`);
-  const c = withRemembered(command.common);
   try {
+    const c = withRemembered(command.common);
     switch (command.name) {
       case 'join': {
         // Join, import and export load only when they run (the bundle keeps them in chunks of their own).

@@ -9,6 +9,8 @@ import { kubectl, kubectlJson } from '../journeys/kubectl.js';
 import { captureOutput, readIdentity } from './support.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+/** `text` as a literal in a RegExp. */
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A plain sha256 of a value: what someone guessing weak secrets offline would compute. */
 const unkeyed = (base64: string) =>
   `[redacted ${createHash('sha256').update(base64).digest('hex').slice(0, 12)}]`;
@@ -219,6 +221,48 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
     }
     assert.ok(all.includes('data.password'), 'the Secret drift is on the dashboard');
     assert.match(all, /\[redacted [0-9a-f]{12}\]/);
+  });
+
+  /** A dashboard session for `token` (its cookie). */
+  const dashboardSession = async (token: string) => {
+    const login = await fetch(`${fleet.hub.http}/ui/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    assert.equal(login.status, 303);
+    return (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+  };
+
+  test('the dashboard’s object diff of the drifted Secret shows only hashes to an admin and nothing to a viewer', async () => {
+    const path = '/ui/clusters/dev-1/object?ref=%2FSecret%2Fshop%2Fdb';
+    const page = async (cookie: string) => {
+      const res = await fetch(`${fleet.hub.http}${path}`, { redirect: 'manual', headers: { cookie } });
+      assert.equal(res.status, 200, path);
+      return res.text();
+    };
+    const admin = await page(await dashboardSession(fleet.adminToken));
+    assertNoSecret('the object diff for an admin', admin);
+    const stateDir = fleet.clusters.get('dev-1')!.stateDir;
+    const desired = redacted(stateDir, b64(DEV_PASSWORD));
+    const live = redacted(stateDir, b64(LIVE_PASSWORD));
+    // The drifted key as the agent's keyed hashes, desired against live.
+    assert.match(admin, new RegExp(`<span class="del">-\\s+password: (?:&quot;)?${escape(desired)}`));
+    assert.match(admin, new RegExp(`<span class="add">\\+\\s+password: (?:&quot;)?${escape(live)}`));
+    // The undrifted key: a hash under the hub's key, on both sides, never a plain sha256 of it.
+    const apiKey = [...admin.matchAll(/apiKey: (?:&quot;)?(\[redacted [0-9a-f]{12}\])/g)].map((m) => m[1]);
+    assert.ok(apiKey.length > 0, 'the apiKey value shows as a hash');
+    assert.ok(!apiKey.includes(unkeyed(b64(DEV_API_KEY))), 'keyed by the hub');
+    assert.ok(!admin.includes('[hidden]'));
+
+    const viewer = await fleet.flotillaJson<{ token: string }>('token', 'create', 'vera', '--role', 'viewer');
+    const shown = await page(await dashboardSession(viewer.token));
+    assertNoSecret('the object diff for a viewer', shown);
+    assert.match(shown, /password: (?:&quot;)?\[redacted\]/);
+    assert.match(shown, /apiKey: (?:&quot;)?\[redacted\]/);
+    assert.doesNotMatch(shown, /\[(redacted|encrypted) [0-9a-f]{12}\]/, 'not one hash for a viewer');
+    assert.equal((await fleet.flotilla('token', 'revoke', 'vera')).code, 0);
   });
 
   test('the admin token, join tokens, agent credentials and NATS seeds never appear in any process output', async () => {

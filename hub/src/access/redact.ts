@@ -1,22 +1,20 @@
 import type { ApiResponse } from '../api/router.js';
-import { can, type Identity } from './roles.js';
-
-/** A Secret value as drift, status and diffs show it (shared's redactSecretValue): a keyed hash. */
-const SECRET_HASH = /\[redacted [0-9a-f]{12}\]/g;
+import { secretValuesShownTo, seesSecretHashes } from '../secrets/secret-values.js';
+import type { Identity } from './roles.js';
 
 /**
- * The response as `identity` may see it: without `read-secrets` (a viewer), the hashes Secret
- * values show as become a bare `[redacted]`, so not even whether two values are equal, or
- * changed, is shown.
+ * The response as `identity` may see it, by the one Secret display policy
+ * (secrets/secret-values.ts): without `read-secrets` (a viewer), the hashes Secret values show
+ * as become a bare `[redacted]`.
  */
 export function visibleTo(identity: Identity | undefined, response: ApiResponse): ApiResponse {
-  if (!identity || can(identity, 'read-secrets')) return response;
+  if (seesSecretHashes(identity)) return response;
   if ('json' in response)
     return {
       ...response,
-      json: JSON.parse(JSON.stringify(response.json ?? null).replace(SECRET_HASH, '[redacted]')),
+      json: JSON.parse(secretValuesShownTo(identity, JSON.stringify(response.json ?? null))),
     };
   if (!/^(text\/|application\/json)/.test(response.contentType)) return response;
-  const text = new TextDecoder().decode(response.bytes).replace(SECRET_HASH, '[redacted]');
+  const text = secretValuesShownTo(identity, new TextDecoder().decode(response.bytes));
   return { ...response, bytes: new TextEncoder().encode(text) };
 }

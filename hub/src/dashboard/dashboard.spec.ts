@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Health, Phase, ReportStatusRequestSchema, SyncState } from '@flotilla/proto';
-import { type Bundle, createLogger } from '@flotilla/shared';
+import { type Bundle, createLogger, redactSecretValue, secretHashKey } from '@flotilla/shared';
 import { type Access, createAccess } from '../access/access.js';
 import { createTokenStore, type TokenStore } from '../access/token-store.js';
 import { type ApiServer, startApiServer } from '../api/server.js';
@@ -15,6 +15,7 @@ import { openTestDatabase } from '../db/testing.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { hashSecret, newSecret } from '../pki/secrets.js';
 import { createPromotionLog } from '../promotion/promotion-log.js';
+import { createSecretValues } from '../secrets/secret-values.js';
 import { createFleetView } from '../status/fleet-view.js';
 import { createStatusIngest } from '../status/ingest.js';
 import { createPipelineView } from './pipeline.js';
@@ -25,6 +26,7 @@ const ADMIN_TOKEN = newSecret('flt_admin');
 const HOSTILE = '<script>alert(1)</script>';
 const SECRET_HASH = '[redacted 0123456789ab]';
 const CLEAR_PASSWORD = 'hunter2-in-clear';
+const HUB_KEY = secretHashKey('dashboard spec hub key');
 const PIPELINE_YAML = `environments:
   - {name: dev, path: environments/dev}
   - {name: prod, path: environments/prod, promotion: {soak: 10m, approve: true}}
@@ -111,6 +113,7 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
         audit: audit(),
         access,
         sessions: createSessions({ ttlMs: 60_000, now: () => now }),
+        secretValues: createSecretValues(HUB_KEY),
         bundles: {
           applied: async (cluster) =>
             cluster === 'dev-1'
@@ -318,6 +321,23 @@ describe('dashboard: the fleet in a browser, behind a login', () => {
     assert.ok(!secret.includes(CLEAR_PASSWORD), 'the bundle’s clear value is hidden');
     assert.ok(secret.includes(SECRET_HASH), 'drift as the hash the agent reported');
     assert.equal((await get('/ui/clusters/dev-1/object?ref=%2FSecret%2Fshop%2Fnope', cookie)).status, 404);
+  });
+
+  test('a Secret’s object diff shows hashes to read-secrets (the manifest’s under the hub key) and only [redacted] to a viewer', async () => {
+    const path = '/ui/clusters/dev-1/object?ref=%2FSecret%2Fshop%2Fdb';
+    const hubHash = redactSecretValue(CLEAR_PASSWORD, HUB_KEY);
+    const admin = await (await get(path, sessionCookie(await login(ADMIN_TOKEN)))).text();
+    assert.ok(admin.includes(hubHash), 'the manifest’s value as an HMAC under the hub key');
+    assert.ok(admin.includes(SECRET_HASH), 'the drift as the agent’s hash');
+    assert.ok(!admin.includes(CLEAR_PASSWORD) && !admin.includes('[hidden]'));
+    const viewer = await tokens.create({ name: 'vic', role: 'viewer' }, 'admin');
+    const page = await get(path, sessionCookie(await login(viewer.token)));
+    assert.equal(page.status, 200);
+    const shown = await page.text();
+    assert.ok(shown.includes('[redacted]'));
+    assert.doesNotMatch(shown, /\[(redacted|encrypted) [0-9a-f]{12}\]/, 'no hash at all for a viewer');
+    assert.ok(!shown.includes(CLEAR_PASSWORD));
+    await tokens.revoke('vic', 'admin');
   });
 
   test('the pipeline shows environments in order, clusters Synced and Healthy at the revision, and the gates', async () => {

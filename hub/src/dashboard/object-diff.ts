@@ -4,12 +4,11 @@ import { and, desc, eq, lte } from 'drizzle-orm';
 import { stringify } from 'yaml';
 import type { Db } from '../db/database.js';
 import { bundles, clusterStatus } from '../db/schema.js';
+import { type SecretValues, withSecretValuesShown } from '../secrets/secret-values.js';
 
 /** What the agent reports for a whole object that is gone (see the agent's drift check). */
 const WHOLE_OBJECT = '(object)';
 const MISSING = '<missing>';
-/** Every value of a Secret's data the page could otherwise show. */
-export const HIDDEN = '[hidden]';
 
 /** One object of a cluster, named as the status reports name it. */
 export interface ObjectRef {
@@ -28,7 +27,7 @@ export interface DriftField {
 
 /** A drifted object's desired and live state side by side, as far as the hub knows it. */
 export interface ObjectDiff {
-  /** The manifest from the bundle the cluster applied (Secret values hidden), as YAML; null when the bundle lacks it. */
+  /** The manifest from the bundle the cluster applied (Secret values as hashes), as YAML; null when the bundle lacks it. */
   desired: string | null;
   /** The same manifest with every drifted field at its live value, as YAML; null when the object is gone or unknown. */
   live: string | null;
@@ -83,28 +82,24 @@ export async function appliedBundle(db: Db, cluster: string): Promise<Bundle | u
   return JSON.parse(payload.toString('utf8')) as Bundle;
 }
 
-/** The manifest with nothing of a Secret's values in it: data and stringData hidden, SOPS metadata left out. */
-export function withoutSecretValues(object: KubeObject): KubeObject {
-  const copy = structuredClone(object) as KubeObject & Record<string, unknown>;
-  if (object.kind !== 'Secret' || object.apiVersion !== 'v1') return copy;
-  for (const field of ['data', 'stringData']) {
-    const values = copy[field];
-    if (values && typeof values === 'object')
-      copy[field] = Object.fromEntries(Object.keys(values).map((k) => [k, HIDDEN]));
-  }
-  if ('sops' in copy) copy.sops = HIDDEN;
-  return copy;
-}
-
 /**
- * Desired and live of one drifted object: the bundle's manifest (Secret values hidden), and
- * the same manifest with each drifted field set to the live value the agent reported. The hub
- * keeps no copy of live objects, so fields nobody drifted show their desired value on both sides.
+ * Desired and live of one drifted object: the bundle's manifest, and the same manifest with
+ * each drifted field set to the live value the agent reported. The hub keeps no copy of live
+ * objects, so fields nobody drifted show their desired value on both sides.
+ *
+ * Secret values show by the one policy (secrets/secret-values.ts): the manifest's as hashes
+ * under the hub's key; a drifted one as the agent reported it, desired and live hashed under
+ * the agent's key (so they compare with each other, not with the hub's). The page is for an
+ * identity with read-secrets; visibleTo turns each hash into `[redacted]` for anyone else.
  */
-export function objectDiff(desiredObject: KubeObject | undefined, drift: readonly DriftField[]): ObjectDiff {
+export function objectDiff(
+  desiredObject: KubeObject | undefined,
+  drift: readonly DriftField[],
+  secretValues: SecretValues,
+): ObjectDiff {
   const unplaced: string[] = [];
   if (!desiredObject) return { desired: null, live: null, patch: '', unplaced: drift.map((d) => d.field) };
-  const base = withoutSecretValues(desiredObject);
+  const base = withSecretValuesShown(desiredObject, secretValues);
   const desired = structuredClone(base);
   let live: KubeObject | null = structuredClone(base);
   for (const d of drift) {

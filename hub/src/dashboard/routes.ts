@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Bundle, FlotillaError } from '@flotilla/shared';
 import type { Access } from '../access/access.js';
 import { OidcTokenRefusedError } from '../access/oidc.js';
@@ -7,6 +8,7 @@ import type { ApiRequest, ApiResponse, Route } from '../api/router.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { PromotionRecord } from '../promotion/promotion-log.js';
 import type { RolloutStatus } from '../rollout/index.js';
+import { createSecretValues, type SecretValues } from '../secrets/secret-values.js';
 import type { FleetView } from '../status/fleet-view.js';
 import { ago } from '../util/ago.js';
 import {
@@ -58,6 +60,11 @@ export interface DashboardServices {
   pipeline?: PipelineView;
   /** The bundle a cluster applied: the desired side of an object's diff. */
   bundles?: { applied(cluster: string): Promise<Bundle | undefined> };
+  /**
+   * How the object diff shows a Secret's values (an HMAC under the hub's key); without it, under
+   * a random key of this process.
+   */
+  secretValues?: SecretValues;
   /** Single sign-on (authorization code with PKCE); without it only tokens log in. */
   oidc?: OidcLogin;
   /** The services behind the buttons; without them the dashboard only reads. */
@@ -126,6 +133,7 @@ function sourceParam(req: ApiRequest): string | undefined {
  * what the CLI shows (Secret values only as keyed hashes, as agents report them).
  */
 export function dashboardRoutes(s: DashboardServices): Route[] {
+  const secretValues = s.secretValues ?? createSecretValues(randomBytes(32));
   /**
    * A page: for a session whose identity is still valid and may read; Secret-derived values as
    * it may see them. A bad filter or reference is the user's to fix: a page that names the parameter.
@@ -387,7 +395,7 @@ export function dashboardRoutes(s: DashboardServices): Route[] {
         const resource = detail.resources.find((r) => refKey(r) === refKey(ref));
         if (!resource) return html(notFoundPage(`Cluster ${cluster} reports no object ${refKey(ref)}.`), 404);
         const desired = findObject(await s.bundles?.applied(cluster), ref);
-        return html(objectPage(cluster, resource, objectDiff(desired, resource.drift)));
+        return html(objectPage(cluster, resource, objectDiff(desired, resource.drift, secretValues)));
       }),
     },
     {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { redactSecretValue, secretHashKey } from '@flotilla/shared';
+import { createSecretValues } from '../secrets/secret-values.js';
 import { redactSecrets } from './env-diff.js';
+
+const values = createSecretValues(secretHashKey('test key'));
 
 const VALUE = 'hunter2-not-for-diffs';
 
@@ -19,15 +22,15 @@ test('Secret values are hashed in YAML, in JSON and inside a List; other manifes
     items: [{ kind: 'Secret', metadata: { name: 'c' }, stringData: { p: VALUE } }],
   });
   for (const text of [yaml, json, list]) {
-    const out = redactSecrets(text);
+    const out = redactSecrets(text, values);
     assert.ok(!out.includes(VALUE) && !out.includes(Buffer.from(VALUE).toString('base64')), out);
     assert.match(out, /\[redacted [0-9a-f]{12}\]/);
   }
-  assert.match(redactSecrets(yaml), /kind: ConfigMap/);
+  assert.match(redactSecrets(yaml, values), /kind: ConfigMap/);
   const cm = 'kind: ConfigMap\ndata: {k: v}\n';
-  assert.equal(redactSecrets(cm), cm);
+  assert.equal(redactSecrets(cm, values), cm);
   assert.equal(
-    redactSecrets(`kind: Secret\nstringData: {p: ${VALUE}\n`).includes(VALUE),
+    redactSecrets(`kind: Secret\nstringData: {p: ${VALUE}\n`, values).includes(VALUE),
     false,
     'unparsable: not shown',
   );
@@ -36,7 +39,7 @@ test('Secret values are hashed in YAML, in JSON and inside a List; other manifes
 test('with the hub key, Secret values show as an HMAC under it, not as a plain hash of the value', () => {
   const yaml = `kind: Secret\nstringData:\n  password: ${VALUE}\n`;
   const key = secretHashKey('hub key');
-  const keyed = redactSecrets(yaml, key);
+  const keyed = redactSecrets(yaml, createSecretValues(key));
   assert.ok(keyed.includes(redactSecretValue(VALUE, key)), keyed);
   assert.ok(!keyed.includes(redactSecretValue(VALUE)), 'a plain sha256 of a guess does not match');
 });

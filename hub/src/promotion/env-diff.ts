@@ -1,6 +1,6 @@
-import { redactSecretValue } from '@flotilla/shared';
 import { createTwoFilesPatch } from 'diff';
 import { isMap, isSeq, parseAllDocuments } from 'yaml';
+import { SECRET_VALUE_FIELDS, type SecretValues } from '../secrets/secret-values.js';
 import { summariseSopsNode } from '../secrets/sops-diff.js';
 import type { GitSource, GitTreeEntry } from '../source/index.js';
 import { matchesKeep } from './git/tree-edit.js';
@@ -12,7 +12,7 @@ export interface FileDiff {
   /** `app/NAME` for a file of an app's directory that promotion moves with the environment's. */
   source?: string;
   change: 'added' | 'modified' | 'deleted';
-  /** A unified diff from TO (---) to FROM (+++); Secret values are shown as hashes. */
+  /** A unified diff from TO (---) to FROM (+++); Secret values shown as hashes (secrets/secret-values.ts). */
   patch: string;
 }
 
@@ -35,7 +35,7 @@ export async function diffEnvironments(
   source: GitSource,
   from: TreeSide,
   to: TreeSide & { keep: string[] },
-  options: { secretHashKey?: Uint8Array } = {},
+  options: { secretValues: SecretValues },
 ): Promise<FileDiff[]> {
   const list = async (side: TreeSide) =>
     side.commit
@@ -58,7 +58,7 @@ export async function diffEnvironments(
     diffs.push({
       path,
       change,
-      patch: patchOf(`${to.path}/${path}`, `${from.path}/${path}`, before, after, options.secretHashKey),
+      patch: patchOf(`${to.path}/${path}`, `${from.path}/${path}`, before, after, options.secretValues),
     });
   }
   return diffs;
@@ -69,13 +69,13 @@ function patchOf(
   newName: string,
   before: Uint8Array | null,
   after: Uint8Array | null,
-  secretHashKey?: Uint8Array,
+  secretValues: SecretValues,
 ): string {
   const header = `--- ${before ? oldName : '/dev/null'}\n+++ ${after ? newName : '/dev/null'}\n`;
   const size = Math.max(before?.length ?? 0, after?.length ?? 0);
   if (size > MAX_PATCH_BYTES) return `${header}(file of ${size} bytes differs; too large to show)\n`;
   if ([before, after].some((b) => b?.includes(0))) return `${header}(binary file differs)\n`;
-  const text = (b: Uint8Array | null) => (b ? redactSecrets(new TextDecoder().decode(b), secretHashKey) : '');
+  const text = (b: Uint8Array | null) => (b ? redactSecrets(new TextDecoder().decode(b), secretValues) : '');
   const patch = createTwoFilesPatch(
     before ? oldName : '/dev/null',
     after ? newName : '/dev/null',
@@ -91,10 +91,10 @@ function patchOf(
 
 /**
  * Replaces the values of every Secret's `data` and `stringData` in a YAML or JSON stream
- * (also Secrets inside a `kind: List`) with a short hash (an HMAC under `key` when given); a
+ * (also Secrets inside a `kind: List`) with what `values` shows them as (a keyed hash); a
  * file that mentions a Secret but cannot be parsed is not shown at all.
  */
-export function redactSecrets(text: string, key?: Uint8Array): string {
+export function redactSecrets(text: string, values: SecretValues): string {
   if (!text.includes('Secret')) return text;
   const unparsable = '(a file that mentions a Secret and cannot be parsed; content not shown)\n';
   let docs: ReturnType<typeof parseAllDocuments>;
@@ -113,12 +113,12 @@ export function redactSecrets(text: string, key?: Uint8Array): string {
       return;
     }
     if (node.get('kind') === 'Secret') {
-      for (const field of ['data', 'stringData']) {
-        const values = node.get(field, true);
-        if (!isMap(values)) continue;
-        for (const pair of values.items) {
+      for (const field of SECRET_VALUE_FIELDS) {
+        const entries = node.get(field, true);
+        if (!isMap(entries)) continue;
+        for (const pair of entries.items) {
           const value = (pair.value as { value?: unknown } | null)?.value ?? pair.value;
-          values.set(pair.key, redactSecretValue(value, key));
+          entries.set(pair.key, values.shown(value));
           changed = true;
         }
       }

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, FlotillaError, type Logger } from '@flotilla/shared';
 import { PermissionDeniedError } from '../access/roles.js';
 import type { AuditLog } from '../audit/audit.js';
 import { type EnvironmentConfig, type FleetConfig, loadFleetConfig } from '../config/index.js';
 import { pauseText } from '../rollout/pause.js';
+import { createSecretValues, type SecretValues } from '../secrets/secret-values.js';
 import type { GitAuthor, GitSource, SourceError } from '../source/index.js';
 import type { FleetClusterStatus } from '../status/fleet-view.js';
 import { type AppPromotionPath, appPromotionPaths } from './app-paths.js';
@@ -82,8 +84,11 @@ export interface PromotionServiceOptions {
   /** Asked to run a reconcile pass after TO's branch moved. */
   sync: { trigger(reason: string): Promise<unknown> };
   logger: Logger;
-  /** Key of the HMAC that Secret values show as in `env diff`; unkeyed sha256 without. */
-  secretHashKey?: Uint8Array;
+  /**
+   * How Secret values show in `env diff` (secrets/secret-values.ts: an HMAC under the hub's key);
+   * without it, under a random key of this process, so hashes compare only within its lifetime.
+   */
+  secretValues?: SecretValues;
   author?: GitAuthor;
   now?: () => Date;
 }
@@ -116,6 +121,7 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
   const { source, log, audit, logger } = options;
   const author = options.author ?? DEFAULT_AUTHOR;
   const now = options.now ?? (() => new Date());
+  const diffOptions = { secretValues: options.secretValues ?? createSecretValues(randomBytes(32)) };
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const next = queue.then(fn, fn);
@@ -457,7 +463,6 @@ export function createPromotionService(options: PromotionServiceOptions): Promot
         );
       const fromRevision = revisions[0] ?? (await source.resolveBranch(fromEnv.branch ?? defaultBranch));
       const toRevision = await branchHead(toEnv.branch ?? defaultBranch);
-      const diffOptions = options.secretHashKey ? { secretHashKey: options.secretHashKey } : {};
       const files = await diffEnvironments(
         source,
         { commit: fromRevision, path: fromEnv.path },

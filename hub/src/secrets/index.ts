@@ -1,4 +1,4 @@
-/** SOPS secrets on the hub: agents' age recipients, plain Secret warnings, the admin API. */
+/** Secrets on the hub: how their values are shown (one policy), SOPS recipients, plain Secret warnings, the admin API. */
 export { plainSecretWarnings } from './plain-secrets.js';
 export {
   type ClusterRecipient,
@@ -8,3 +8,11 @@ export {
   type RecipientStoreOptions,
 } from './recipients.js';
 export { secretRoutes } from './routes.js';
+export {
+  createSecretValues,
+  REDACTED,
+  type SecretValues,
+  secretValuesShownTo,
+  seesSecretHashes,
+  withSecretValuesShown,
+} from './secret-values.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { secretHashKey } from '@flotilla/shared';
 import {
   ageRecipientOf,
   encryptSopsDocument,
@@ -11,7 +12,9 @@ import { stringify } from 'yaml';
 import { clusters } from '../db/schema.js';
 import { openTestDatabase, TEST_DATABASE_KINDS } from '../db/testing.js';
 import { redactSecrets } from '../promotion/env-diff.js';
-import { createRecipientStore } from './index.js';
+import { createRecipientStore, createSecretValues } from './index.js';
+
+const values = createSecretValues(secretHashKey('test key'));
 
 const recipient = async () => ageRecipientOf(await generateAgeIdentity());
 
@@ -70,14 +73,14 @@ test('env diff shows which encrypted values of a SOPS document differ by a hash 
     await encryptSopsDocument(secret('one'), { recipients, encryptedRegex: KUBERNETES_ENCRYPTED_REGEX }),
     { lineWidth: 0 },
   );
-  const shown = redactSecrets(a);
+  const shown = redactSecrets(a, values);
   assert.match(shown, /password: "?\[encrypted [0-9a-f]{12}\]/);
   assert.match(shown, /\[SOPS metadata: data key for\s+age1/);
   assert.doesNotMatch(shown, /ENC\[AES256_GCM|BEGIN AGE/);
-  assert.equal(redactSecrets(a), shown, 'the same ciphertext shows the same');
+  assert.equal(redactSecrets(a, values), shown, 'the same ciphertext shows the same');
   const b = stringify(
     await encryptSopsDocument(secret('one'), { recipients, encryptedRegex: KUBERNETES_ENCRYPTED_REGEX }),
     { lineWidth: 0 },
   );
-  assert.notEqual(redactSecrets(b), shown, 'encrypted again: the values show as differing');
+  assert.notEqual(redactSecrets(b, values), shown, 'encrypted again: the values show as differing');
 });

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { isSopsValue } from '@flotilla/shared/sops';
 import { isMap, isScalar, isSeq } from 'yaml';
+import { encryptedValueShown } from './secret-values.js';
 
 /**
  * Env diff of a SOPS document, which the hub cannot decrypt: each encrypted value shows as
@@ -17,8 +17,7 @@ export function summariseSopsNode(node: unknown): boolean {
       for (const item of n.items as unknown[]) {
         const pair = item as { value?: unknown };
         const value = isMap(n) ? pair.value : item;
-        if (isScalar(value) && isSopsValue(value.value))
-          value.value = `[encrypted ${createHash('sha256').update(value.value).digest('hex').slice(0, 12)}]`;
+        if (isScalar(value) && isSopsValue(value.value)) value.value = encryptedValueShown(value.value);
         else walk(value);
       }
   };
