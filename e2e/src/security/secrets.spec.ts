@@ -10,7 +10,7 @@ import { captureOutput, readIdentity } from './support.js';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 /** `text` as a literal in a RegExp. */
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** A plain sha256 of a value: what someone guessing weak secrets offline would compute. */
 const unkeyed = (base64: string) =>
   `[redacted ${createHash('sha256').update(base64).digest('hex').slice(0, 12)}]`;
@@ -248,8 +248,8 @@ describe('security: Secret values never leave the cluster through Flotilla', { t
     const desired = redacted(stateDir, b64(DEV_PASSWORD));
     const live = redacted(stateDir, b64(LIVE_PASSWORD));
     // The drifted key as the agent's keyed hashes, desired against live.
-    assert.match(admin, new RegExp(`<span class="del">-\\s+password: (?:&quot;)?${escape(desired)}`));
-    assert.match(admin, new RegExp(`<span class="add">\\+\\s+password: (?:&quot;)?${escape(live)}`));
+    assert.match(admin, new RegExp(`<span class="del">-\\s+password: (?:&quot;)?${escapeRegExp(desired)}`));
+    assert.match(admin, new RegExp(`<span class="add">\\+\\s+password: (?:&quot;)?${escapeRegExp(live)}`));
     // The undrifted key: a hash under the hub's key, on both sides, never a plain sha256 of it.
     const apiKey = [...admin.matchAll(/apiKey: (?:&quot;)?(\[redacted [0-9a-f]{12}\])/g)].map((m) => m[1]);
     assert.ok(apiKey.length > 0, 'the apiKey value shows as a hash');
