@@ -712,9 +712,10 @@ export const AgentService: GenService<{
     output: typeof RegisterResponseSchema;
   },
   /**
-   * ReportStatus is the agent's status stream. The hub stores each report, then
-   * acknowledges its sequence number; the agent drops a report from its outbox only
-   * once acknowledged. The hub also sends commands (manual sync) on this stream.
+   * ReportStatus is the agent's status stream. The hub stores reports, then acknowledges
+   * them cumulatively (one Ack of the highest sequence number stored covers every report
+   * before it); the agent drops a report from its outbox only once acknowledged. The hub
+   * also sends commands (manual sync) on this stream.
    *
    * @generated from rpc flotilla.v1.AgentService.ReportStatus
    */
