@@ -98,8 +98,11 @@ export interface FleetBenchResult {
   /** Bundles published by the unchanged passes (0 when nothing is redone). */
   unchangedPublished: number;
   ingestPerSec: number;
-  /** Reports of the burst (drift, heal, any heartbeat meanwhile), over the time from the first sent to the last stored. */
-  ingest: { reports: number; ms: number; edited: number };
+  /**
+   * Reports of the burst (drift and heal), over the time from the first sent to the last stored;
+   * `heartbeats` sent meanwhile are not counted in the rate.
+   */
+  ingest: { reports: number; heartbeats: number; ms: number; edited: number };
   /** Full status reports queued by every agent at once, stored per second: what the hub alone can take. */
   ingestCapacityPerSec: number;
   ingestCapacity: { reports: number; ms: number };
@@ -497,7 +500,13 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const edited = bursts.reduce((a, x) => a + x.edited, 0);
     const silent = bursts.reduce((a, x) => a + x.result.silent, 0);
     if (silent > 0) throw new Error(`ingest burst: ${silent} agents reported nothing within ${timeoutMs} ms`);
+    const unhealed = bursts.reduce((a, x) => a + x.result.unhealed, 0);
+    if (unhealed > 0)
+      throw new Error(
+        `ingest burst: ${unhealed} agents did not report the drift and then the heal within ${timeoutMs} ms`,
+      );
     const ingestReports = bursts.reduce((a, x) => a + x.result.reports, 0);
+    const ingestHeartbeats = bursts.reduce((a, x) => a + x.result.heartbeats, 0);
     // An outbox never empty within the timeout leaves drainedAt before its first append: no rate then.
     const drained = bursts.every((x) => x.result.drainedAt >= x.result.firstAppendAt);
     const ingestMs = !drained
@@ -620,6 +629,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       ingestPerSec: Math.round(ingestPerSec),
       ingest: {
         reports: ingestReports,
+        heartbeats: ingestHeartbeats,
         ms: Math.round(ingestMs),
         edited,
       },

@@ -33,7 +33,7 @@ export type SimRequest =
 
 export type SimReply =
   | { op: 'started'; started: number; failed: { name: string; error: string }[] }
-  | { op: 'burst'; edited: number; result: BurstResult }
+  | { op: 'burst'; edited: number; result: DriftBurstResult }
   /** `silent`: agents whose outbox was not empty at the timeout. */
   | { op: 'flooded'; result: BurstResult }
   | { op: 'armed' }
@@ -44,10 +44,9 @@ export type SimReply =
   | { op: 'error'; error: string };
 
 /**
- * What the agents of one process sent after their objects were changed: every report the
- * outboxes took (drift, heal, heartbeats meanwhile), and when the first was appended and the
- * outboxes were empty again, i.e. the hub had acknowledged (stored) the last of them.
- * Times are `Date.now()`, comparable between processes of one machine.
+ * What the agents of one process sent: every report the outboxes took, when the first was
+ * appended and when the outboxes were empty again, i.e. the hub had acknowledged (stored) the
+ * last of them. Times are `Date.now()`, comparable between processes of one machine.
  */
 export interface BurstResult {
   reports: number;
@@ -55,4 +54,14 @@ export interface BurstResult {
   drainedAt: number;
   /** Agents that appended no report before the timeout. */
   silent: number;
+}
+
+/**
+ * The drift burst: `reports` are the drift and heal reports (and any other status); the
+ * heartbeats sent meanwhile are counted apart, as they are not the burst.
+ */
+export interface DriftBurstResult extends BurstResult {
+  heartbeats: number;
+  /** Agents that had not reported the drift and then the heal before the timeout. */
+  unhealed: number;
 }

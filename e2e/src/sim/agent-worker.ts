@@ -11,7 +11,7 @@ import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flo
 import { createClusterReconciler } from '@flotilla/agent/reconcile';
 import { Health, Phase } from '@flotilla/proto';
 import { createLogger, errorMessage, secretHashKey } from '@flotilla/shared';
-import type { SimAgentSpec, SimReply, SimRequest } from '../bench/sim-protocol.js';
+import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from '../bench/sim-protocol.js';
 import { createMemoryCluster, type MemoryCluster } from './memory-cluster.js';
 
 const logger = createLogger({ name: 'sim-agent', level: process.env.FLOTILLA_SIM_LOG_LEVEL ?? 'silent' });
@@ -20,8 +20,13 @@ interface SimAgent {
   name: string;
   cluster: MemoryCluster;
   running: RunningAgent;
-  /** Reports appended to its outbox since the burst began. */
+  /** Reports appended to its outbox since the burst began, heartbeats apart. */
   appended: number;
+  /** Heartbeats appended to its outbox since the burst began. */
+  heartbeats: number;
+  /** The burst's changed object was reported drifted, then reported without drift (healed). */
+  drifted: boolean;
+  healed: boolean;
   /** Seq of its first report Synced and Healthy at the expected revision, then when the hub acknowledged it. */
   convergedSeq?: bigint;
   convergedAt?: number;
@@ -30,8 +35,9 @@ interface SimAgent {
 /** The revision a round committed: each agent's first Synced and Healthy report at it is timed. */
 let expected: string | undefined;
 
-/** The burst being measured: appends are counted from `since`. */
+/** The burst being measured: appends are counted from `burstFrom`, drift of `burstTarget` watched. */
 let burstFrom: number | undefined;
+let burstTarget: TamperTarget | undefined;
 let firstAppendAt = 0;
 let lastAppendAt = 0;
 
@@ -69,7 +75,15 @@ async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: numbe
     logger,
     heartbeatMs: 10_000,
   });
-  const agent: SimAgent = { name: spec.name, cluster, running, appended: 0 };
+  const agent: SimAgent = {
+    name: spec.name,
+    cluster,
+    running,
+    appended: 0,
+    heartbeats: 0,
+    drifted: false,
+    healed: false,
+  };
   running.outbox.onAppend((report) => {
     const body = report.body;
     if (
@@ -85,8 +99,26 @@ async function startOne(spec: SimAgentSpec, baseDir: string, readyDelayMs: numbe
     if (burstFrom === undefined) return;
     const t = Date.now();
     if (!firstAppendAt) firstAppendAt = t;
+    // A heartbeat says nothing about the burst: 1,000 agents send about 100 a second, so
+    // counting them (or waiting for a second without any) would make the burst never end.
+    if (body.case === 'heartbeat') {
+      agent.heartbeats++;
+      return;
+    }
     lastAppendAt = t;
     agent.appended++;
+    if (body.case === 'status' && burstTarget) {
+      const target = burstTarget;
+      const drifts = body.value.resources.some(
+        (r) =>
+          r.ref?.kind === target.kind &&
+          r.ref.name === target.name &&
+          (r.ref.namespace || undefined) === target.namespace &&
+          r.drift.length > 0,
+      );
+      if (drifts) agent.drifted = true;
+      else if (agent.drifted) agent.healed = true;
+    }
   });
   agents.set(spec.name, agent);
 }
@@ -110,14 +142,21 @@ async function start(request: Extract<SimRequest, { op: 'start' }>): Promise<voi
 
 /**
  * Every simulated cluster has one field of one object changed behind its agent's back; then
- * waits until every agent has reported and its outbox is empty again (the hub acknowledges a
- * report once stored), with no new report for a second (the heal is reported too).
+ * waits until every agent has reported the drift and then the heal, and its outbox is empty
+ * again (the hub acknowledges a report once stored). Heartbeats are counted apart: they are
+ * not the burst, and they never stop.
  */
 async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<void> {
   const { target } = request;
-  for (const a of agents.values()) a.appended = 0;
+  for (const a of agents.values()) {
+    a.appended = 0;
+    a.heartbeats = 0;
+    a.drifted = false;
+    a.healed = false;
+  }
   firstAppendAt = 0;
   lastAppendAt = 0;
+  burstTarget = target;
   burstFrom = Date.now();
   let edited = 0;
   for (const a of agents.values()) {
@@ -134,16 +173,19 @@ async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<voi
     const t = Date.now();
     const empty = all.every((a) => a.running.outbox.pending().length === 0);
     if (empty && drainedAt < lastAppendAt) drainedAt = t;
-    const reported = all.every((a) => a.appended > 0);
-    if ((reported && empty && t - lastAppendAt > 1000) || t - burstFrom > request.timeoutMs) break;
+    const healed = all.every((a) => a.healed);
+    if ((healed && empty) || t - burstFrom > request.timeoutMs) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   burstFrom = undefined;
+  burstTarget = undefined;
   send({
     op: 'burst',
     edited,
     result: {
       reports: all.reduce((n, a) => n + a.appended, 0),
+      heartbeats: all.reduce((n, a) => n + a.heartbeats, 0),
+      unhealed: all.filter((a) => !a.healed).length,
       firstAppendAt,
       drainedAt,
       silent: all.filter((a) => a.appended === 0).length,
