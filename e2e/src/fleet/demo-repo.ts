@@ -74,6 +74,25 @@ data:
   };
 }
 
+/**
+ * dev → staging → prod as three directories on main, each with the app: the repository of the
+ * access and dashboard tests. `approveProd` makes a promotion to prod wait for a second person.
+ */
+export function threeDirectoryRepoFiles(options: { approveProd?: boolean } = {}): Record<string, string> {
+  const prod = options.approveProd ? ', promotion: {approve: true}' : '';
+  return {
+    'flotilla.yaml': `environments:
+  - {name: dev, path: environments/dev}
+  - {name: staging, path: environments/staging}
+  - {name: prod, path: environments/prod${prod}}
+pipeline: [dev, staging, prod]
+`,
+    ...appFiles('dev'),
+    ...appFiles('staging'),
+    ...appFiles('prod'),
+  };
+}
+
 /** The demo's flotilla.yaml: the mixed pipeline, and a fleet-wide monitoring app on `tier=prod` clusters. */
 export const FLOTILLA_YAML_DEMO = FLOTILLA_YAML_MIXED.replace(
   'pipeline:',

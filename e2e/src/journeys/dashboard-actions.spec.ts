@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { appFiles } from '../fleet/demo-repo.js';
+import { appFiles, threeDirectoryRepoFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
 
@@ -46,17 +46,7 @@ describe('dashboard: pipeline counts, a deployer’s promote button, a viewer wi
 
   before(async () => {
     fleet = await startFleet({
-      repoFiles: {
-        'flotilla.yaml': `environments:
-  - {name: dev, path: environments/dev}
-  - {name: staging, path: environments/staging}
-  - {name: prod, path: environments/prod, promotion: {approve: true}}
-pipeline: [dev, staging, prod]
-`,
-        ...appFiles('dev'),
-        ...appFiles('staging'),
-        ...appFiles('prod'),
-      },
+      repoFiles: threeDirectoryRepoFiles({ approveProd: true }),
       clusters: [
         { name: 'dev-1', environment: 'dev' },
         { name: 'dev-2', environment: 'dev' },

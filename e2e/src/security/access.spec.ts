@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { bin, type CliResult, runCli } from '../fleet/cli.js';
-import { appFiles } from '../fleet/demo-repo.js';
+import { appFiles, threeDirectoryRepoFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 
 interface AuditRow {
@@ -39,17 +39,7 @@ describe('access: roles scoped to environments, four eyes, the audit names who',
 
   before(async () => {
     fleet = await startFleet({
-      repoFiles: {
-        'flotilla.yaml': `environments:
-  - {name: dev, path: environments/dev}
-  - {name: staging, path: environments/staging}
-  - {name: prod, path: environments/prod, promotion: {approve: true}}
-pipeline: [dev, staging, prod]
-`,
-        ...appFiles('dev'),
-        ...appFiles('staging'),
-        ...appFiles('prod'),
-      },
+      repoFiles: threeDirectoryRepoFiles({ approveProd: true }),
       clusters: [
         { name: 'dev-1', environment: 'dev' },
         { name: 'staging-1', environment: 'staging' },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { bin, type CliResult, runCli } from '../fleet/cli.js';
-import { appFiles } from '../fleet/demo-repo.js';
+import { appFiles, threeDirectoryRepoFiles } from '../fleet/demo-repo.js';
 import { type Fleet, startFleet } from '../fleet/fleet.js';
 import { eventually } from '../harness/eventually.js';
 import {
@@ -129,17 +129,7 @@ groups:
 `,
     );
     fleet = await startFleet({
-      repoFiles: {
-        'flotilla.yaml': `environments:
-  - {name: dev, path: environments/dev}
-  - {name: staging, path: environments/staging}
-  - {name: prod, path: environments/prod}
-pipeline: [dev, staging, prod]
-`,
-        ...appFiles('dev'),
-        ...appFiles('staging'),
-        ...appFiles('prod'),
-      },
+      repoFiles: threeDirectoryRepoFiles(),
       clusters: [
         { name: 'dev-1', environment: 'dev' },
         { name: 'staging-1', environment: 'staging' },
