@@ -28,11 +28,13 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Told to every agent when its stream opens; default 10 s (a third of the default window). */
   heartbeatSeconds?: number;
-  /** Counts for /metrics. */
-  onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
+  /** Counts for /metrics: `count` reports had this outcome (summed over a turn of the event loop). */
+  onReport?: (outcome: ReportOutcome, count: number) => void;
   /** Where agents' age recipients go (at Register and RotateCredential); none: not kept. */
   recipients?: { record(cluster: string, recipient: string): Promise<void> };
 }
+
+export type ReportOutcome = 'stored' | 'duplicate' | 'failed';
 
 export interface GrpcServer {
   /** `host:port` actually bound. */
@@ -63,6 +65,24 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     await options.recipients
       .record(cluster, recipient)
       .catch((err) => logger.warn({ cluster, peer, err: errorMessage(err) }, 'age recipient not recorded'));
+  };
+  /** Outcomes counted since the last flush: one metrics call per outcome and turn, not per report. */
+  const outcomes: Record<ReportOutcome, number> = { stored: 0, duplicate: 0, failed: 0 };
+  let countsDue = false;
+  const flushCounts = () => {
+    countsDue = false;
+    for (const outcome of ['stored', 'duplicate', 'failed'] as const) {
+      if (outcomes[outcome] === 0) continue;
+      options.onReport?.(outcome, outcomes[outcome]);
+      outcomes[outcome] = 0;
+    }
+  };
+  const count = (outcome: ReportOutcome) => {
+    outcomes[outcome]++;
+    if (!countsDue) {
+      countsDue = true;
+      setImmediate(flushCounts);
+    }
   };
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   addGrpcService(server, AgentService, {
@@ -203,10 +223,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         const name = cluster;
         const stored = ingest.ingest(name, report, 'stream').then(
           (outcome) => {
-            options.onReport?.(outcome.stored ? 'stored' : 'duplicate');
+            count(outcome.stored ? 'stored' : 'duplicate');
           },
           (err) => {
-            options.onReport?.('failed');
+            count('failed');
             logger.error(
               { cluster: name, err: errorMessage(err) },
               'status report not stored; the agent will resend it',
@@ -223,9 +243,20 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       /** Reports handed to the ingest so far, in order (waits on authentication, not on storage). */
       const opened = chain;
       let submitted: Promise<unknown> = opened;
+      /**
+       * The credential check of the reports arriving in this turn of the event loop: they share
+       * one, which still starts after each of them arrived (its lookup runs in a later turn).
+       */
+      let check: Promise<string | undefined> | undefined;
       call.on('data', (report: ReportStatusRequest) => {
-        const stillValid = opened.then(() => clusters.authenticate(credential!));
-        stillValid.catch(() => {});
+        if (!check) {
+          check = opened.then(() => clusters.authenticate(credential!));
+          check.catch(() => {});
+          setImmediate(() => {
+            check = undefined;
+          });
+        }
+        const stillValid = check;
         const handed = submitted.then(() => submit(report, stillValid));
         submitted = handed.catch(() => {});
         // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
