@@ -203,66 +203,81 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         logger.info({ cluster }, 'agent connected');
       })();
       chain.catch(fail);
+      /** The reports of a stream that arrived in one turn of the event loop, and their shared credential check. */
+      interface Arrival {
+        reports: ReportStatusRequest[];
+        stillValid: Promise<string | undefined>;
+        /** Settles once the arrival was handed to the ingest: each report's storage, in order. */
+        handed?: Promise<Array<{ stored: Promise<void> }>>;
+      }
       /**
-       * Hands a report to the ingest (in arrival order) and returns its storage as a value, not
-       * awaited: the stream's next report is handed over at once, so the reports an agent queued
-       * while away are stored in a few batches instead of one batch round each.
+       * Hands the reports of one arrival to the ingest, together and in order, and returns their
+       * storage as values, not awaited: the stream's next reports are handed over at once, so the
+       * reports an agent queued while away are stored in a few batches instead of one batch
+       * round each; and handed over together, they sit side by side in the ingest's queue, so they
+       * mostly land in one batch (one row lock, one status update, one Ack for the lot).
        */
-      const submit = async (
-        report: ReportStatusRequest,
-        stillValid: Promise<string | undefined>,
-      ): Promise<{ stored: Promise<void> }> => {
-        if (failed || !cluster) return { stored: Promise.resolve() };
-        // Checked again at every report: a credential revoked through any hub replica ends this
-        // stream at its next message (heartbeats keep that within seconds). The checks of queued
-        // reports run side by side; only their hand-over to the ingest is in order.
-        if ((await stillValid) !== cluster) {
+      const submit = async (arrival: Arrival): Promise<Array<{ stored: Promise<void> }>> => {
+        // Checked again at every arrival: a credential revoked through any hub replica ends this
+        // stream at its next message (heartbeats keep that within seconds). The check of an
+        // arrival starts once it closed, after each of its reports came in; the checks run side
+        // by side, only the hand-over to the ingest is in order.
+        const valid = await arrival.stillValid;
+        if (current === arrival) current = undefined;
+        if (failed || !cluster) return arrival.reports.map(() => ({ stored: Promise.resolve() }));
+        if (valid !== cluster) {
           logger.warn({ cluster }, 'status stream ended: the agent credential was revoked or expired');
           throw new FlotillaError('unauthenticated', 'agent credential revoked or expired');
         }
         const name = cluster;
-        const stored = ingest.ingest(name, report, 'stream').then(
-          (outcome) => {
-            count(outcome.stored ? 'stored' : 'duplicate');
-          },
-          (err) => {
-            count('failed');
-            logger.error(
-              { cluster: name, err: errorMessage(err) },
-              'status report not stored; the agent will resend it',
-            );
-            throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
-              cause: err,
-            });
-          },
-        );
-        // Awaited below, in order; a failure after the stream already failed is not unhandled.
-        stored.catch(() => {});
-        return { stored };
+        return arrival.reports.map((report) => {
+          const stored = ingest.ingest(name, report, 'stream').then(
+            (outcome) => {
+              count(outcome.stored ? 'stored' : 'duplicate');
+            },
+            (err) => {
+              count('failed');
+              logger.error(
+                { cluster: name, err: errorMessage(err) },
+                'status report not stored; the agent will resend it',
+              );
+              throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
+                cause: err,
+              });
+            },
+          );
+          // Awaited below, in order; a failure after the stream already failed is not unhandled.
+          stored.catch(() => {});
+          return { stored };
+        });
       };
-      /** Reports handed to the ingest so far, in order (waits on authentication, not on storage). */
+      /** Arrivals handed to the ingest so far, in order (waits on authentication, not on storage). */
       const opened = chain;
       let submitted: Promise<unknown> = opened;
-      /**
-       * The credential check of the reports arriving in this turn of the event loop: they share
-       * one, which still starts after each of them arrived (its lookup runs in a later turn).
-       */
-      let check: Promise<string | undefined> | undefined;
+      /** The arrival that reports coming in now join; closed at the end of this turn. */
+      let current: Arrival | undefined;
       call.on('data', (report: ReportStatusRequest) => {
-        if (!check) {
-          check = opened.then(() => clusters.authenticate(credential!));
-          check.catch(() => {});
+        let arrival = current;
+        if (!arrival) {
+          const opening: Arrival = {
+            reports: [],
+            // Its lookup starts in a later turn than this one, after the arrival closed.
+            stillValid: opened.then(() => clusters.authenticate(credential!)),
+          };
+          opening.stillValid.catch(() => {});
+          current = arrival = opening;
           setImmediate(() => {
-            check = undefined;
+            if (current === opening) current = undefined;
           });
+          opening.handed = submitted.then(() => submit(opening));
+          submitted = opening.handed.catch(() => {});
         }
-        const stillValid = check;
-        const handed = submitted.then(() => submit(report, stillValid));
-        submitted = handed.catch(() => {});
+        const index = arrival.reports.push(report) - 1;
+        const handed = arrival.handed!;
         // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
         chain = chain
           .then(() => handed)
-          .then(({ stored }) => stored)
+          .then((all) => all[index]!.stored)
           .then(() => {
             if (!failed) ack(report.seq);
           });
