@@ -159,22 +159,44 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
        * report, for the hub to write and the agent to record in its outbox.
        */
       let ackDue: bigint | undefined;
-      const flushAck = () => {
+      /** Reports that arrived on this stream, and how many of them are stored so far. */
+      let arrived = 0;
+      let storedCount = 0;
+      /**
+       * An Ack that fell due while more of the stream's reports had already arrived waits until
+       * those are stored too (they are queued or being written), then answers them all at once:
+       * an agent's queued reports often span two or three batches. It waits once, for the
+       * reports there were when it fell due, never for later ones, so a busy stream is still
+       * answered about once a batch.
+       */
+      let ackAfter: number | undefined;
+      let flushDue = false;
+      const flushAck = (now = false) => {
         if (ackDue === undefined) return;
+        if (!now) {
+          if (ackAfter === undefined && arrived > storedCount) ackAfter = arrived;
+          if (ackAfter !== undefined && storedCount < ackAfter) return;
+        }
         const seq = ackDue;
         ackDue = undefined;
+        ackAfter = undefined;
         if (!failed)
           call.write(create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq } } }));
       };
       const ack = (seq: bigint) => {
-        const scheduled = ackDue !== undefined;
         ackDue = seq;
-        if (!scheduled) setImmediate(flushAck);
+        storedCount++;
+        if (flushDue) return;
+        flushDue = true;
+        setImmediate(() => {
+          flushDue = false;
+          flushAck();
+        });
       };
       const fail = (err: unknown) => {
         if (failed) return;
         // What was stored before the failure is still acknowledged.
-        flushAck();
+        flushAck(true);
         failed = true;
         if (cluster) streams.detach(cluster, call);
         call.emit('error', toGrpcError(err));
@@ -273,6 +295,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
           submitted = opening.handed.catch(() => {});
         }
         const index = arrival.reports.push(report) - 1;
+        arrived++;
         const handed = arrival.handed!;
         // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
         chain = chain
@@ -286,7 +309,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       call.on('end', () => {
         void chain
           .then(() => {
-            flushAck();
+            flushAck(true);
             if (!failed) call.end();
           })
           .catch(() => {});
