@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { BundleRefusedSchema, ClusterStatusSchema, HeartbeatSchema } from '@flotilla/proto';
-import { createOutbox, type ReportBody, seqFloorNow } from './outbox.js';
+import { createOutbox, outboxPath, type ReportBody, seqFloorNow } from './outbox.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-outbox-'));
@@ -139,4 +139,25 @@ test('with a floor, a lost or older state dir never reuses a sequence number the
   assert.equal(again.append(heartbeat(4)).seq, 2_001n);
   again.close();
   assert.ok(seqFloorNow() > 1_700_000_000_000_000n, 'the agent’s floor is the time in microseconds');
+});
+
+test('a drained outbox keeps a small log as it is and rewrites one grown past compactBytes', (t) => {
+  const dir = tempDir(t);
+  const box = createOutbox({ dir, compactBytes: 2000 });
+  const lines = () => readFileSync(outboxPath(dir), 'utf8').trim().split('\n');
+  box.append(status(1));
+  box.ack(1n);
+  // Header, the report and its acknowledgement: not rewritten at this drain.
+  assert.equal(lines().length, 3);
+  for (let gen = 2; gen < 40; gen++) box.append(status(gen));
+  box.ack(39n);
+  assert.deepEqual(lines(), [JSON.stringify({ h: { nextSeq: '40' } })], 'rewritten to its header alone');
+  box.append(status(40));
+  box.close();
+  const again = createOutbox({ dir });
+  assert.deepEqual(
+    again.pending().map((r) => r.seq),
+    [40n],
+  );
+  again.close();
 });

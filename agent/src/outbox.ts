@@ -16,6 +16,12 @@ export interface OutboxOptions {
   cap?: number;
   /** Acknowledgement records after which the log is rewritten. Default 200. */
   compactAfter?: number;
+  /**
+   * Bytes of log after which it is rewritten once every report is acknowledged. Default 64 KiB:
+   * the log is not rewritten at every drain (a durable rewrite is a new file, two fsyncs and a
+   * rename), only when what it holds is worth folding away.
+   */
+  compactBytes?: number;
   logger?: Logger;
   /**
    * Sequence numbers go on from no lower than this. The agent passes `seqFloorNow()`, so a
@@ -73,6 +79,7 @@ interface ParsedOptions {
   dir: string;
   cap: number;
   compactAfter: number;
+  compactBytes: number;
   seqFloor: bigint;
   logger: Logger;
 }
@@ -83,6 +90,7 @@ function parseOptions(options: OutboxOptions): ParsedOptions {
     path: join(options.dir, OUTBOX_FILE),
     cap: options.cap ?? DEFAULT_OUTBOX_CAP,
     compactAfter: options.compactAfter ?? 200,
+    compactBytes: options.compactBytes ?? 64 * 1024,
     seqFloor: options.seqFloor ?? 1n,
     logger: options.logger ?? createLogger({ name: 'agent', level: 'silent' }),
   };
@@ -102,20 +110,29 @@ export function createOutbox(options: OutboxOptions): Outbox {
   const listeners = new Set<(r: ReportStatusRequest) => void>();
 
   let fd: number | undefined;
+  /** Bytes in the log since it was last rewritten. */
+  let logBytes = 0;
   const rewrite = () => {
     if (fd !== undefined) closeSync(fd);
     const body = [
       JSON.stringify({ h: { nextSeq: String(nextSeq) } }),
       ...reports.map((r) => JSON.stringify({ r: toJson(ReportStatusRequestSchema, r) })),
     ];
-    writeFileDurable(o.path, `${body.join('\n')}\n`);
+    const text = `${body.join('\n')}\n`;
+    writeFileDurable(o.path, text);
     fd = openSync(o.path, 'a', 0o600);
     ackLines = 0;
+    logBytes = Buffer.byteLength(text);
   };
-  const appendLine = (line: LogLine) => {
+  /**
+   * Appends a line; `durable` waits for the disk. An acknowledgement need not: lost in a crash,
+   * it only makes the agent send a report the hub already stored again, which the hub answers
+   * as a duplicate; and the next durable line (a report) takes it to the disk anyway.
+   */
+  const appendLine = (line: LogLine, durable: boolean) => {
     if (fd === undefined) throw new Error(`${o.path}: outbox is closed`);
-    writeSync(fd, `${JSON.stringify(line)}\n`);
-    fsyncSync(fd);
+    logBytes += writeSync(fd, `${JSON.stringify(line)}\n`);
+    if (durable) fsyncSync(fd);
   };
   // Start from a compact log: replayed acks and torn lines are folded away.
   rewrite();
@@ -157,7 +174,7 @@ export function createOutbox(options: OutboxOptions): Outbox {
         observedAt: timestampFromDate(observedAt),
         body,
       });
-      appendLine({ r: toJson(ReportStatusRequestSchema, report) });
+      appendLine({ r: toJson(ReportStatusRequestSchema, report) }, true);
       nextSeq++;
       reports.push(report);
       if (reports.length > o.cap) summarise();
@@ -170,9 +187,9 @@ export function createOutbox(options: OutboxOptions): Outbox {
       reports = reports.filter((r) => r.seq > seq);
       const removed = before - reports.length;
       if (removed === 0) return 0;
-      if (reports.length === 0 || ackLines + 1 >= o.compactAfter) rewrite();
+      if (ackLines + 1 >= o.compactAfter || (reports.length === 0 && logBytes >= o.compactBytes)) rewrite();
       else {
-        appendLine({ a: String(seq) });
+        appendLine({ a: String(seq) }, false);
         ackLines++;
       }
       return removed;

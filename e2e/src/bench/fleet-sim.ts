@@ -22,7 +22,7 @@ import { type PostgresServer, startPostgresServer } from '../harness/postgres.js
 import { type ManagedProcess, startProcess } from '../harness/process.js';
 import { connectAsHub } from '../security/support.js';
 import { monotonicUs, type ProfileSummary, type ProfileWindow, summariseProfile } from './cpu-profile.js';
-import { lanes, type Percentiles, percentiles, procStats } from './report.js';
+import { lanes, type Percentiles, percentiles, procStats, treeCpuTicks } from './report.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from './sim-protocol.js';
 
 const WORKER = join(ROOT, 'e2e', 'src', 'sim', 'agent-worker.ts');
@@ -105,7 +105,14 @@ export interface FleetBenchResult {
   ingest: { reports: number; heartbeats: number; ms: number; edited: number };
   /** Full status reports queued by every agent at once, stored per second: what the hub alone can take. */
   ingestCapacityPerSec: number;
-  ingestCapacity: { reports: number; ms: number };
+  ingestCapacity: {
+    reports: number;
+    ms: number;
+    /** Of `ms`: until every report was in its outbox (the agents append them one by one). */
+    appendMs: number;
+    /** CPU of each part over the flood, µs a report (PostgreSQL's server with its backends). */
+    cpuUsPerReport: { hub: number; postgres?: number; nats: number; agents: number };
+  };
   fleetStatusMs: Percentiles;
   uiFleetMs: Percentiles;
   /** Peak over the rounds, and per round; for several replicas, CPU summed and RSS of the largest. */
@@ -121,7 +128,14 @@ export interface FleetBenchResult {
   /** Least poll period of the fleet status API while timing the first convergence and the restart recovery (4× an answer's time when longer). */
   pollMs: number;
   /** The hub's main thread during the unchanged passes and from each commit to every bundle published. */
-  profile?: { file: string; unchanged: ProfileSummary; changing: ProfileSummary; ingest: ProfileSummary };
+  profile?: {
+    file: string;
+    unchanged: ProfileSummary;
+    changing: ProfileSummary;
+    ingest: ProfileSummary;
+    /** Each agent process's thread over the flood (agent and simulator code by total time). */
+    ingestAgents: Array<{ file: string; summary: ProfileSummary }>;
+  };
 }
 
 const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
@@ -535,19 +549,43 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     // The drift burst is paced by the agents (watch, drift check, heal); this is paced by the
     // hub alone: the reports are already queued, and an outbox empties as the hub stores them.
     const floodFromUs = monotonicUs();
+    const floodCpu0 = {
+      hub: hubStats().cpuTicks,
+      nats: procStats(pids.nats).cpuTicks,
+      db: pg?.process.pid ? treeCpuTicks(pg.process.pid) : 0,
+    };
+    const floodProfiles = options.profileDir
+      ? workers.map((w) => join(options.profileDir!, `flood-agents-${w.index}.cpuprofile`))
+      : [];
     const floods = await Promise.all(
-      workers.map((w) => w.ask({ op: 'flood', perAgent: FLOOD_PER_AGENT, timeoutMs }, 'flooded')),
+      workers.map((w) =>
+        w.ask(
+          {
+            op: 'flood',
+            perAgent: FLOOD_PER_AGENT,
+            timeoutMs,
+            ...(floodProfiles[w.index] ? { profile: floodProfiles[w.index] } : {}),
+          },
+          'flooded',
+        ),
+      ),
     );
     const floodWindow: ProfileWindow = { fromUs: floodFromUs, toUs: monotonicUs() };
     const undrained = floods.reduce((a, x) => a + x.result.silent, 0);
     if (undrained > 0)
       throw new Error(`ingest capacity: ${undrained} outboxes not empty after ${timeoutMs} ms`);
     const floodReports = floods.reduce((a, x) => a + x.result.reports, 0);
-    const floodMs = Math.max(
-      1,
-      Math.max(...floods.map((x) => x.result.drainedAt)) -
-        Math.min(...floods.map((x) => x.result.firstAppendAt)),
-    );
+    const floodStart = Math.min(...floods.map((x) => x.result.firstAppendAt));
+    const floodMs = Math.max(1, Math.max(...floods.map((x) => x.result.drainedAt)) - floodStart);
+    /** CPU µs a report: 10 ms clock ticks, or ms. */
+    const perReport = (ms: number) => Math.round((ms * 1000) / floodReports);
+    const floodCpu: FleetBenchResult['ingestCapacity']['cpuUsPerReport'] = {
+      hub: perReport((hubStats().cpuTicks - floodCpu0.hub) * 10),
+      agents: perReport(floods.reduce((a, x) => a + x.cpuMs, 0)),
+      nats: perReport((procStats(pids.nats).cpuTicks - floodCpu0.nats) * 10),
+      ...(pg?.process.pid ? { postgres: perReport((treeCpuTicks(pg.process.pid) - floodCpu0.db) * 10) } : {}),
+    };
+    const appendMs = Math.max(...floods.map((x) => x.appendedAt)) - floodStart;
 
     say('fleet status API and dashboard');
     const fleetStatusTimes: number[] = [];
@@ -602,6 +640,12 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
           unchanged: summariseProfile(path, unchangedWindows, ROOT),
           changing: summariseProfile(path, changing, ROOT),
           ingest: summariseProfile(path, [floodWindow], ROOT),
+          ingestAgents: floodProfiles.map((file) => ({
+            file,
+            summary: summariseProfile(file, [{ fromUs: 0, toUs: Number.MAX_SAFE_INTEGER }], ROOT, {
+              under: ['agent/src/', 'e2e/src/sim/'],
+            }),
+          })),
         };
       }
     }
@@ -634,7 +678,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         edited,
       },
       ingestCapacityPerSec: Math.round((floodReports / floodMs) * 1000),
-      ingestCapacity: { reports: floodReports, ms: Math.round(floodMs) },
+      ingestCapacity: { reports: floodReports, ms: Math.round(floodMs), appendMs, cpuUsPerReport: floodCpu },
       fleetStatusMs: percentiles(fleetStatusTimes),
       uiFleetMs: percentiles(uiTimes),
       hubRssMiB: Math.max(rss(hubRounds), Math.round(hubPeak / 1024)),

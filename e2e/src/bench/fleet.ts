@@ -83,7 +83,11 @@ console.log(
     `commit → a cluster Synced and Healthy (per cluster):   ${formatPercentiles(r.clusterConvergeMs)}`,
     `one publish pass over an unchanged commit:               ${formatPercentiles(r.unchangedPassMs)} (${r.unchangedPublished} bundles published by them)`,
     `status ingest in a burst: ${r.ingestPerSec} reports/s stored (${r.ingest.reports} reports, drift and heal, from the first sent to the last acknowledged in ${r.ingest.ms} ms, after ${r.ingest.edited} clusters drifted at once; ${r.ingest.heartbeats} heartbeats meanwhile, not counted)`,
-    `status ingest capacity: ${r.ingestCapacityPerSec} reports/s stored (${r.ingestCapacity.reports} full status reports queued by every agent at once, all acknowledged in ${r.ingestCapacity.ms} ms)`,
+    `status ingest capacity: ${r.ingestCapacityPerSec} reports/s stored (${r.ingestCapacity.reports} full status reports queued by every agent at once, all in the outboxes after ${r.ingestCapacity.appendMs} ms, all acknowledged in ${r.ingestCapacity.ms} ms); CPU a report: ${Object.entries(
+      r.ingestCapacity.cpuUsPerReport,
+    )
+      .map(([k, v]) => `${k} ${v} µs`)
+      .join(', ')}`,
     `GET /api/v1/fleet/status: ${formatPercentiles(r.fleetStatusMs)}`,
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,
     `hub${r.replicas > 1 ? ` (${r.replicas} replicas: largest RSS, CPU summed)` : ''}: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
@@ -97,6 +101,10 @@ console.log(
           ...summary('during the unchanged passes', r.profile.unchanged),
           ...summary('from each commit to every bundle published', r.profile.changing),
           ...summary('while the hub stores the queued status reports', r.profile.ingest),
+          ...r.profile.ingestAgents.flatMap((a) => [
+            `agent process CPU profile over the flood: ${a.file}`,
+            ...summary('in an agent process while the hub stores the queued reports', a.summary),
+          ]),
         ]
       : []),
   ].join('\n'),
@@ -113,6 +121,7 @@ if (values.json) {
       ingestReports: r.ingest.reports,
       ingestHeartbeats: r.ingest.heartbeats,
       ingestCapacityPerSec: r.ingestCapacityPerSec,
+      ingestCapacityCpuUsPerReport: r.ingestCapacity.cpuUsPerReport,
       fleetStatusMs: r.fleetStatusMs,
       uiFleetMs: r.uiFleetMs,
       hubRssMiB: r.hubRssMiB,

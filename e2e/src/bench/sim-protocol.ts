@@ -25,7 +25,8 @@ export interface TamperTarget {
 export type SimRequest =
   | { op: 'start'; agents: SimAgentSpec[]; baseDir: string; readyDelayMs: number; concurrency: number }
   | { op: 'burst'; target: TamperTarget; value: string; timeoutMs: number }
-  | { op: 'flood'; perAgent: number; timeoutMs: number }
+  /** `profile`: write a CPU profile of the worker's thread over the flood to this path. */
+  | { op: 'flood'; perAgent: number; timeoutMs: number; profile?: string }
   | { op: 'expect'; revision: string }
   | { op: 'await'; timeoutMs: number }
   | { op: 'stats' }
@@ -34,8 +35,11 @@ export type SimRequest =
 export type SimReply =
   | { op: 'started'; started: number; failed: { name: string; error: string }[] }
   | { op: 'burst'; edited: number; result: DriftBurstResult }
-  /** `silent`: agents whose outbox was not empty at the timeout. */
-  | { op: 'flooded'; result: BurstResult }
+  /**
+   * `silent`: agents whose outbox was not empty at the timeout; `appendedAt`: when every report
+   * was in its outbox (`Date.now()`); `cpuMs`: the worker's CPU over the flood.
+   */
+  | { op: 'flooded'; result: BurstResult; appendedAt: number; cpuMs: number }
   | { op: 'armed' }
   /** When the hub acknowledged each agent's first Synced and Healthy report at the expected revision (`Date.now()`). */
   | { op: 'converged'; at: Record<string, number>; missing: string[] }

@@ -5,7 +5,8 @@
  * Cluster instead of an API server. Many agents share this process so that a thousand fit
  * on one machine; the parent talks to it over the IPC channel of `child_process.fork`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { join as joinPath } from 'node:path';
 import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
 import { createClusterReconciler } from '@flotilla/agent/reconcile';
@@ -196,15 +197,24 @@ async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<voi
 /**
  * The hub's ingest capacity: every agent appends `perAgent` full status reports to its
  * outbox at once (what an agent sends after a long disconnect), then waits until every
- * outbox is empty again, i.e. the hub has stored and acknowledged each of them.
+ * outbox is empty again, i.e. the hub has stored and acknowledged each of them. With
+ * `profile`, this thread is profiled over the flood (the agents' own cost: outbox, gRPC client).
  */
 async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<void> {
   const all = [...agents.values()];
+  const session = request.profile ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  const cpu = process.cpuUsage();
   const from = Date.now();
   for (const a of all) {
     const body = a.running.agent.currentStatus();
     for (let i = 0; i < request.perAgent; i++) a.running.outbox.append(body);
   }
+  const appendedAt = Date.now();
   let drainedAt = 0;
   for (;;) {
     const t = Date.now();
@@ -215,6 +225,12 @@ async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<voi
     if (t - from > request.timeoutMs) break;
     await new Promise((r) => setTimeout(r, 10));
   }
+  const used = process.cpuUsage(cpu);
+  if (session && request.profile) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(request.profile, JSON.stringify(profile));
+    session.disconnect();
+  }
   send({
     op: 'flooded',
     result: {
@@ -223,6 +239,8 @@ async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<voi
       drainedAt,
       silent: all.filter((a) => a.running.outbox.pending().length > 0).length,
     },
+    appendedAt,
+    cpuMs: Math.round((used.user + used.system) / 1000),
   });
 }
 

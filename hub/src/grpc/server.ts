@@ -28,11 +28,13 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Told to every agent when its stream opens; default 10 s (a third of the default window). */
   heartbeatSeconds?: number;
-  /** Counts for /metrics. */
-  onReport?: (outcome: 'stored' | 'duplicate' | 'failed') => void;
+  /** Counts for /metrics: `count` reports had this outcome (summed over a turn of the event loop). */
+  onReport?: (outcome: ReportOutcome, count: number) => void;
   /** Where agents' age recipients go (at Register and RotateCredential); none: not kept. */
   recipients?: { record(cluster: string, recipient: string): Promise<void> };
 }
+
+export type ReportOutcome = 'stored' | 'duplicate' | 'failed';
 
 export interface GrpcServer {
   /** `host:port` actually bound. */
@@ -63,6 +65,24 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     await options.recipients
       .record(cluster, recipient)
       .catch((err) => logger.warn({ cluster, peer, err: errorMessage(err) }, 'age recipient not recorded'));
+  };
+  /** Outcomes counted since the last flush: one metrics call per outcome and turn, not per report. */
+  const outcomes: Record<ReportOutcome, number> = { stored: 0, duplicate: 0, failed: 0 };
+  let countsDue = false;
+  const flushCounts = () => {
+    countsDue = false;
+    for (const outcome of ['stored', 'duplicate', 'failed'] as const) {
+      if (outcomes[outcome] === 0) continue;
+      options.onReport?.(outcome, outcomes[outcome]);
+      outcomes[outcome] = 0;
+    }
+  };
+  const count = (outcome: ReportOutcome) => {
+    outcomes[outcome]++;
+    if (!countsDue) {
+      countsDue = true;
+      setImmediate(flushCounts);
+    }
   };
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   addGrpcService(server, AgentService, {
@@ -139,22 +159,44 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
        * report, for the hub to write and the agent to record in its outbox.
        */
       let ackDue: bigint | undefined;
-      const flushAck = () => {
+      /** Reports that arrived on this stream, and how many of them are stored so far. */
+      let arrived = 0;
+      let storedCount = 0;
+      /**
+       * An Ack that fell due while more of the stream's reports had already arrived waits until
+       * those are stored too (they are queued or being written), then answers them all at once:
+       * an agent's queued reports often span two or three batches. It waits once, for the
+       * reports there were when it fell due, never for later ones, so a busy stream is still
+       * answered about once a batch.
+       */
+      let ackAfter: number | undefined;
+      let flushDue = false;
+      const flushAck = (now = false) => {
         if (ackDue === undefined) return;
+        if (!now) {
+          if (ackAfter === undefined && arrived > storedCount) ackAfter = arrived;
+          if (ackAfter !== undefined && storedCount < ackAfter) return;
+        }
         const seq = ackDue;
         ackDue = undefined;
+        ackAfter = undefined;
         if (!failed)
           call.write(create(ReportStatusResponseSchema, { body: { case: 'ack', value: { seq } } }));
       };
       const ack = (seq: bigint) => {
-        const scheduled = ackDue !== undefined;
         ackDue = seq;
-        if (!scheduled) setImmediate(flushAck);
+        storedCount++;
+        if (flushDue) return;
+        flushDue = true;
+        setImmediate(() => {
+          flushDue = false;
+          flushAck();
+        });
       };
       const fail = (err: unknown) => {
         if (failed) return;
         // What was stored before the failure is still acknowledged.
-        flushAck();
+        flushAck(true);
         failed = true;
         if (cluster) streams.detach(cluster, call);
         call.emit('error', toGrpcError(err));
@@ -183,55 +225,82 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
         logger.info({ cluster }, 'agent connected');
       })();
       chain.catch(fail);
+      /** The reports of a stream that arrived in one turn of the event loop, and their shared credential check. */
+      interface Arrival {
+        reports: ReportStatusRequest[];
+        stillValid: Promise<string | undefined>;
+        /** Settles once the arrival was handed to the ingest: each report's storage, in order. */
+        handed?: Promise<Array<{ stored: Promise<void> }>>;
+      }
       /**
-       * Hands a report to the ingest (in arrival order) and returns its storage as a value, not
-       * awaited: the stream's next report is handed over at once, so the reports an agent queued
-       * while away are stored in a few batches instead of one batch round each.
+       * Hands the reports of one arrival to the ingest, together and in order, and returns their
+       * storage as values, not awaited: the stream's next reports are handed over at once, so the
+       * reports an agent queued while away are stored in a few batches instead of one batch
+       * round each; and handed over together, they sit side by side in the ingest's queue, so they
+       * mostly land in one batch (one row lock, one status update, one Ack for the lot).
        */
-      const submit = async (
-        report: ReportStatusRequest,
-        stillValid: Promise<string | undefined>,
-      ): Promise<{ stored: Promise<void> }> => {
-        if (failed || !cluster) return { stored: Promise.resolve() };
-        // Checked again at every report: a credential revoked through any hub replica ends this
-        // stream at its next message (heartbeats keep that within seconds). The checks of queued
-        // reports run side by side; only their hand-over to the ingest is in order.
-        if ((await stillValid) !== cluster) {
+      const submit = async (arrival: Arrival): Promise<Array<{ stored: Promise<void> }>> => {
+        // Checked again at every arrival: a credential revoked through any hub replica ends this
+        // stream at its next message (heartbeats keep that within seconds). The check of an
+        // arrival starts once it closed, after each of its reports came in; the checks run side
+        // by side, only the hand-over to the ingest is in order.
+        const valid = await arrival.stillValid;
+        if (current === arrival) current = undefined;
+        if (failed || !cluster) return arrival.reports.map(() => ({ stored: Promise.resolve() }));
+        if (valid !== cluster) {
           logger.warn({ cluster }, 'status stream ended: the agent credential was revoked or expired');
           throw new FlotillaError('unauthenticated', 'agent credential revoked or expired');
         }
         const name = cluster;
-        const stored = ingest.ingest(name, report, 'stream').then(
-          (outcome) => {
-            options.onReport?.(outcome.stored ? 'stored' : 'duplicate');
-          },
-          (err) => {
-            options.onReport?.('failed');
-            logger.error(
-              { cluster: name, err: errorMessage(err) },
-              'status report not stored; the agent will resend it',
-            );
-            throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
-              cause: err,
-            });
-          },
-        );
-        // Awaited below, in order; a failure after the stream already failed is not unhandled.
-        stored.catch(() => {});
-        return { stored };
+        return arrival.reports.map((report) => {
+          const stored = ingest.ingest(name, report, 'stream').then(
+            (outcome) => {
+              count(outcome.stored ? 'stored' : 'duplicate');
+            },
+            (err) => {
+              count('failed');
+              logger.error(
+                { cluster: name, err: errorMessage(err) },
+                'status report not stored; the agent will resend it',
+              );
+              throw new FlotillaError('unavailable', `status report ${report.seq} not stored: try again`, {
+                cause: err,
+              });
+            },
+          );
+          // Awaited below, in order; a failure after the stream already failed is not unhandled.
+          stored.catch(() => {});
+          return { stored };
+        });
       };
-      /** Reports handed to the ingest so far, in order (waits on authentication, not on storage). */
+      /** Arrivals handed to the ingest so far, in order (waits on authentication, not on storage). */
       const opened = chain;
       let submitted: Promise<unknown> = opened;
+      /** The arrival that reports coming in now join; closed at the end of this turn. */
+      let current: Arrival | undefined;
       call.on('data', (report: ReportStatusRequest) => {
-        const stillValid = opened.then(() => clusters.authenticate(credential!));
-        stillValid.catch(() => {});
-        const handed = submitted.then(() => submit(report, stillValid));
-        submitted = handed.catch(() => {});
+        let arrival = current;
+        if (!arrival) {
+          const opening: Arrival = {
+            reports: [],
+            // Its lookup starts in a later turn than this one, after the arrival closed.
+            stillValid: opened.then(() => clusters.authenticate(credential!)),
+          };
+          opening.stillValid.catch(() => {});
+          current = arrival = opening;
+          setImmediate(() => {
+            if (current === opening) current = undefined;
+          });
+          opening.handed = submitted.then(() => submit(opening));
+          submitted = opening.handed.catch(() => {});
+        }
+        const index = arrival.reports.push(report) - 1;
+        arrived++;
+        const handed = arrival.handed!;
         // Acks go strictly in order: an Ack{seq} means every report up to seq is stored.
         chain = chain
           .then(() => handed)
-          .then(({ stored }) => stored)
+          .then((all) => all[index]!.stored)
           .then(() => {
             if (!failed) ack(report.seq);
           });
@@ -240,7 +309,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       call.on('end', () => {
         void chain
           .then(() => {
-            flushAck();
+            flushAck(true);
             if (!failed) call.end();
           })
           .catch(() => {});

@@ -180,6 +180,8 @@ interface PreparedBatch {
   batch: Pending[];
   /** Index of the first report of each (cluster, seq) in the batch: the one stored. */
   first: Map<string, number>;
+  /** Each report's (cluster, seq) key, as `first` and the stored rows name it. */
+  keys: string[];
   /** The batch's reports for status_reports, as one JSON text. */
   reports: string;
   /** Every cluster of the batch, sorted: the order their rows are locked in. */
@@ -193,10 +195,12 @@ function prepareBatch(batch: Pending[]): PreparedBatch {
   const first = new Map<string, number>();
   const rows: Array<typeof statusReports.$inferInsert> = [];
   const heard = new Map<string, boolean>();
+  const keys: string[] = [];
   for (const [i, p] of batch.entries()) {
     // Every report on a stream, stored or a duplicate, says the cluster was heard from now.
     heard.set(p.cluster, heard.get(p.cluster) === true || p.via === 'stream');
     const key = `${p.cluster}\0${Number(p.report.seq)}`;
+    keys.push(key);
     if (first.has(key)) continue;
     first.set(key, i);
     rows.push({
@@ -212,6 +216,7 @@ function prepareBatch(batch: Pending[]): PreparedBatch {
   return {
     batch,
     first,
+    keys,
     reports: JSON.stringify(rows),
     clusters,
     heard: clusters.map((c) => heard.get(c)!),
@@ -318,7 +323,7 @@ const STATEMENTS = {
 
 async function ingestBatch(
   db: Db,
-  { batch, first, reports, clusters, heard }: PreparedBatch,
+  { batch, first, keys, reports, clusters, heard }: PreparedBatch,
   onLocked: (clusters: readonly string[]) => Promise<void>,
 ): Promise<IngestOutcome[]> {
   return rawTransaction(db, async (query) => {
@@ -336,24 +341,21 @@ async function ingestBatch(
     // PostgreSQL returns a bigint as a string, PGlite as a number: the key is the same text.
     for (const r of await query<{ cluster: string; seq: string | number }>(STATEMENTS.reports, [reports]))
       stored.add(`${r.cluster}\0${r.seq}`);
-    const isStored = (p: Pending, i: number) => {
-      const key = `${p.cluster}\0${Number(p.report.seq)}`;
-      return first.get(key) === i && stored.has(key);
-    };
-    const touched = [...new Set(batch.filter(isStored).map((p) => p.cluster))];
-    if (touched.length === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
+    /** Whether each report of the batch was stored now: the first of its (cluster, seq), not there before. */
+    const isStored = keys.map((key, i) => first.get(key) === i && stored.has(key));
+    const changes = new Map<string, ClusterChanges>();
+    const withStatus = new Set<string>();
+    for (const [i, p] of batch.entries()) {
+      if (!isStored[i]) continue;
+      if (!changes.has(p.cluster))
+        changes.set(p.cluster, { current: current.get(p.cluster)!, changed: false });
+      if (p.report.body.case === 'status') withStatus.add(p.cluster);
+    }
+    if (changes.size === 0) return batch.map((p) => ({ seq: Number(p.report.seq), stored: false }));
 
-    const changes = new Map<string, ClusterChanges>(
-      touched.map((c) => [c, { current: current.get(c)!, changed: false }]),
-    );
-    const withStatus = [
-      ...new Set(
-        batch.filter((p, i) => isStored(p, i) && p.report.body.case === 'status').map((p) => p.cluster),
-      ),
-    ];
-    if (withStatus.length > 0) {
+    if (withStatus.size > 0) {
       for (const c of withStatus) changes.get(c)!.open = new Map();
-      for (const raw of await query(STATEMENTS.openDrift, [withStatus])) {
+      for (const raw of await query(STATEMENTS.openDrift, [[...withStatus]])) {
         const { id, clearedAt: _cleared, ...row } = rowOf(drift, raw);
         changes.get(row.cluster)!.open!.set(driftKey(row), { id, row, clearedAt: null, changed: false });
       }
@@ -365,7 +367,7 @@ async function ingestBatch(
     const opened: DriftEvent[] = [];
     for (const [i, p] of batch.entries()) {
       const seq = Number(p.report.seq);
-      if (!isStored(p, i)) {
+      if (!isStored[i]) {
         outcomes.push({ seq, stored: false });
         continue;
       }
