@@ -52,7 +52,11 @@ export interface FleetBenchOptions {
   workers?: number;
   /** Delay before a simulated workload turns healthy; default 0. */
   readyDelayMs?: number;
-  /** Where the hub writes `.cpuprofile` files (`node --cpu-prof`); none by default. */
+  /**
+   * Where every hub replica (and the agent processes) write `.cpuprofile` files
+   * (`node --cpu-prof`); none by default. The killed hub writes none: its restarted
+   * process profiles the rest.
+   */
   profileDir?: string;
   /**
    * Targeting: every other cluster is labelled `tier=prod` and runs a fleet-wide app
@@ -120,6 +124,9 @@ export interface FleetBenchResult {
   natsRssMiB: number;
   hubRounds: ProcessRound[];
   natsRounds: ProcessRound[];
+  /** CPU s per round of PostgreSQL (every backend; none on PGlite) and of the agent processes together. */
+  postgresCpuSPerRound: number[];
+  agentsCpuSPerRound: number[];
   agentsRssMiB: number;
   /** SIGKILL of the hub → every agent connected again and reporting the current revision Synced and Healthy. */
   restartRecoveryMs: number;
@@ -127,15 +134,27 @@ export interface FleetBenchResult {
   restartHubReadyMs: number;
   /** Least poll period of the fleet status API while timing the first convergence and the restart recovery (4× an answer's time when longer). */
   pollMs: number;
-  /** The hub's main thread during the unchanged passes and from each commit to every bundle published. */
-  profile?: {
-    file: string;
-    unchanged: ProfileSummary;
-    changing: ProfileSummary;
-    ingest: ProfileSummary;
-    /** Each agent process's thread over the flood (agent and simulator code by total time). */
-    ingestAgents: Array<{ file: string; summary: ProfileSummary }>;
-  };
+  /** Per replica (`hub-0` is the one killed and restarted): its role in the rounds and CPU s per round. */
+  replicaRounds: Array<{ name: string; leader: boolean; cpuS: number[] }>;
+  /**
+   * Each profiled process's main thread during the unchanged passes, from each commit to every
+   * bundle published, and while the hub stores the queued status reports: every hub replica
+   * (named `hub-0`, `hub-1`…, with its role) and, with `profileAgents`, each agent process.
+   */
+  profiles?: ProfiledProcess[];
+}
+
+/** One `.cpuprofile` of a bench:fleet run and what it says. */
+export interface ProfiledProcess {
+  /** `hub-0 (follower)`, `hub-1 (leader)`, `agents-0`… */
+  name: string;
+  pid: number;
+  file: string;
+  unchanged: ProfileSummary;
+  changing: ProfileSummary;
+  /** From each commit to every cluster Synced and Healthy (the rounds' whole span). */
+  converging: ProfileSummary;
+  ingest: ProfileSummary;
 }
 
 const ms = (from: bigint) => Number(process.hrtime.bigint() - from) / 1e6;
@@ -148,10 +167,13 @@ class SimWorker {
   private readonly exited: Promise<void>;
   private log = '';
 
-  constructor(readonly index: number) {
+  constructor(
+    readonly index: number,
+    nodeArgs: string[] = [],
+  ) {
     this.child = fork(WORKER, [], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...nodeArgs],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const keep = (b: Buffer) => {
@@ -263,6 +285,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   try {
     if (database === 'postgres') pg = await startPostgresServer();
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    const profileArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
     fleet = await startFleet({
       repoFiles: {
         'flotilla.yaml': flotillaYaml(envs, apps),
@@ -274,11 +297,11 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       poll: '1h',
       heartbeatWindow: '60s',
       ...(pg ? { database: pg.url } : {}),
-      ...(options.profileDir ? { hubNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] } : {}),
+      ...(options.profileDir ? { hubNodeArgs: profileArgs } : {}),
     });
     const f = fleet;
     const auth = { authorization: `Bearer ${f.adminToken}` };
-    for (let r = 1; r < replicas; r++) extraHubs.push(await startReplica(f, r, pg!.url));
+    for (let r = 1; r < replicas; r++) extraHubs.push(await startReplica(f, r, pg!.url, profileArgs));
     const hubs = (): Hub[] => [f.hub, ...extraHubs];
     const bases = () => hubs().map((h) => h.http);
 
@@ -302,7 +325,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
 
     say(`joining and starting ${n} agents in ${workerCount} processes`);
     t = now();
-    for (let w = 0; w < workerCount; w++) workers.push(new SimWorker(w));
+    for (let w = 0; w < workerCount; w++) workers.push(new SimWorker(w, profileArgs));
+    const workerPids = workers.map((w) => w.pid!);
     const started = await Promise.all(
       workers.map((w) =>
         w.ask(
@@ -396,14 +420,31 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
 
     const pids = { hubs: hubs().map((h) => h.process.pid!), nats: f.nats.process.pid! };
-    /** Every replica: CPU summed, RSS of the largest (each replica has its own memory limit). */
+    /** Every replica: CPU summed, RSS of the largest (each replica has its own memory limit), and each one's CPU. */
     const hubStats = () => {
       const all = pids.hubs.map(procStats);
       return {
         rssKiB: Math.max(...all.map((x) => x.rssKiB)),
         cpuTicks: all.reduce((a, x) => a + x.cpuTicks, 0),
+        each: all.map((x) => x.cpuTicks),
       };
     };
+    // Which replica leads the rounds (after the restart, hub-0 is usually a follower).
+    const leaders = await Promise.all(
+      hubs().map(async (h) => {
+        const health = (await (await fetch(`${h.http}/healthz`)).json()) as { leader?: boolean };
+        return health.leader === true;
+      }),
+    );
+    const dbTicks = () => (pg?.process.pid ? treeCpuTicks(pg.process.pid) : 0);
+    const agentTicks = () => workerPids.reduce((a, pid) => a + procStats(pid).cpuTicks, 0);
+    const postgresCpuSPerRound: number[] = [];
+    const agentsCpuSPerRound: number[] = [];
+    const replicaRounds = hubs().map((_, i) => ({
+      name: `hub-${i}`,
+      leader: leaders[i]!,
+      cpuS: [] as number[],
+    }));
     // Publication is seen where agents see it: the hub's notify message after each bundle.
     // Watching NATS costs the hub nothing, where polling its API would slow what is measured.
     const nc = await connectAsHub(f);
@@ -420,11 +461,14 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const hubRounds: ProcessRound[] = [];
     const natsRounds: ProcessRound[] = [];
     const changing: ProfileWindow[] = [];
+    const converging: ProfileWindow[] = [];
     let hubPeak = 0;
     let natsPeak = 0;
     for (let round = 1; round <= rounds; round++) {
       const hub0 = hubStats();
       const nats0 = procStats(pids.nats);
+      const db0 = dbTicks();
+      const agents0 = agentTicks();
       await nc.flush();
       notified.clear();
       const fromUs = monotonicUs();
@@ -460,6 +504,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       }
       const at = replies.flatMap((x) => Object.values(x.at).map((t) => t - startedAt));
       const convergeMs = Math.max(...at);
+      converging.push({ fromUs, toUs: fromUs + Math.round(convergeMs * 1000) });
       // The hub's own view agrees: every cluster Synced and Healthy at the revision.
       await waitAll(start, convergedAt(revision), `round ${round}: fleet status`);
       if (Number.isNaN(publishMs)) {
@@ -473,9 +518,16 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       const hub1 = hubStats();
       const nats1 = procStats(pids.nats);
       hubRounds.push({ rssMiB: hub1.rssKiB / 1024, cpuS: (hub1.cpuTicks - hub0.cpuTicks) / 100 });
+      for (const [i, r] of replicaRounds.entries()) r.cpuS.push((hub1.each[i]! - hub0.each[i]!) / 100);
+      postgresCpuSPerRound.push((dbTicks() - db0) / 100);
+      agentsCpuSPerRound.push((agentTicks() - agents0) / 100);
       natsRounds.push({ rssMiB: nats1.rssKiB / 1024, cpuS: (nats1.cpuTicks - nats0.cpuTicks) / 100 });
+      const each =
+        replicaRounds.length > 1
+          ? ` (${replicaRounds.map((r) => `${r.name}${r.leader ? ' leader' : ''} ${r.cpuS.at(-1)!.toFixed(1)}`).join(', ')})`
+          : '';
       say(
-        `round ${round}/${rounds}: published ${publishMs.toFixed(0)} ms, all Synced and Healthy ${convergeMs.toFixed(0)} ms; hub ${hubRounds.at(-1)!.cpuS.toFixed(1)} CPU s, ${hubRounds.at(-1)!.rssMiB.toFixed(0)} MiB`,
+        `round ${round}/${rounds}: published ${publishMs.toFixed(0)} ms, all Synced and Healthy ${convergeMs.toFixed(0)} ms; hub ${hubRounds.at(-1)!.cpuS.toFixed(1)} CPU s${each}, ${hubRounds.at(-1)!.rssMiB.toFixed(0)} MiB; nats-server ${natsRounds.at(-1)!.cpuS.toFixed(1)}, PostgreSQL ${postgresCpuSPerRound.at(-1)!.toFixed(1)}, agents ${agentsCpuSPerRound.at(-1)!.toFixed(1)} CPU s`,
       );
     }
     notifications.unsubscribe();
@@ -554,9 +606,6 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       nats: procStats(pids.nats).cpuTicks,
       db: pg?.process.pid ? treeCpuTicks(pg.process.pid) : 0,
     };
-    const floodProfiles = options.profileDir
-      ? workers.map((w) => join(options.profileDir!, `flood-agents-${w.index}.cpuprofile`))
-      : [];
     const floods = await Promise.all(
       workers.map((w) =>
         w.ask(
@@ -564,7 +613,6 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
             op: 'flood',
             perAgent: FLOOD_PER_AGENT,
             timeoutMs,
-            ...(floodProfiles[w.index] ? { profile: floodProfiles[w.index] } : {}),
           },
           'flooded',
         ),
@@ -619,34 +667,40 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const agentsRssMiB = agentStats.reduce((a, s) => a + s.rssKiB, 0) / 1024;
 
     say('stopping');
+    const before = new Set(options.profileDir ? readdirSync(options.profileDir) : []);
     for (const w of workers.splice(0)) await w.stop();
-    let profile: FleetBenchResult['profile'];
+    let profiles: ProfiledProcess[] | undefined;
     if (options.profileDir) {
+      const dir = options.profileDir;
       // A clean exit writes the profile; a big one takes a while.
-      const before = new Set(readdirSync(options.profileDir));
-      await f.hub.process.stop(120_000);
+      await Promise.all(hubs().map((h) => h.process.stop(120_000)));
+      const named = new Map<number, string>([
+        ...pids.hubs.map((pid, i): [number, string] => [
+          pid,
+          `hub-${i} (${replicas > 1 ? (leaders[i] ? 'leader' : 'follower') : 'the hub'})`,
+        ]),
+        ...workerPids.map((pid, i): [number, string] => [pid, `agents-${i}`]),
+      ]);
+      const windows = { unchanged: unchangedWindows, changing, converging, ingest: [floodWindow] };
+      profiles = [];
       // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread.
-      const file = readdirSync(options.profileDir).find(
-        (x) => x.endsWith('.cpuprofile') && !before.has(x) && x.split('.')[4] === '0',
-      );
-      if (file) {
-        const path = join(options.profileDir, file);
-        writeFileSync(
-          `${path}.windows.json`,
-          JSON.stringify({ unchanged: unchangedWindows, changing, ingest: [floodWindow] }),
-        );
-        profile = {
+      for (const file of readdirSync(dir).sort()) {
+        const parts = file.split('.');
+        const pid = Number(parts[3]);
+        if (!file.endsWith('.cpuprofile') || before.has(file) || parts[4] !== '0' || !named.has(pid))
+          continue;
+        const path = join(dir, file);
+        writeFileSync(`${path}.windows.json`, JSON.stringify({ name: named.get(pid), ...windows }));
+        const under = ['hub/src/', 'hub/dist/', 'agent/src/', 'e2e/src/sim/', 'shared/src/'];
+        profiles.push({
+          name: named.get(pid)!,
+          pid,
           file: path,
-          unchanged: summariseProfile(path, unchangedWindows, ROOT),
-          changing: summariseProfile(path, changing, ROOT),
-          ingest: summariseProfile(path, [floodWindow], ROOT),
-          ingestAgents: floodProfiles.map((file) => ({
-            file,
-            summary: summariseProfile(file, [{ fromUs: 0, toUs: Number.MAX_SAFE_INTEGER }], ROOT, {
-              under: ['agent/src/', 'e2e/src/sim/'],
-            }),
-          })),
-        };
+          unchanged: summariseProfile(path, unchangedWindows, ROOT, { under }),
+          changing: summariseProfile(path, changing, ROOT, { under }),
+          converging: summariseProfile(path, converging, ROOT, { under }),
+          ingest: summariseProfile(path, [floodWindow], ROOT, { under }),
+        });
       }
     }
 
@@ -689,7 +743,10 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       restartRecoveryMs: Math.round(restartRecoveryMs),
       restartHubReadyMs: Math.round(hubReadyMs),
       pollMs,
-      ...(profile ? { profile } : {}),
+      replicaRounds,
+      postgresCpuSPerRound,
+      agentsCpuSPerRound,
+      ...(profiles ? { profiles } : {}),
     };
   } finally {
     for (const w of workers) await w.stop().catch(() => undefined);

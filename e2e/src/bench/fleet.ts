@@ -13,9 +13,11 @@
  *
  * The agents' state dirs are on tmpfs (`/dev/shm`) unless `--agent-disk`: each real agent
  * fsyncs its outbox on its own cluster's disk, and 1,000 of them on this machine's one disk
- * would measure the disk. `--profile DIR` runs the hub with `node --cpu-prof` and prints its top self-time functions
- * during the unchanged passes and during the changing commits. With `--json` the last line
- * is one JSON object.
+ * would measure the disk. `--profile DIR` runs every hub replica and both agent processes with
+ * `node --cpu-prof` and prints, for each (named `hub-0 (leader)`, `hub-1 (follower)`,
+ * `agents-0`… with its pid and file), its top self-time functions during the unchanged passes,
+ * the changing commits, the rounds until every cluster converged, and the ingest flood. With
+ * `--json` the last line is one JSON object.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -92,21 +94,25 @@ console.log(
     `GET /ui (fleet page):     ${formatPercentiles(r.uiFleetMs)}`,
     `hub${r.replicas > 1 ? ` (${r.replicas} replicas: largest RSS, CPU summed)` : ''}: peak RSS ${r.hubRssMiB} MiB; CPU s per round ${cpu(r.hubRounds)}`,
     `nats-server: peak RSS ${r.natsRssMiB} MiB; CPU s per round ${cpu(r.natsRounds)}`,
+    ...(r.database === 'postgres'
+      ? [`PostgreSQL: CPU s per round ${r.postgresCpuSPerRound.map((c) => c.toFixed(1)).join(', ')}`]
+      : []),
+    `agent processes: CPU s per round ${r.agentsCpuSPerRound.map((c) => c.toFixed(1)).join(', ')}`,
     `agents: ${r.agentsRssMiB} MiB RSS for ${r.clusters} (${((r.agentsRssMiB * 1024) / r.clusters).toFixed(0)} KiB each)`,
     `hub SIGKILL → restarted, every agent connected with current status: ${r.restartRecoveryMs} ms (the new hub ready after ${r.restartHubReadyMs} ms)`,
     `(publication seen on NATS notify.*; convergence is the hub's acknowledgement of each agent's first Synced and Healthy report, and ingest its acknowledgements of the burst, both timed at the agents; neither polls the hub; the restart is read from the fleet status API every ${r.pollMs} ms or 4× its answer time)`,
-    ...(r.profile
+    ...(r.replicas > 1
       ? [
-          `hub CPU profile (main thread): ${r.profile.file}`,
-          ...summary('during the unchanged passes', r.profile.unchanged),
-          ...summary('from each commit to every bundle published', r.profile.changing),
-          ...summary('while the hub stores the queued status reports', r.profile.ingest),
-          ...r.profile.ingestAgents.flatMap((a) => [
-            `agent process CPU profile over the flood: ${a.file}`,
-            ...summary('in an agent process while the hub stores the queued reports', a.summary),
-          ]),
+          `hub CPU s per round, each replica: ${r.replicaRounds.map((x) => `${x.name}${x.leader ? ' (leader)' : ''} ${x.cpuS.map((c) => c.toFixed(1)).join(', ')}`).join('; ')}`,
         ]
       : []),
+    ...(r.profiles ?? []).flatMap((p) => [
+      `CPU profile of ${p.name}, pid ${p.pid} (main thread): ${p.file}`,
+      ...summary('during the unchanged passes', p.unchanged),
+      ...summary('from each commit to every bundle published', p.changing),
+      ...summary('from each commit to every cluster Synced and Healthy', p.converging),
+      ...summary('while the hub stores the queued status reports', p.ingest),
+    ]),
   ].join('\n'),
 );
 if (values.json) {
@@ -130,6 +136,9 @@ if (values.json) {
       restartHubReadyMs: r.restartHubReadyMs,
       clusterConvergeMs: r.clusterConvergeMs,
       hubCpuSPerRound: r.hubRounds.map((x) => x.cpuS),
+      replicaCpuSPerRound: r.replicaRounds,
+      postgresCpuSPerRound: r.postgresCpuSPerRound,
+      agentsCpuSPerRound: r.agentsCpuSPerRound,
       natsCpuSPerRound: r.natsRounds.map((x) => x.cpuS),
       agentsRssMiB: r.agentsRssMiB,
       database: r.database,

@@ -25,8 +25,7 @@ export interface TamperTarget {
 export type SimRequest =
   | { op: 'start'; agents: SimAgentSpec[]; baseDir: string; readyDelayMs: number; concurrency: number }
   | { op: 'burst'; target: TamperTarget; value: string; timeoutMs: number }
-  /** `profile`: write a CPU profile of the worker's thread over the flood to this path. */
-  | { op: 'flood'; perAgent: number; timeoutMs: number; profile?: string }
+  | { op: 'flood'; perAgent: number; timeoutMs: number }
   | { op: 'expect'; revision: string }
   | { op: 'await'; timeoutMs: number }
   | { op: 'stats' }

@@ -5,8 +5,7 @@
  * Cluster instead of an API server. Many agents share this process so that a thousand fit
  * on one machine; the parent talks to it over the IPC channel of `child_process.fork`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
+import { mkdirSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
 import { createClusterReconciler } from '@flotilla/agent/reconcile';
@@ -197,17 +196,10 @@ async function burst(request: Extract<SimRequest, { op: 'burst' }>): Promise<voi
 /**
  * The hub's ingest capacity: every agent appends `perAgent` full status reports to its
  * outbox at once (what an agent sends after a long disconnect), then waits until every
- * outbox is empty again, i.e. the hub has stored and acknowledged each of them. With
- * `profile`, this thread is profiled over the flood (the agents' own cost: outbox, gRPC client).
+ * outbox is empty again, i.e. the hub has stored and acknowledged each of them.
  */
 async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<void> {
   const all = [...agents.values()];
-  const session = request.profile ? new Session() : undefined;
-  if (session) {
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
   const cpu = process.cpuUsage();
   const from = Date.now();
   for (const a of all) {
@@ -226,11 +218,6 @@ async function flood(request: Extract<SimRequest, { op: 'flood' }>): Promise<voi
     await new Promise((r) => setTimeout(r, 10));
   }
   const used = process.cpuUsage(cpu);
-  if (session && request.profile) {
-    const { profile } = await session.post('Profiler.stop');
-    writeFileSync(request.profile, JSON.stringify(profile));
-    session.disconnect();
-  }
   send({
     op: 'flooded',
     result: {
