@@ -140,10 +140,12 @@ export function createStatusIngest(db: Db, options: StatusIngestOptions = {}): S
     ingest(cluster, report, via) {
       return new Promise<IngestOutcome>((resolve, reject) => {
         pending.push({ cluster, report, via, resolve, reject });
-        // Reports handed over in the same tick start one batch together.
+        // Reports handed over in the same turn of the event loop start one batch together: the
+        // streams whose data came in by one read of the sockets, or whose credential checks one
+        // lookup answered, rather than a batch for the first of them and another for the rest.
         if (!scheduled) {
           scheduled = true;
-          queueMicrotask(() => {
+          setImmediate(() => {
             scheduled = false;
             pump();
           });
