@@ -32,7 +32,6 @@ import {
   encodeEnvelope,
   generateSigningKey,
   type KubeObject,
-  notifySubject,
   publishBundle,
   signBundle,
   trustedKeys,
@@ -208,9 +207,12 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
   // The bundles go to the stream first, their notifies held back: publishing is the hub's
   // CPU, not the agents'. Then the notifies, as the hub sends them, start the agents' pulls.
+  const notifies: [string, Uint8Array | undefined][] = [];
   const heldNotify = {
     jetstream: () => nc.jetstream(),
-    publish: () => {},
+    publish: (subject: string, data?: Uint8Array) => {
+      notifies.push([subject, data]);
+    },
     flush: () => nc.flush(),
   };
   expected = revision;
@@ -223,8 +225,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   await nc.flush();
   const fromUs = monotonicUs();
   const cpu0 = process.cpuUsage();
-  const notice = new TextEncoder().encode(JSON.stringify({ generation: round }));
-  for (const { cluster } of envelopes) nc.publish(notifySubject(cluster), notice);
+  for (const [subject, data] of notifies) nc.publish(subject, data);
   await nc.flush();
   await converged;
   const wallMs = (monotonicUs() - fromUs) / 1000;
