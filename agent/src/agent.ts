@@ -283,12 +283,16 @@ export function createAgent(options: AgentOptions): Agent {
     return r;
   };
 
-  const apply = async (bundle: Bundle, envelope: Uint8Array): Promise<OfferOutcome> => {
+  const apply = async (
+    bundle: Bundle,
+    envelope: Uint8Array,
+    digest = sha256Digest(envelope),
+  ): Promise<OfferOutcome> => {
     // Persist first: a kill mid-apply restarts by enforcing this bundle again.
     o.bundleStore.write(envelope);
     if (watch) await watch.stop().catch(() => {});
     watch = undefined;
-    current = { bundle, digest: sha256Digest(envelope) };
+    current = { bundle, digest };
     if (pending && pending.bundle.generation <= bundle.generation) pending = undefined;
     healAttempts = 0;
     const r = await runApply(bundle);
@@ -347,7 +351,7 @@ export function createAgent(options: AgentOptions): Agent {
       armWindowCheck();
       return { kind: 'held', generation: bundle.generation } as const;
     }
-    return apply(bundle, envelope);
+    return apply(bundle, envelope, digest);
   };
 
   /** Looks at a bundle held for its window again until the window opens. */

@@ -134,3 +134,58 @@ test('a bundle published without a notify (lost on a leaf link) is found by the 
     message: 'recheck found generation 2',
   });
 });
+
+test("a notify's head saves the head request; a stale or wrong one falls back to the stream's head", async (t) => {
+  const { nc } = await natsFor(t);
+  await ensureBundleStream(nc);
+  const first = signedBytes(makeBundle('dev-1', 1), hubKey);
+  const announced = await publishEnvelope(nc, 'dev-1', 1, first);
+  let requests = 0;
+  const onRequest = () => requests++;
+  const fetched = await fetchLatestBundle(nc, 'dev-1', { head: announced, onRequest });
+  assert.equal(
+    fetched.kind === 'bundle' && verifyBundle(fetched.envelope, { keys, cluster: 'dev-1' }).generation,
+    1,
+  );
+  assert.equal(requests, 1, 'the chunk only');
+
+  // Generation 2 replaced the chunks the old head names: the stream's head is read, and it wins.
+  const second = signedBytes(makeBundle('dev-1', 2), hubKey);
+  await publishEnvelope(nc, 'dev-1', 2, second);
+  requests = 0;
+  const stale = await fetchLatestBundle(nc, 'dev-1', { head: announced, onRequest });
+  assert.equal(stale.kind, 'bundle');
+  assert.deepEqual(stale.kind === 'bundle' && stale.envelope, second);
+  assert.equal(requests, 3, 'the stale chunk, then head and chunk from the stream');
+
+  // A head of another cluster, or the one handled last, is never taken from a notify.
+  const other = packForTransport(first, { cluster: 'dev-2', generation: 9 }).head;
+  const current = await fetchLatestBundle(nc, 'dev-1', { head: other });
+  assert.equal(current.kind === 'bundle' && current.head.generation, 2);
+  const seen = await fetchLatestBundle(nc, 'dev-1', {
+    head: current.kind === 'bundle' ? current.head : undefined,
+    knownDigest: current.kind === 'bundle' ? current.head.digest : '',
+  });
+  assert.equal(seen.kind, 'unchanged');
+});
+
+test('the puller takes the head from each notify: one request per bundle', async (t) => {
+  const { server, nc } = await natsFor(t);
+  await ensureBundleStream(nc);
+  const seen: number[] = [];
+  let requests = 0;
+  const puller = startBundlePuller({ cluster: 'dev-1', servers: [server.url] }, async (o) => {
+    if (o.kind === 'bundle') seen.push(verifyBundle(o.envelope, { keys, cluster: 'dev-1' }).generation);
+  });
+  t.after(() => puller.stop());
+  await eventually(() => assert.ok(puller.connected()));
+  const sub = nc.subscribe('$JS.API.DIRECT.GET.>', { callback: () => requests++ });
+  t.after(() => sub.unsubscribe());
+  await nc.flush();
+  for (const generation of [1, 2, 3]) {
+    await publishEnvelope(nc, 'dev-1', generation, signedBytes(makeBundle('dev-1', generation), hubKey));
+    await eventually(() => assert.equal(seen.at(-1), generation));
+  }
+  assert.deepEqual(seen, [1, 2, 3]);
+  assert.equal(requests, 3, 'one chunk request per bundle, no head request');
+});

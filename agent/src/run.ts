@@ -1,5 +1,5 @@
 import { unwatchFile, watchFile } from 'node:fs';
-import { createLogger, errorMessage, type Logger } from '@flotilla/shared';
+import { createLogger, errorMessage, type Logger, sha256Digest } from '@flotilla/shared';
 import { type Agent, createAgent } from './agent.js';
 import type { AgentHealth } from './health/agent-health.js';
 import { hubChannelCredentials } from './hub-tls.js';
@@ -8,6 +8,7 @@ import { type BundlePuller, startBundlePuller } from './pull.js';
 import type { Reconciler } from './reconcile/index.js';
 import {
   type AgentIdentity,
+  type BundleStore,
   createBundleStore,
   credentialRotationDue,
   identityTrustedKeys,
@@ -78,7 +79,21 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
     logger: log,
     seqFloor: seqFloorNow(),
   });
-  const bundleStore = createBundleStore(options.stateDir);
+  const fileStore = createBundleStore(options.stateDir);
+  /**
+   * Digest of the bytes this process last wrote to the last-bundle file. The import watch below
+   * sees the agent's own write of each bundle it applies; offering those bytes back would only
+   * verify the bundle a second time to find it unchanged.
+   */
+  let ownWrite: string | undefined;
+  const bundleStore: BundleStore = {
+    path: fileStore.path,
+    read: () => fileStore.read(),
+    write(envelope) {
+      fileStore.write(envelope);
+      ownWrite = sha256Digest(envelope);
+    },
+  };
   let puller: BundlePuller | undefined;
   const { health } = options;
   const agent = createAgent({
@@ -174,7 +189,7 @@ export async function runAgent(options: RunOptions): Promise<RunningAgent> {
   // `flotilla-agent import` in another process writes the last-bundle file: adopt it.
   const onStoredChange = () => {
     const bytes = bundleStore.read();
-    if (!bytes) return;
+    if (!bytes || sha256Digest(bytes) === ownWrite) return;
     agent
       .offer(bytes, { origin: 'import' })
       .then((o) => {

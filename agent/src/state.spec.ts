@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startKubeServer } from '@flotilla/e2e/kube';
@@ -14,6 +14,7 @@ import {
   encodeAgentKey,
   lockStateDir,
   stateDirHolder,
+  writeFileDurable,
 } from './state.js';
 import { tempDir } from './test-support.js';
 
@@ -54,6 +55,16 @@ test('the last good bundle is stored as the exact bytes given', (t) => {
   store.write(bytes);
   assert.deepEqual(store.read(), bytes);
   assert.equal(statSync(store.path).mode & 0o777, 0o600);
+});
+
+test('a durable write makes its missing directory (mode 0700), then replaces the file in place', (t) => {
+  const path = join(tempDir(t), 'state', 'nested', 'file.json');
+  writeFileDurable(path, 'one');
+  assert.equal(readFileSync(path, 'utf8'), 'one');
+  assert.equal(statSync(join(path, '..')).mode & 0o777, 0o700);
+  writeFileDurable(path, 'two');
+  assert.equal(readFileSync(path, 'utf8'), 'two');
+  assert.deepEqual(readdirSync(join(path, '..')), ['file.json'], 'no temp file left');
 });
 
 test('a state dir is held by one process at a time; a lock left by a dead process is taken over', (t) => {

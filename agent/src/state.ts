@@ -110,9 +110,17 @@ export function encodeAgentKey(key: SigningKey): string {
  * one: write a temp file, fsync it, rename over the target, fsync the directory.
  */
 export function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o600): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // The directory is made on first use only: the outbox and the last-bundle file are
+    // rewritten often, and a mkdir each time is a syscall or two for nothing.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    fd = openSync(tmp, 'w', mode);
+  }
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);

@@ -45,7 +45,8 @@ test('chunks are stored first, then the head naming them, then a notify on core 
   assert.deepEqual(stored, head);
   const bytes = await unpackTransport(stored, async (i) => conn.calls[i]!.data!);
   assert.deepEqual(Buffer.from(bytes), Buffer.from(envelope));
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(conn.calls[n + 1]!.data)), { generation: 3 });
+  // The notify names the generation and carries the head just stored (the agent's shortcut).
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(conn.calls[n + 1]!.data)), { generation: 3, head });
 });
 
 test('a cluster name that is not a single subject token is refused before anything is published', async () => {

@@ -11,9 +11,16 @@ export interface BundlePublishConnection {
   flush(): Promise<void>;
 }
 
-/** The payload of a notify message: advisory only, an agent always reads the head itself. */
+/**
+ * The payload of a notify message: advisory only. It carries the head just stored, so that
+ * an agent can fetch the chunks at once instead of asking for the head first; the head is
+ * checked like one read from the stream (chunk and whole digests), the envelope's signature
+ * decides, and a head that no longer matches the stream (a newer bundle was published since)
+ * sends the agent back to the stream's head. Older agents read `generation` only.
+ */
 export interface BundleNotice {
   generation: number;
+  head?: TransportHead;
 }
 
 export interface BundlePublishOptions {
@@ -44,7 +51,7 @@ export async function publishBundle(
   const { head, chunks } = packForTransport(envelope, { cluster, generation }, chunkSize);
   for (const [i, chunk] of chunks.entries()) await js.publish(bundleChunkSubject(cluster, i), chunk);
   await js.publish(bundleSubject(cluster), new TextEncoder().encode(JSON.stringify(head)));
-  const notice: BundleNotice = { generation };
+  const notice: BundleNotice = { generation, head };
   conn.publish(notifySubject(cluster), new TextEncoder().encode(JSON.stringify(notice)));
   if (options.flush !== false) await conn.flush();
   return head;

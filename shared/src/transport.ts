@@ -48,12 +48,18 @@ export function packForTransport(
 }
 
 export function decodeTransportHead(bytes: Uint8Array): TransportHead {
-  let head: TransportHead;
+  let head: unknown;
   try {
-    head = JSON.parse(new TextDecoder().decode(bytes)) as TransportHead;
+    head = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
     throw new VerifyError(VerifyErrorCode.Malformed, 'transport head is not JSON', { cause: err });
   }
+  return transportHeadOf(head);
+}
+
+/** A parsed value as a transport head (e.g. the one a notify carries), or a Malformed VerifyError. */
+export function transportHeadOf(value: unknown): TransportHead {
+  const head = value as TransportHead | undefined;
   if (
     head?.v !== 1 ||
     !Array.isArray(head.chunks) ||

@@ -5,12 +5,14 @@
  * Cluster instead of an API server. Many agents share this process so that a thousand fit
  * on one machine; the parent talks to it over the IPC channel of `child_process.fork`.
  */
-import { mkdirSync } from 'node:fs';
-import { join as joinPath } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join as joinPath, resolve } from 'node:path';
 import { createFileIdentityStore, join, type RunningAgent, runAgent } from '@flotilla/agent';
 import { createClusterReconciler } from '@flotilla/agent/reconcile';
 import { Health, Phase } from '@flotilla/proto';
 import { createLogger, errorMessage, secretHashKey } from '@flotilla/shared';
+import { monotonicUs, type ProfileWindow, type SelfTime, summariseProfile } from '../bench/cpu-profile.js';
 import type { SimAgentSpec, SimReply, SimRequest, TamperTarget } from '../bench/sim-protocol.js';
 import { createMemoryCluster, type MemoryCluster } from './memory-cluster.js';
 
@@ -42,6 +44,61 @@ let firstAppendAt = 0;
 let lastAppendAt = 0;
 
 const agents = new Map<string, SimAgent>();
+
+/**
+ * `FLOTILLA_SIM_CPU_DIR=DIR npm run bench:fleet …` (the workers inherit the environment): each
+ * agent process writes `agents-<pid>.txt` to DIR when it stops, with its CPU per round (from
+ * `expect` to its agents' convergence) per agent converged. With `FLOTILLA_SIM_CPU_PROF=1` too,
+ * it profiles itself (V8's CPU profiler, as `node --cpu-prof`), writes `agents-<pid>.cpuprofile`
+ * beside it, and adds where the rounds' CPU went.
+ */
+const cpuDir = process.env.FLOTILLA_SIM_CPU_DIR;
+const profiler = cpuDir && process.env.FLOTILLA_SIM_CPU_PROF === '1' ? await startProfiler() : undefined;
+/** Each round from `expect` to `converged`: its window on the monotonic clock and the process's CPU. */
+const rounds: (ProfileWindow & { cpuUs: number; converged: number })[] = [];
+let roundFrom: { us: number; cpu: NodeJS.CpuUsage } | undefined;
+
+async function startProfiler(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return session;
+}
+
+/** Writes the per-round CPU and, when profiled, the profile (the whole life of the process) and its summary. */
+async function writeCpuReport(): Promise<void> {
+  if (!cpuDir) return;
+  mkdirSync(cpuDir, { recursive: true });
+  const lines = rounds.map(
+    (r, i) =>
+      `round ${i + 1}: ${r.converged} agents converged, ${(r.cpuUs / 1000).toFixed(0)} ms CPU, ${(r.cpuUs / Math.max(1, r.converged)).toFixed(0)} µs per agent`,
+  );
+  if (profiler && rounds.length > 0) {
+    const { profile } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    const file = joinPath(cpuDir, `agents-${process.pid}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    const root = resolve(import.meta.dirname, '..', '..', '..');
+    const under = ['agent/src/', 'shared/src/', 'e2e/src/sim/'];
+    const summary = summariseProfile(file, rounds, root, { top: 30, under });
+    const top = (title: string, xs: SelfTime[]) => [
+      `${title}:`,
+      ...xs.map(
+        (x) => `  ${x.ms.toString().padStart(6)} ms ${x.percent.toFixed(1).padStart(5)} %  ${x.frame}`,
+      ),
+    ];
+    lines.push(
+      ...top('self time by area in the rounds', summary.areas),
+      ...top('top self time in the rounds', summary.self),
+      ...top(
+        'agent/src, shared/src and e2e/src/sim functions by total time (with callees) in the rounds',
+        summary.inclusive,
+      ),
+    );
+  }
+  writeFileSync(joinPath(cpuDir, `agents-${process.pid}.txt`), `${lines.join('\n')}\n`);
+}
 
 function send(reply: SimReply): void {
   if (process.connected) process.send?.(reply);
@@ -249,6 +306,12 @@ async function awaitConverged(timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
   expected = undefined;
+  if (roundFrom) {
+    const cpu = process.cpuUsage(roundFrom.cpu);
+    const converged = all.filter((a) => a.convergedAt !== undefined).length;
+    rounds.push({ fromUs: roundFrom.us, toUs: monotonicUs(), cpuUs: cpu.user + cpu.system, converged });
+    roundFrom = undefined;
+  }
   const at: Record<string, number> = {};
   for (const a of all) if (a.convergedAt !== undefined) at[a.name] = a.convergedAt;
   send({ op: 'converged', at, missing: all.filter((a) => a.convergedAt === undefined).map((a) => a.name) });
@@ -276,6 +339,7 @@ process.on('message', (message: SimRequest) => {
         return flood(message);
       case 'expect':
         expected = message.revision;
+        roundFrom = { us: monotonicUs(), cpu: process.cpuUsage() };
         for (const a of agents.values()) {
           a.convergedSeq = undefined;
           a.convergedAt = undefined;
@@ -291,6 +355,9 @@ process.on('message', (message: SimRequest) => {
         });
       case 'stop':
         await stop();
+        await writeCpuReport().catch((err) =>
+          process.stderr.write(`CPU report not written: ${errorMessage(err)}\n`),
+        );
         process.disconnect?.();
         return;
     }

@@ -119,7 +119,9 @@ describe('NATS operator mode: per-cluster isolation and bundle transport', () =>
       const received: Msg[] = [];
       for await (const m of sub) received.push(m);
       assert.equal(received.length, 1, 'exactly one notify message');
-      assert.deepEqual(JSON.parse(new TextDecoder().decode(received[0]!.data)), { generation: 7 });
+      const notice = JSON.parse(new TextDecoder().decode(received[0]!.data));
+      assert.equal(notice.generation, 7);
+      assert.equal(notice.head.generation, 7, 'the notify carries the head just stored');
     } finally {
       await nc.close();
     }
