@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type GitServer, type NatsServer, startGitServer, startNatsServer } from '@flotilla/e2e/harness';
+import {
+  eventually,
+  type GitServer,
+  type NatsServer,
+  startGitServer,
+  startNatsServer,
+} from '@flotilla/e2e/harness';
 import { createLogger } from '@flotilla/shared';
 import { sql } from 'drizzle-orm';
 import { type BundlePublisher, createBundlePublisher } from '../bundles/publish-cluster.js';
@@ -245,11 +251,24 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
     await b.enqueue(11, mine);
     assert.equal((await b.drain()).size, 6);
     batches.length = 0;
-    // The next pass queues every cluster; without a preference b's first claims would take
-    // aff-a-* (first by name, all queued at once).
-    await a.enqueue(12, [...theirs, ...mine]);
-    const done = await b.drain();
-    assert.equal(done.size, 12, 'b alone still takes every row in the end');
+    // b listens, as a running replica does: the next pass's notification makes what b
+    // published in pass 11 its preference.
+    await b.start();
+    try {
+      // The next pass queues every cluster; without a preference b's first claims would take
+      // aff-a-* (first by name, all queued at once).
+      await a.enqueue(12, [...theirs, ...mine]);
+      await eventually(async () => {
+        const { rows } = (await database.db.execute(
+          sql`select count(*)::int as n from sync_work where cluster like 'aff-%'`,
+        )) as unknown as { rows: Array<{ n: number }> };
+        assert.equal(rows[0]!.n, 0, 'b alone takes every row in the end');
+      });
+    } finally {
+      await b.stop();
+    }
+    const done = new Set(batches.flat());
+    assert.equal(done.size, 12, 'b alone took every row in the end');
     const first = batches.slice(0, 2).flat().sort();
     assert.deepEqual(
       first,

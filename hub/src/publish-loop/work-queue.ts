@@ -64,7 +64,7 @@ const CHANNEL = 'flotilla_sync_work';
 const FETCH = 'fetch ';
 /** A notification that a claim finished (its rows deleted): a replica waiting for its pass to settle looks again. */
 const DONE = 'done';
-/** Clusters a replica remembers having published, to claim them again first (cache affinity). */
+/** Clusters of one pass a replica remembers having published, to claim them first in the next (cache affinity). */
 const MAX_AFFINITY = 20_000;
 
 /** Commits named in one notification: PostgreSQL's payload limit is 8,000 bytes. */
@@ -99,16 +99,25 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   let again = false;
   let fetching: Promise<void> | undefined;
   /**
-   * Clusters this replica published, oldest first: its claims take these first. Their last
-   * render's parsed manifests and git objects are in this process's caches, and a commit
-   * usually leaves most of a cluster's (substituted, so per-cluster) files as they were; a
-   * cluster claimed by the other replica each pass would be parsed again there.
+   * The clusters this replica published in the last pass it worked on, claimed first in the
+   * next one: their last render's parsed manifests and git objects are in this process's
+   * caches, and a commit usually leaves most of a cluster's files (substituted, so parsed per
+   * cluster) as they were; a cluster claimed by another replica each pass is parsed again
+   * there. Only the last pass counts, so the replicas' preferences stay disjoint.
    */
-  const affinity = new Set<string>();
-  const remember = (cluster: string) => {
-    affinity.delete(cluster);
-    affinity.add(cluster);
-    if (affinity.size > MAX_AFFINITY) affinity.delete(affinity.values().next().value as string);
+  let affinity = new Set<string>();
+  let affinityPass = Number.NEGATIVE_INFINITY;
+  let published = new Set<string>();
+  /** A newer pass began (queued, or claimed): what this replica published in the last one is preferred now. */
+  const passBegins = (pass: number) => {
+    if (!(pass > affinityPass)) return;
+    if (published.size > 0) affinity = published;
+    published = new Set();
+    affinityPass = pass;
+  };
+  const remember = (pass: number, cluster: string) => {
+    passBegins(pass);
+    if (published.size < MAX_AFFINITY) published.add(cluster);
   };
   /** settled() callers waiting for the next claim to finish anywhere (a DONE notification). */
   const settleWaiters = new Set<() => void>();
@@ -161,7 +170,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       const states = new Map<string, RenderOutcome>();
       for (const [i, outcome] of outcomes.entries()) {
         done.set(outcome.cluster, outcome);
-        remember(outcome.cluster);
+        remember(Number(live[i]!.pass), outcome.cluster);
         if ('held' in outcome) continue;
         states.set(
           scopes.cluster(outcome.cluster),
@@ -285,7 +294,12 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
         const client = new pg.Client({ connectionString: options.url, keepAlive: true });
         client.on('notification', (message) => {
           if (message.payload === DONE) return wakeSettled();
-          if (!message.payload?.startsWith(FETCH)) return void drain();
+          if (!message.payload?.startsWith(FETCH)) {
+            // The payload of a pass's enqueue is its number.
+            const pass = Number(message.payload);
+            if (Number.isFinite(pass)) passBegins(pass);
+            return void drain();
+          }
           const commits = message.payload.slice(FETCH.length).split(',');
           ensureCommits(commits).catch((err) =>
             logger.warn({ err: errorMessage(err) }, 'sync work: fetching an announced pass failed'),
