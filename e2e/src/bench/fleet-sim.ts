@@ -269,6 +269,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   const workerCount = Math.max(1, Math.min(options.workers ?? 2, n));
   const envs = Array.from({ length: envCount }, (_, i) => `env${i + 1}`);
   const names = Array.from({ length: n }, (_, i) => `c${String(i + 1).padStart(4, '0')}`);
+  const indexOf = new Map(names.map((name, i) => [name, i]));
   const envOf = (i: number) => envs[i % envs.length]!;
   const apps = options.apps ?? false;
   const labelsOf = (i: number): Record<string, string> =>
@@ -504,6 +505,27 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       }
       const at = replies.flatMap((x) => Object.values(x.at).map((t) => t - startedAt));
       const convergeMs = Math.max(...at);
+      if (replicas > 1) {
+        // Clusters by the replica their agent streams to (joined through hub i % replicas): when
+        // each converged, and how long after its bundle was announced.
+        const byHub = hubs().map(() => ({ converged: [] as number[], lag: [] as number[] }));
+        for (const reply of replies)
+          for (const [name, t] of Object.entries(reply.at)) {
+            const h = byHub[indexOf.get(name)! % replicas]!;
+            h.converged.push(t - startedAt);
+            const seen = notified.get(name);
+            if (seen !== undefined) h.lag.push(t - startedAt - Number(seen - start) / 1e6);
+          }
+        say(
+          `round ${round}: ${byHub
+            .map((h, i) => {
+              const c = percentiles(h.converged);
+              const l = percentiles(h.lag);
+              return `hub-${i}'s agents converged p50 ${c.p50.toFixed(0)} max ${c.max.toFixed(0)} ms, ${l.p50.toFixed(0)} / ${l.max.toFixed(0)} ms after their bundle`;
+            })
+            .join('; ')}`,
+        );
+      }
       converging.push({ fromUs, toUs: fromUs + Math.round(convergeMs * 1000) });
       // The hub's own view agrees: every cluster Synced and Healthy at the revision.
       await waitAll(start, convergedAt(revision), `round ${round}: fleet status`);

@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type GitServer, type NatsServer, startGitServer, startNatsServer } from '@flotilla/e2e/harness';
+import {
+  eventually,
+  type GitServer,
+  type NatsServer,
+  startGitServer,
+  startNatsServer,
+} from '@flotilla/e2e/harness';
 import { createLogger } from '@flotilla/shared';
 import { sql } from 'drizzle-orm';
 import { type BundlePublisher, createBundlePublisher } from '../bundles/publish-cluster.js';
@@ -87,11 +93,20 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
     return rows.map((cluster) => ({ cluster, env: env(), branch: 'main', commit }));
   }
 
-  function queue(i: number, overrides: { claimSize?: number; hang?: () => Promise<never> } = {}): WorkQueue {
+  function queue(
+    i: number,
+    overrides: {
+      claimSize?: number;
+      hang?: () => Promise<never>;
+      /** Told of each claimed batch before it is published; publishing waits for what it returns. */
+      observe?: (batch: ClusterWork[]) => Promise<void> | void;
+      settleRecheckMs?: number;
+    } = {},
+  ): WorkQueue {
     const r = replicas[i]!;
     const renderer = createRenderer({ source: r.source, workDir: join(r.cacheDir, 'render'), logger });
     const publishing = createClusterPublishing({ renderer, publisher: r.publisher, logger, concurrency: 4 });
-    const hang = overrides.hang;
+    const { hang, observe } = overrides;
     return createWorkQueue({
       db: database.db,
       url: database.url!,
@@ -103,9 +118,18 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
             ...publishing,
             publish: hang,
           }
-        : publishing,
+        : observe
+          ? {
+              ...publishing,
+              publish: async (batch, heads) => {
+                await observe(batch);
+                return publishing.publish(batch, heads);
+              },
+            }
+          : publishing,
       logger,
       claimSize: overrides.claimSize ?? 3,
+      ...(overrides.settleRecheckMs ? { settleRecheckMs: overrides.settleRecheckMs } : {}),
     });
   }
 
@@ -212,5 +236,87 @@ describe('sync work shared by hub replicas through PostgreSQL row claims', () =>
         ['apps-1', null],
       ],
     );
+  });
+
+  test('a replica claims the clusters it published before ahead of older rows, so their renders stay in its caches', async () => {
+    const mine = await addClusters('aff-b', 6);
+    const theirs = await addClusters('aff-a', 6);
+    const batches: string[][] = [];
+    const [a, b] = [
+      queue(0),
+      queue(1, { observe: (batch) => void batches.push(batch.map((w) => w.cluster.name)) }),
+    ];
+    await a.enqueue(10, theirs);
+    assert.equal((await a.drain()).size, 6);
+    await b.enqueue(11, mine);
+    assert.equal((await b.drain()).size, 6);
+    batches.length = 0;
+    // b listens, as a running replica does: the next pass's notification makes what b
+    // published in pass 11 its preference.
+    await b.start();
+    try {
+      // The next pass queues every cluster; without a preference b's first claims would take
+      // aff-a-* (first by name, all queued at once).
+      await a.enqueue(12, [...theirs, ...mine]);
+      await eventually(async () => {
+        const { rows } = (await database.db.execute(
+          sql`select count(*)::int as n from sync_work where cluster like 'aff-%'`,
+        )) as unknown as { rows: Array<{ n: number }> };
+        assert.equal(rows[0]!.n, 0, 'b alone takes every row in the end');
+      });
+    } finally {
+      await b.stop();
+    }
+    const done = new Set(batches.flat());
+    assert.equal(done.size, 12, 'b alone took every row in the end');
+    const first = batches.slice(0, 2).flat().sort();
+    assert.deepEqual(
+      first,
+      mine.map((w) => w.cluster.name).sort(),
+      `b's first two claims (one per lane) took its own clusters: ${JSON.stringify(batches)}`,
+    );
+  });
+
+  test("a replica waiting for a pass to settle is woken by another replica's finished claim, not by polling", async () => {
+    const work = await addClusters('settle', 4);
+    let entered!: () => void;
+    const claimed = new Promise<void>((r) => {
+      entered = r;
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const claimer = queue(1, {
+      claimSize: 4,
+      observe: () => {
+        entered();
+        return gate;
+      },
+    });
+    await claimer.enqueue(20, work);
+    const claiming = claimer.drain();
+    await claimed;
+    // The waiting replica listens, and would look again on its own only after an hour.
+    const waiting = queue(0, { settleRecheckMs: 3_600_000 });
+    await waiting.start();
+    try {
+      // Settles only once the claimer's rows are gone: with an hour between its own looks, only
+      // the claimer's notification at commit can wake it within the test's time.
+      const settling = waiting.settled(
+        20,
+        work.map((w) => w.cluster.name),
+      );
+      release();
+      assert.equal((await claiming).size, 4);
+      await settling;
+      const { rows } = (await database.db.execute(
+        sql`select count(*)::int as n from sync_work where cluster like 'settle-%'`,
+      )) as unknown as { rows: Array<{ n: number }> };
+      assert.equal(rows[0]!.n, 0, 'settled once no row of the pass was left');
+    } finally {
+      release();
+      await waiting.stop();
+    }
   });
 });

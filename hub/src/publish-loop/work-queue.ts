@@ -52,13 +52,28 @@ export interface WorkQueueOptions {
   claimConcurrency?: number;
   /** How often to look for rows nobody announced (a dead replica's); default 2 s. */
   pollMs?: number;
+  /**
+   * How often settled() counts a pass's rows again when no claim has finished meanwhile (a
+   * dead replica's rows, a lost notification); default 500 ms. A finished claim wakes it at once.
+   */
+  settleRecheckMs?: number;
 }
 
 const CHANNEL = 'flotilla_sync_work';
 /** A notification that names commits to fetch rather than work to claim. */
 const FETCH = 'fetch ';
+/** A notification that a claim finished (its rows deleted): a replica waiting for its pass to settle looks again. */
+const DONE = 'done';
+/** Clusters of one pass a replica remembers having published, to claim them first in the next (cache affinity). */
+const MAX_AFFINITY = 20_000;
+
 /** Commits named in one notification: PostgreSQL's payload limit is 8,000 bytes. */
 const MAX_ANNOUNCED = 150;
+
+/** A PostgreSQL text[] literal of the given strings, every element quoted and escaped. */
+function textArray(values: Iterable<string>): string {
+  return `{${[...values].map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
 
 interface ClaimedRow extends Record<string, unknown> {
   cluster: string;
@@ -76,12 +91,40 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const claimSize = options.claimSize ?? 50;
   const claimConcurrency = options.claimConcurrency ?? 2;
   const pollMs = options.pollMs ?? 2000;
+  const settleRecheckMs = options.settleRecheckMs ?? 500;
   let listener: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let draining: Promise<Map<string, ClusterOutcome>> | undefined;
   let again = false;
   let fetching: Promise<void> | undefined;
+  /**
+   * The clusters this replica published in the last pass it worked on, claimed first in the
+   * next one: their last render's parsed manifests and git objects are in this process's
+   * caches, and a commit usually leaves most of a cluster's files (substituted, so parsed per
+   * cluster) as they were; a cluster claimed by another replica each pass is parsed again
+   * there. Only the last pass counts, so the replicas' preferences stay disjoint.
+   */
+  let affinity = new Set<string>();
+  let affinityPass = Number.NEGATIVE_INFINITY;
+  let published = new Set<string>();
+  /** A newer pass began (queued, or claimed): what this replica published in the last one is preferred now. */
+  const passBegins = (pass: number) => {
+    if (!(pass > affinityPass)) return;
+    if (published.size > 0) affinity = published;
+    published = new Set();
+    affinityPass = pass;
+  };
+  const remember = (pass: number, cluster: string) => {
+    passBegins(pass);
+    if (published.size < MAX_AFFINITY) published.add(cluster);
+  };
+  /** settled() callers waiting for the next claim to finish anywhere (a DONE notification). */
+  const settleWaiters = new Set<() => void>();
+  const wakeSettled = () => {
+    for (const wake of settleWaiters) wake();
+    settleWaiters.clear();
+  };
 
   /** Fetches the source unless its clone has every commit named; one fetch at a time, shared. */
   const ensureCommits = async (commits: string[]): Promise<void> => {
@@ -97,11 +140,14 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   /** One claim: a transaction that holds its rows until they are published and deleted. */
   const claimOnce = async (done: Map<string, ClusterOutcome>): Promise<number> =>
     db.transaction(async (tx) => {
+      // This replica's own clusters first (see affinity; a hash join, not `= ANY` row by row), then
+      // the oldest: every row is taken by someone.
       const { rows } = (await tx.execute(sql`
         SELECT w.cluster, w.pass, w.environment, w.branch, w.commit,
                c.environment AS cluster_environment, c.labels
         FROM sync_work w LEFT JOIN clusters c ON c.name = w.cluster
-        ORDER BY w.enqueued_at, w.cluster
+          LEFT JOIN unnest(${textArray(affinity)}::text[]) AS mine(cluster) ON mine.cluster = w.cluster
+        ORDER BY mine.cluster IS NULL, w.enqueued_at, w.cluster
         LIMIT ${claimSize}
         FOR UPDATE OF w SKIP LOCKED`)) as unknown as { rows: ClaimedRow[] };
       if (rows.length === 0) return 0;
@@ -124,6 +170,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       const states = new Map<string, RenderOutcome>();
       for (const [i, outcome] of outcomes.entries()) {
         done.set(outcome.cluster, outcome);
+        remember(Number(live[i]!.pass), outcome.cluster);
         if ('held' in outcome) continue;
         states.set(
           scopes.cluster(outcome.cluster),
@@ -137,6 +184,8 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
           sql`, `,
         )}) AS v(cluster, pass) WHERE w.cluster = v.cluster AND w.pass = v.pass`,
       );
+      // Delivered at commit: a replica waiting for the pass to settle counts again then.
+      await tx.execute(sql`SELECT pg_notify(${CHANNEL}, ${DONE})`);
       return rows.length;
     });
 
@@ -207,16 +256,35 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     async settled(pass, clusters) {
       if (clusters.length === 0) return;
       for (;;) {
+        // Armed before counting, so a claim that finishes meanwhile is not missed.
+        let wake!: () => void;
+        const woken = new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        settleWaiters.add(wake);
         const { rows } = (await db.execute(sql`SELECT count(*)::int AS n FROM sync_work
           WHERE pass <= ${pass}::bigint AND cluster IN (${sql.join(
             clusters.map((c) => sql`${c}`),
             sql`, `,
           )})`)) as unknown as { rows: Array<{ n: number }> };
-        if (!rows[0]?.n) return;
-        if (stopped) return;
+        if (!rows[0]?.n || stopped) {
+          settleWaiters.delete(wake);
+          return;
+        }
         // Whatever is claimable now (a dead replica's rows) this replica takes over.
         await drain();
-        await new Promise((r) => setTimeout(r, 50));
+        // Then waits for another replica's claim to finish (it notifies at commit) rather than
+        // polling: a tight poll while another replica renders its last rows costs both this
+        // hub and PostgreSQL a claim transaction and a count every few tens of milliseconds.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          woken,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, listener ? settleRecheckMs : 50);
+          }),
+        ]);
+        clearTimeout(timer);
+        settleWaiters.delete(wake);
       }
     },
 
@@ -225,7 +293,13 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       const connect = async () => {
         const client = new pg.Client({ connectionString: options.url, keepAlive: true });
         client.on('notification', (message) => {
-          if (!message.payload?.startsWith(FETCH)) return void drain();
+          if (message.payload === DONE) return wakeSettled();
+          if (!message.payload?.startsWith(FETCH)) {
+            // The payload of a pass's enqueue is its number.
+            const pass = Number(message.payload);
+            if (Number.isFinite(pass)) passBegins(pass);
+            return void drain();
+          }
           const commits = message.payload.slice(FETCH.length).split(',');
           ensureCommits(commits).catch((err) =>
             logger.warn({ err: errorMessage(err) }, 'sync work: fetching an announced pass failed'),
@@ -259,6 +333,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
 
     async stop() {
       stopped = true;
+      wakeSettled();
       if (timer) clearTimeout(timer);
       await draining?.catch(() => undefined);
       await listener?.end().catch(() => undefined);
