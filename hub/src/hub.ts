@@ -430,7 +430,7 @@ export async function startHub(input: HubOptions): Promise<Hub> {
       logger,
       // Three heartbeats per window: one lost or late heartbeat never shows a cluster disconnected.
       heartbeatSeconds: Math.max(1, Math.floor(options.heartbeatWindowMs / 3000)),
-      onReport: (outcome, count) => metrics.inc('flotilla_status_reports_total', { outcome }, count),
+      onReport: (outcome) => metrics.inc('flotilla_status_reports_total', { outcome }),
     });
     stops.push(() => grpc.close());
     grpcAddress = options.advertise ?? grpc.address;

@@ -28,8 +28,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Told to every agent when its stream opens; default 10 s (a third of the default window). */
   heartbeatSeconds?: number;
-  /** Counts for /metrics: `count` reports had this outcome (summed over a turn of the event loop). */
-  onReport?: (outcome: ReportOutcome, count: number) => void;
+  /** Counts for /metrics. */
+  onReport?: (outcome: ReportOutcome) => void;
   /** Where agents' age recipients go (at Register and RotateCredential); none: not kept. */
   recipients?: { record(cluster: string, recipient: string): Promise<void> };
 }
@@ -66,24 +66,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
       .record(cluster, recipient)
       .catch((err) => logger.warn({ cluster, peer, err: errorMessage(err) }, 'age recipient not recorded'));
   };
-  /** Outcomes counted since the last flush: one metrics call per outcome and turn, not per report. */
-  const outcomes: Record<ReportOutcome, number> = { stored: 0, duplicate: 0, failed: 0 };
-  let countsDue = false;
-  const flushCounts = () => {
-    countsDue = false;
-    for (const outcome of ['stored', 'duplicate', 'failed'] as const) {
-      if (outcomes[outcome] === 0) continue;
-      options.onReport?.(outcome, outcomes[outcome]);
-      outcomes[outcome] = 0;
-    }
-  };
-  const count = (outcome: ReportOutcome) => {
-    outcomes[outcome]++;
-    if (!countsDue) {
-      countsDue = true;
-      setImmediate(flushCounts);
-    }
-  };
+  const count = (outcome: ReportOutcome) => options.onReport?.(outcome);
   const server = new grpc.Server({ 'grpc.keepalive_permit_without_calls': 1 });
   addGrpcService(server, AgentService, {
     register(call, callback) {

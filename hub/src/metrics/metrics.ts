@@ -19,12 +19,16 @@ const HELP: Record<string, string> = {
   flotilla_http_requests_total: 'Admin API requests, by status code.',
 };
 
+/** A label value as the text format writes it: backslash, quote and newline escaped. */
+const escapeLabel = (v: string) =>
+  /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+
+/** The series key of a set of labels; cheap, as counters are bumped on hot paths (a status report each). */
 function fmtLabels(labels?: Record<string, string>): string {
-  if (!labels || Object.keys(labels).length === 0) return '';
-  const parts = Object.entries(labels).map(
-    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
-  );
-  return `{${parts.join(',')}}`;
+  if (!labels) return '';
+  let out = '';
+  for (const k in labels) out += `${out ? ',' : '{'}${k}="${escapeLabel(labels[k]!)}"`;
+  return out && `${out}}`;
 }
 
 export function createMetrics(): Metrics {

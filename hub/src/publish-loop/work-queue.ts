@@ -70,11 +70,6 @@ const MAX_AFFINITY = 20_000;
 /** Commits named in one notification: PostgreSQL's payload limit is 8,000 bytes. */
 const MAX_ANNOUNCED = 150;
 
-/** A PostgreSQL text[] literal of the given strings, every element quoted and escaped. */
-function textArray(values: Iterable<string>): string {
-  return `{${[...values].map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
-}
-
 interface ClaimedRow extends Record<string, unknown> {
   cluster: string;
   pass: string | number;
@@ -146,7 +141,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
         SELECT w.cluster, w.pass, w.environment, w.branch, w.commit,
                c.environment AS cluster_environment, c.labels
         FROM sync_work w LEFT JOIN clusters c ON c.name = w.cluster
-          LEFT JOIN unnest(${textArray(affinity)}::text[]) AS mine(cluster) ON mine.cluster = w.cluster
+          LEFT JOIN unnest(${sql.param([...affinity])}::text[]) AS mine(cluster) ON mine.cluster = w.cluster
         ORDER BY mine.cluster IS NULL, w.enqueued_at, w.cluster
         LIMIT ${claimSize}
         FOR UPDATE OF w SKIP LOCKED`)) as unknown as { rows: ClaimedRow[] };
