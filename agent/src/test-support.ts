@@ -47,7 +47,11 @@ import {
 
 export function tempDir(t: { after(fn: () => void): void }, prefix = 'flotilla-agent-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Hooks run in the order they were added, so this one runs before the processes a test
+  // started later in it are stopped: a Kubernetes API test server still writing its state file
+  // here makes rmdir fail with ENOTEMPTY, and a hook that throws skips the hooks after it, which
+  // left that server running and the spec file waiting on it forever. Retried, as rm allows.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 
